@@ -1,0 +1,50 @@
+"""API plumbing shared by every app: body size limit and the one error mapping."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from leads.exceptions import LeadFlowError
+
+
+class BodyTooLarge(exceptions.ParseError):
+    default_detail = "The request body is too large."
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON, refused before parsing when the body exceeds API_MAX_BODY_BYTES.
+
+    DRF reads the body stream directly, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE,
+    so the limit is enforced here, whether or not a Content-Length was sent.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_MAX_BODY_BYTES
+        body = stream.read(limit + 1) if stream is not None else b""
+        if len(body) > limit:
+            raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+        return super().parse(BytesIO(body), media_type, parser_context)
+
+
+def exception_handler(exc, context):
+    """DRF's handler plus domain errors: LeadFlowError → its status with field messages."""
+    if isinstance(exc, LeadFlowError):
+        key = exc.field or "detail"
+        body = {key: [exc.message]} if exc.field else {"detail": exc.message}
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is not None and response.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
+        response.data.setdefault("detail", "Too many requests.")
+    return response

@@ -1,0 +1,305 @@
+"""Demo data for trying LeadFlow out: `manage.py seed_demo`.
+
+Everything is created through the same services the product uses (capture_lead,
+move_stage), so the demo's stage history is exactly what real use would write.
+Deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from leads import roles
+from leads.models import Campaign, Lead, Source, Stage, Team
+from leads.services import assign_owner, capture_lead, move_stage
+
+DEMO_PASSWORD = "leadflow-demo"  # noqa: S105 - printed by `make run`, demo data only
+
+DEMO_USERS = [
+    # username, first, last, group
+    ("marketer", "Mia", "Marketer", roles.MARKETING),
+    ("rep_ann", "Ann", "Archer", roles.SALES),
+    ("rep_bob", "Bob", "Baker", roles.SALES),
+    ("manager", "Max", "Manager", roles.MANAGER),
+]
+
+CAMPAIGNS = [
+    # code, name, channel, cost
+    ("spring-webinar", "Spring product webinar", Source.WEBINAR, "4500.00"),
+    ("saastr-booth", "SaaStr trade show booth", Source.TRADE_SHOW, "28000.00"),
+    ("google-ppc-q3", "Google Ads Q3", Source.PAID_SEARCH, "12500.00"),
+    ("ebook-pipeline", "E-book: fixing the leaky pipeline", Source.CONTENT_SYNDICATION, "6000.00"),
+    ("zoominfo-list", "Purchased list: EU mid-market", Source.PURCHASED_LIST, "9000.00"),
+    ("partner-referrals", "Partner referral programme", Source.REFERRAL, "2000.00"),
+    ("blog-organic", "Blog and SEO", Source.ORGANIC, "0.00"),
+    ("demo-form", "Website demo request form", Source.WEB_FORM, "0.00"),
+]
+
+FIRST_NAMES = [
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Elijah",
+    "Sophia",
+    "Lucas",
+    "Mia",
+    "Mateo",
+    "Amelia",
+    "Leo",
+    "Harper",
+    "Ethan",
+    "Ella",
+    "Hannah",
+    "Jonas",
+    "Lea",
+    "Felix",
+    "Clara",
+    "Paul",
+    "Marie",
+    "Luca",
+    "Sofia",
+    "Matteo",
+    "Giulia",
+    "Hugo",
+    "Chloe",
+    "Louis",
+    "Ines",
+    "Sara",
+    "Omar",
+    "Yara",
+    "Aarav",
+    "Priya",
+    "Wei",
+    "Mei",
+    "Kenji",
+    "Yuki",
+    "Lars",
+    "Freya",
+    "Nils",
+    "Astrid",
+    "Pedro",
+    "Lucia",
+    "Diego",
+]
+LAST_NAMES = [
+    "Smith",
+    "Johnson",
+    "Brown",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Muller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Rossi",
+    "Russo",
+    "Ferrari",
+    "Esposito",
+    "Jansen",
+    "deVries",
+    "Novak",
+    "Kowalski",
+    "Nielsen",
+    "Hansen",
+    "Larsen",
+    "Silva",
+    "Santos",
+    "Costa",
+    "Tanaka",
+    "Suzuki",
+    "Chen",
+    "Wang",
+    "Patel",
+    "Shah",
+    "Kumar",
+    "Haddad",
+    "Cohen",
+    "Murphy",
+]
+COMPANIES = [
+    # name, domain, size, industry, country
+    ("Acme Analytics", "acme-analytics.com", 240, "Software", "US"),
+    ("Northwind Logistics", "northwind.io", 1200, "Logistics", "US"),
+    ("Globex Manufacturing", "globex.de", 3400, "Manufacturing", "DE"),
+    ("Initech", "initech.com", 480, "Software", "US"),
+    ("Umbrella Health", "umbrella-health.co.uk", 2600, "Healthcare", "GB"),
+    ("Vandelay Industries", "vandelay.com", 150, "Wholesale", "US"),
+    ("Stark Components", "stark-components.fr", 900, "Manufacturing", "FR"),
+    ("Wayne Financial", "waynefin.com", 5200, "Financial services", "US"),
+    ("Tyrell Systems", "tyrell.nl", 75, "Software", "NL"),
+    ("Cyberdyne Robotics", "cyberdyne.se", 310, "Robotics", "SE"),
+    ("Soylent Foods", "soylent-foods.es", 640, "Food", "ES"),
+    ("Hooli", "hooli.xyz", 8800, "Internet", "US"),
+    ("Pied Piper", "piedpiper.com", 40, "Software", "US"),
+    ("Massive Dynamic", "massivedynamic.com", 4100, "Research", "US"),
+    ("Oscorp Chemicals", "oscorp.it", 1900, "Chemicals", "IT"),
+    ("Blue Sun Retail", "bluesun.com.au", 720, "Retail", "AU"),
+    ("Monarch Insurance", "monarch-ins.ie", 1350, "Insurance", "IE"),
+    ("Aperture Labs", "aperture.dk", 260, "Research", "DK"),
+    ("Dunder Paper", "dunder-paper.com", 95, "Paper", "US"),
+    ("Nakatomi Trading", "nakatomi.jp", 2300, "Trading", "JP"),
+]
+TITLES = [
+    "VP Marketing", "Head of Sales", "Marketing Manager", "CMO", "CTO", "IT Director",
+    "Sales Operations Manager", "Demand Generation Lead", "Chief Revenue Officer",
+    "Marketing Coordinator", "Product Manager", "Student", "Founder", "Office Manager",
+]  # fmt: skip
+PHONE_PREFIX = {
+    "US": "+1 415 555", "DE": "+49 30 5550", "GB": "+44 20 7946", "FR": "+33 1 5550",
+    "NL": "+31 20 5550", "SE": "+46 8 5550", "ES": "+34 91 555", "IT": "+39 06 5550",
+    "AU": "+61 2 5550", "IE": "+353 1 555", "DK": "+45 3255", "JP": "+81 3 5550",
+}  # fmt: skip
+FREE_MAIL = ["gmail.com", "outlook.com", "yahoo.com"]
+
+
+@dataclass
+class SeedResult:
+    created: bool
+    leads: int = 0
+    stage_changes: int = 0
+
+
+def seed_demo(*, now: datetime, leads: int = 3000, seed: int = 7) -> SeedResult:
+    """Create the demo users, team, campaigns and `leads` leads with ~6 months of history.
+
+    Does nothing (created=False) when the demo users already have leads.
+    """
+    if Lead.objects.filter(email__endswith=".example").exists() or (
+        get_user_model().objects.filter(username="marketer").exists() and Lead.objects.exists()
+    ):
+        return SeedResult(created=False)
+    rng = random.Random(seed)
+    with transaction.atomic():
+        users = _users()
+        campaigns = _campaigns(now)
+        result = SeedResult(created=True)
+        for index in range(leads):
+            result.stage_changes += _lead(rng, index, now, users, campaigns)
+            result.leads += 1
+    return result
+
+
+def _users() -> dict[str, object]:
+    User = get_user_model()
+    users = {}
+    for username, first, last, group in DEMO_USERS:
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "email": f"{username}@leadflow.example",
+            },
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        user.groups.add(Group.objects.get(name=group))
+        users[username] = user
+    team, _ = Team.objects.get_or_create(name="Inside Sales")
+    team.members.add(users["rep_ann"], users["rep_bob"])
+    team.managers.add(users["manager"])
+    return users
+
+
+def _campaigns(now: datetime) -> list[Campaign]:
+    campaigns = []
+    for offset, (code, name, channel, cost) in enumerate(CAMPAIGNS):
+        start = (now - timedelta(days=180 - offset * 15)).date()
+        campaign, _ = Campaign.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "channel": channel,
+                "cost": Decimal(cost),
+                "starts_on": start,
+                "ends_on": min(start + timedelta(days=120), now.date() + timedelta(days=30))
+                if channel != Source.ORGANIC
+                else None,
+            },
+        )
+        campaigns.append(campaign)
+    return campaigns
+
+
+# From each stage: the chance of moving on, and where a lead that does not may end up.
+STEPS = {
+    Stage.NEW: (Stage.NURTURING, 0.75, Stage.DISQUALIFIED),
+    Stage.NURTURING: (Stage.MQL, 0.45, None),
+    Stage.MQL: (Stage.SAL, 0.7, Stage.NURTURING),
+    Stage.SAL: (Stage.SQL, 0.6, Stage.DISQUALIFIED),
+    Stage.SQL: (Stage.OPPORTUNITY, 0.55, Stage.LOST),
+    Stage.OPPORTUNITY: (Stage.WON, 0.4, Stage.LOST),
+}
+SALES_STAGES = {Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.WON, Stage.LOST}
+REASONS = {
+    Stage.DISQUALIFIED: ["Student", "Competitor", "No budget", "Outside territory"],
+    Stage.LOST: ["Chose a competitor", "No decision", "Budget cut", "Timing"],
+    Stage.NURTURING: ["Not ready yet"],
+}
+
+
+def _lead(rng: random.Random, index: int, now: datetime, users, campaigns) -> int:
+    """Capture one lead at a past instant and walk it down the funnel; returns its moves."""
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    company, domain, size, industry, country = rng.choice(COMPANIES)
+    campaign = rng.choice(campaigns)
+    mail_domain = rng.choice(FREE_MAIL) if rng.random() < 0.12 else domain
+    # The index keeps every demo identity unique whatever names the dice pick.
+    email = f"{first}.{last}{index}@{mail_domain}".lower()
+    created = now - timedelta(days=rng.uniform(1, 180), minutes=rng.randint(0, 1439))
+    data = {
+        "email": email,
+        "first_name": first,
+        "last_name": last,
+        "title": rng.choice(TITLES),
+        "company": company,
+        "company_domain": domain,
+        "company_size": max(1, int(size * rng.uniform(0.8, 1.2))),
+        "industry": industry,
+        "country": country,
+        "source": campaign.channel,
+        "campaign": campaign,
+    }
+    if rng.random() < 0.6:
+        data["phone"] = f"{PHONE_PREFIX[country]}{index % 1000:03d}".replace(" ", "")
+    if rng.random() < 0.3:
+        data["need"] = rng.choice(["Lead routing", "Scoring", "Nurture emails", "Reporting"])
+    lead = capture_lead(data=data, channel=campaign.channel, now=created).lead
+    rep, marketer = users[rng.choice(["rep_ann", "rep_bob"])], users["marketer"]
+
+    moves, stage, when = 0, Stage.NEW, created
+    while stage in STEPS:
+        when += timedelta(days=rng.uniform(0.5, 12))
+        if when >= now:
+            break
+        following, p_next, fallback = STEPS[stage]
+        if rng.random() < p_next:
+            target, reason = following, ""
+        elif fallback and rng.random() < 0.6:
+            target, reason = fallback, rng.choice(REASONS[fallback])
+        else:
+            break
+        if target == Stage.SAL:
+            assign_owner(lead_id=lead.pk, owner=rep, by=users["manager"], now=when)
+        by = rep if stage in SALES_STAGES or target in SALES_STAGES else marketer
+        move_stage(lead_id=lead.pk, to_stage=target, by=by, reason=reason, now=when)
+        moves += 1
+        if target != following:  # disqualified, lost, or sent back to nurturing: stop here
+            break
+        stage = target
+    return moves

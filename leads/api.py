@@ -1,0 +1,73 @@
+"""Lead API (public contract v1): /api/v1/leads/."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from leads import roles, selectors, services
+from leads.filters import LeadFilter
+from leads.serializers import LeadSerializer
+
+
+class NewestFirstCursorPagination(CursorPagination):
+    """Keyset pagination, newest first; stable under inserts at any position."""
+
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class CanCapture(permissions.BasePermission):
+    message = "Only marketing (or an admin) may capture leads through the API."
+
+    def has_permission(self, request, view):
+        return view.action != "create" or roles.can_capture(request.user)
+
+
+class LeadViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = LeadSerializer
+    filterset_class = LeadFilter
+    pagination_class = NewestFirstCursorPagination
+    permission_classes = [permissions.IsAuthenticated, CanCapture]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.lead_list(self.request.user)
+
+    @extend_schema(
+        responses={
+            201: OpenApiResponse(LeadSerializer, description="A new lead was created."),
+            200: OpenApiResponse(LeadSerializer, description="An existing lead was updated."),
+        }
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.capture_lead(
+            data=serializer.validated_data, by=request.user, channel="api", now=timezone.now()
+        )
+        lead = self.get_queryset().get(pk=result.lead.pk)
+        return Response(
+            self.get_serializer(lead).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+    def partial_update(self, request, *args, **kwargs):
+        lead = self.get_object()
+        serializer = self.get_serializer(lead, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.update_lead(
+            lead_id=lead.pk, changes=serializer.validated_data, by=request.user, now=timezone.now()
+        )
+        return Response(self.get_serializer(self.get_queryset().get(pk=lead.pk)).data)

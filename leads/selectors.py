@@ -1,0 +1,43 @@
+"""Reads of leads, scoped once by who is asking.
+
+`leads_visible_to(user)` feeds the list page, the API and (later) exports: a lead
+outside it does not exist for that user (404).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+
+from leads import roles
+from leads.models import Lead, StageChange
+
+
+def leads_visible_to(user) -> QuerySet[Lead]:
+    """Marketing and admins: every lead. Managers: their teams' members' leads and
+    their own. Sales reps: the leads they own. Anyone else: none."""
+    leads = Lead.objects.all()
+    if not user.is_authenticated:
+        return leads.none()
+    if roles.sees_all_leads(user):
+        return leads
+    groups = roles.group_names(user)
+    if roles.MANAGER in groups:
+        team_members = get_user_model().objects.filter(teams__managers=user)
+        return leads.filter(Q(owner=user) | Q(owner__in=team_members))
+    if roles.SALES in groups:
+        return leads.filter(owner=user)
+    return leads.none()
+
+
+def lead_list(user) -> QuerySet[Lead]:
+    """What list pages and the list API show: visible leads with what a row displays."""
+    return leads_visible_to(user).select_related("campaign", "owner")
+
+
+def stage_history(lead: Lead) -> QuerySet[StageChange]:
+    return lead.stage_changes.select_related("changed_by").order_by("-changed_at", "-id")
+
+
+def timeline(lead: Lead, *, limit: int = 100):
+    return lead.activities.select_related("user").order_by("-occurred_at", "-id")[:limit]

@@ -1,0 +1,98 @@
+"""Lead JSON (public contract v1): shape in, shape out. Rules live in leads.services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from leads.models import Campaign, Lead, Source, Stage
+from leads.normalise import normalise_email, normalise_external_id, normalise_phone
+
+MAX_CUSTOM_KEYS = 100
+
+
+class LeadSerializer(serializers.ModelSerializer):
+    # Declared explicitly: the model's unique email must not turn into a 400 here,
+    # because capturing an existing identity is a 200 that updates the lead.
+    email = serializers.EmailField(
+        required=False, allow_null=True, allow_blank=True, max_length=254
+    )
+    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=40)
+    external_id = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=200
+    )
+    country = serializers.CharField(required=False, allow_blank=True, max_length=2, min_length=2)
+    source = serializers.ChoiceField(choices=Source.choices, required=False)
+    stage = serializers.ChoiceField(choices=Stage.choices, required=False)
+    campaign = serializers.SlugRelatedField(
+        slug_field="code", queryset=Campaign.objects.all(), required=False, allow_null=True
+    )
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    custom = serializers.DictField(required=False)
+
+    class Meta:
+        model = Lead
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "company",
+            "title",
+            "phone",
+            "country",
+            "source",
+            "campaign",
+            "owner",
+            "stage",
+            "score",
+            "grade",
+            "custom",
+            "external_id",
+            "converted",
+            "created_at",
+        ]
+        read_only_fields = ["id", "owner", "score", "grade", "created_at"]
+        validators = []
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        writable = {name for name, field in self.fields.items() if not field.read_only}
+        unknown = sorted(set(data) - writable)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+    def validate_email(self, value):
+        return normalise_email(value)
+
+    def validate_external_id(self, value):
+        return normalise_external_id(value)
+
+    def validate_country(self, value):
+        if value and not value.isalpha():
+            raise serializers.ValidationError("Use a two-letter ISO country code, e.g. DE.")
+        return value.upper()
+
+    def validate_custom(self, value):
+        if len(value) > MAX_CUSTOM_KEYS:
+            raise serializers.ValidationError(f"At most {MAX_CUSTOM_KEYS} custom fields.")
+        for key, item in value.items():
+            if not isinstance(item, str | int | float | bool) and item is not None:
+                raise serializers.ValidationError(f"{key}: custom values must be plain values.")
+        return value
+
+    def validate(self, attrs):
+        country = attrs.get("country") or (self.instance.country if self.instance else "")
+        if "phone" in attrs:
+            try:
+                attrs["phone"] = normalise_phone(attrs["phone"], country=country)
+            except ValueError as exc:
+                raise serializers.ValidationError({"phone": [str(exc)]}) from None
+        if self.instance is None and not (
+            attrs.get("email") or attrs.get("phone") or attrs.get("external_id")
+        ):
+            raise serializers.ValidationError(
+                {"email": ["A lead needs an email, a phone number or an external id."]}
+            )
+        return attrs

@@ -1,0 +1,1 @@
+"""Nurturing: drip tracks and their exactly-once outbox (uses `leads`, `scoring`)."""

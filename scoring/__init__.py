@@ -1,0 +1,1 @@
+"""Scoring: fit, engagement, grade and the MQL definition (uses `leads`)."""
