@@ -159,6 +159,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Capture, score, nurture and hand off leads. Token or session auth.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -1,0 +1,47 @@
+"""`manage.py seed_demo`: realistic demo data through the product's services."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db.models import Count
+
+from leads.models import Campaign, Lead, StageChange
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_logins_campaigns_and_leads_with_consistent_history(capsys):
+    call_command("seed_demo", "--leads", "300")
+    users = get_user_model().objects.filter(
+        username__in=["marketer", "rep_ann", "rep_bob", "manager"]
+    )
+    assert {u.username: u.groups.get().name for u in users} == {
+        "marketer": "marketing",
+        "rep_ann": "sales",
+        "rep_bob": "sales",
+        "manager": "manager",
+    }
+    assert users.get(username="rep_ann").check_password("leadflow-demo")
+    assert Campaign.objects.values("channel").distinct().count() >= 6
+    assert Lead.objects.count() == 300
+    assert Lead.objects.values("source").distinct().count() >= 6
+    stages = dict(Lead.objects.values_list("stage").annotate(n=Count("id")))
+    assert {"new", "nurturing", "mql", "sal", "won", "lost", "disqualified"} <= set(stages)
+    # Every lead's current stage is where its recorded history ends.
+    for lead in Lead.objects.all():
+        last = StageChange.objects.filter(lead=lead).order_by("changed_at", "id").last()
+        assert last.to_stage == lead.stage
+    # Leads past MQL belong to a named rep.
+    assert not Lead.objects.filter(
+        stage__in=["sal", "sql", "opportunity", "won"], owner=None
+    ).exists()
+    assert "Demo logins" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_seed_demo_runs_once(capsys):
+    call_command("seed_demo", "--leads", "20")
+    call_command("seed_demo", "--leads", "20", "--if-empty")
+    assert "already loaded" in capsys.readouterr().out
+    with pytest.raises(CommandError):
+        call_command("seed_demo", "--leads", "20")
+    assert Lead.objects.count() == 20

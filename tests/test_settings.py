@@ -1,0 +1,79 @@
+"""Configuration from the environment: typed helpers that fail loudly, and EMAIL_URL
+delivering to a real SMTP server."""
+
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.core.exceptions import ImproperlyConfigured
+from django.core.mail import get_connection, send_mail
+
+from leadflow.env import email_settings, env_bool, env_int, env_list
+
+
+def test_env_bool_reads_the_usual_spellings_and_refuses_others(monkeypatch):
+    for raw, value in [("true", True), ("1", True), ("Yes", True), ("off", False), ("0", False)]:
+        monkeypatch.setenv("X_FLAG", raw)
+        assert env_bool("X_FLAG") is value
+    monkeypatch.delenv("X_FLAG")
+    assert env_bool("X_FLAG", True) is True
+    monkeypatch.setenv("X_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG"):
+        env_bool("X_FLAG")
+
+
+def test_env_int_and_list(monkeypatch):
+    monkeypatch.setenv("X_INT", "12")
+    assert env_int("X_INT", 1) == 12
+    monkeypatch.setenv("X_INT", "twelve")
+    with pytest.raises(ImproperlyConfigured):
+        env_int("X_INT", 1)
+    monkeypatch.setenv("X_HOSTS", "crm.example.com, localhost,")
+    assert env_list("X_HOSTS", []) == ["crm.example.com", "localhost"]
+
+
+def test_email_url_variants():
+    assert email_settings("")["EMAIL_BACKEND"].endswith("console.EmailBackend")
+    smtp = email_settings("smtp://user%40x:p%2Fw@mail.example.com:587?tls=1")
+    assert smtp["EMAIL_HOST"] == "mail.example.com" and smtp["EMAIL_PORT"] == 587
+    assert smtp["EMAIL_HOST_USER"] == "user@x" and smtp["EMAIL_HOST_PASSWORD"] == "p/w"
+    assert smtp["EMAIL_USE_TLS"] is True and smtp["EMAIL_USE_SSL"] is False
+    assert email_settings("smtps://mail.example.com")["EMAIL_PORT"] == 465
+    for bad in ["ftp://x", "smtp://", "smtp://h:notaport"]:
+        with pytest.raises(ImproperlyConfigured):
+            email_settings(bad)
+
+
+class _Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def test_email_url_delivers_to_a_real_smtp_server():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config = email_settings(f"smtp://127.0.0.1:{port}")
+        connection = get_connection(
+            config["EMAIL_BACKEND"],
+            host=config["EMAIL_HOST"],
+            port=config["EMAIL_PORT"],
+            use_tls=config["EMAIL_USE_TLS"],
+            timeout=config["EMAIL_TIMEOUT"],
+        )
+        sent = send_mail(
+            "Hello", "Body", "leadflow@example.com", ["jane@example.com"], connection=connection
+        )
+    finally:
+        controller.stop()
+    assert sent == 1
+    assert inbox.messages[0].rcpt_tos == ["jane@example.com"]
+    assert b"Subject: Hello" in inbox.messages[0].content
