@@ -34,6 +34,18 @@ class LeadFilter(django_filters.FilterSet):
             "search",
         ]
 
+    def __init__(self, data=None, *args, **kwargs):
+        # An empty form field (`?stage=`) means "any", not an invalid choice.
+        if data is not None:
+            data = data.copy()
+            for key in list(data.keys()):
+                values = [v for v in data.getlist(key) if v.strip()]
+                if values:
+                    data.setlist(key, values)
+                else:
+                    del data[key]
+        super().__init__(data, *args, **kwargs)
+
     def filter_search(self, queryset, name, value):
         """Name, email, company, phone or external id containing every word given."""
         words = value.split()

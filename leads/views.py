@@ -44,10 +44,15 @@ def lead_list(request):
         .distinct()
         .order_by("username")
         .only("username", "first_name", "last_name"),
-        "filtered": any(v for k, v in request.GET.items() if k != "cursor"),
+        "filtered": any(key != "cursor" for key in filterset.data),
     }
-    template = "leads/lead_list.html#lead-table" if request.htmx else "leads/lead_list.html"
-    return render(request, template, context)
+    if not request.htmx:
+        return render(request, "leads/lead_list.html", context)
+    response = render(request, "leads/lead_list.html#lead-table", context)
+    # Keep the address bar clean: only the filters in use, not every empty field.
+    query = filterset.data.urlencode()
+    response["HX-Push-Url"] = f"{request.path}?{query}" if query else request.path
+    return response
 
 
 @login_required
