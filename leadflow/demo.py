@@ -208,7 +208,7 @@ def _users() -> dict[str, object]:
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
-        user.groups.add(Group.objects.get(name=group))
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
         users[username] = user
     team, _ = Team.objects.get_or_create(name="Inside Sales")
     team.members.add(users["rep_ann"], users["rep_bob"])

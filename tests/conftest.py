@@ -35,7 +35,7 @@ def _user(django_user_model, username, group, **extra):
         username=username, password=PASSWORD, first_name=username.split("_")[-1].title(), **extra
     )
     if group:
-        user.groups.add(Group.objects.get(name=group))
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
     return user
 
 
