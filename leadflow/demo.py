@@ -23,12 +23,19 @@ from leads.services import assign_owner, capture_lead, move_stage
 DEMO_PASSWORD = "leadflow-demo"  # noqa: S105 - printed by `make run`, demo data only
 
 DEMO_USERS = [
-    # username, first, last, group
-    ("marketer", "Mia", "Marketer", roles.MARKETING),
-    ("rep_ann", "Ann", "Archer", roles.SALES),
-    ("rep_bob", "Bob", "Baker", roles.SALES),
-    ("manager", "Max", "Manager", roles.MANAGER),
+    # username, first, last, group, what they see
+    ("marketer", "Mia", "Marketer", roles.MARKETING, "marketing: every lead"),
+    ("rep_ann", "Ann", "Archer", roles.SALES, "sales rep: her own leads"),
+    ("rep_bob", "Bob", "Baker", roles.SALES, "sales rep: his own leads"),
+    ("manager", "Max", "Manager", roles.MANAGER, "sales manager: the Inside Sales team"),
 ]
+
+
+def demo_logins_text() -> str:
+    lines = [f"Demo logins (password for all: {DEMO_PASSWORD})"]
+    lines += [f"  {username:<10} {about}" for username, *_, about in DEMO_USERS]
+    return "\n".join(lines)
+
 
 CAMPAIGNS = [
     # code, name, channel, cost
@@ -196,7 +203,7 @@ def seed_demo(*, now: datetime, leads: int = 3000, seed: int = 7) -> SeedResult:
 def _users() -> dict[str, object]:
     User = get_user_model()
     users = {}
-    for username, first, last, group in DEMO_USERS:
+    for username, first, last, group, _about in DEMO_USERS:
         user, created = User.objects.get_or_create(
             username=username,
             defaults={

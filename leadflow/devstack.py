@@ -32,14 +32,6 @@ PGDATA = VAR / "pg"
 REDIS_DIR = VAR / "redis"
 DB_NAME = "leadflow"
 
-DEMO_LOGINS = """\
-Demo logins (password for all: {password})
-  marketer   marketing: all leads, imports, scoring
-  rep_ann    sales rep: her own leads
-  rep_bob    sales rep: his own leads
-  manager    sales manager: the team's leads, dashboards
-"""
-
 
 class StackError(RuntimeError):
     """A server could not be started; the message says what to do."""
@@ -270,11 +262,8 @@ def run() -> int:
     try:
         _manage(env, "migrate", "--no-input")
         _manage(env, "collectstatic", "--no-input", "--verbosity", "0")
-        _manage(env, "seed_demo", "--if-empty")
-        from leadflow.demo import DEMO_PASSWORD
-
-        print("\nLeadFlow is starting on http://127.0.0.1:8000  (Ctrl-C stops everything)")
-        print(DEMO_LOGINS.format(password=DEMO_PASSWORD), flush=True)
+        _manage(env, "seed_demo", "--if-empty")  # prints the demo logins
+        print("\nLeadFlow is starting on http://127.0.0.1:8000  (Ctrl-C stops everything)\n")
         honcho = subprocess.Popen(  # noqa: S603
             [shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho",
              "-f", str(ROOT / "leadflow" / "Procfile"), "-d", str(ROOT), "start"],

@@ -5,7 +5,10 @@ their commands and their environment must match the code.
 """
 
 import importlib
+import os
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,35 @@ def test_ci_runs_make_test_and_the_makefile_has_the_two_commands():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     makefile = (ROOT / "Makefile").read_text()
     assert "\nrun:" in makefile and "\ntest:" in makefile
+
+
+def _without_django_settings():
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"}
+    }
+
+
+def test_devstack_needs_no_django_settings_to_start():
+    """`make run` calls devstack before any settings exist: it must not import Django models."""
+    code = (
+        "import sys, leadflow.devstack as d; "
+        "sys.exit(1 if 'django.contrib.auth.models' in sys.modules else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=_without_django_settings(), check=False
+    )
+    assert result.returncode == 0
+
+
+def test_devstack_exec_uses_the_given_urls_and_passes_the_exit_code_on():
+    env = {**os.environ, "DATABASE_URL": "postgres://x@127.0.0.1:1/x", "REDIS_URL": "redis://r/0"}
+    check = "import os, sys; sys.exit(3 if os.environ['REDIS_URL'] == 'redis://r/0' else 1)"
+    result = subprocess.run(
+        [sys.executable, "-m", "leadflow.devstack", "exec", "--", sys.executable, "-c", check],
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 3

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from leadflow.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+from leadflow.demo import demo_logins_text, seed_demo
 
 
 class Command(BaseCommand):
@@ -23,6 +23,7 @@ class Command(BaseCommand):
         if not result.created:
             if if_empty:
                 self.stdout.write("Demo data already loaded.")
+                self.stdout.write(demo_logins_text())
                 return
             raise CommandError("Demo data is already loaded (the demo users have leads).")
         self.stdout.write(
@@ -30,5 +31,4 @@ class Command(BaseCommand):
                 f"Loaded {result.leads} leads with {result.stage_changes} stage changes."
             )
         )
-        logins = ", ".join(username for username, *_ in DEMO_USERS)
-        self.stdout.write(f"Demo logins: {logins} (password: {DEMO_PASSWORD})")
+        self.stdout.write(demo_logins_text())
