@@ -255,7 +255,13 @@ def _manage(env: dict[str, str], *args: str) -> None:
 def run() -> int:
     """`make run`: migrate, seed on first start, then web + worker + beat under honcho."""
     stack = up()
-    env = {**os.environ, **stack.env, "PYTHONUNBUFFERED": "1"}
+    bin_dir = str(Path(sys.executable).parent)  # the venv's gunicorn, celery, honcho
+    env = {
+        **os.environ,
+        **stack.env,
+        "PYTHONUNBUFFERED": "1",
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     env.setdefault("SECRET_KEY", _secret_key())
     env.setdefault("DEBUG", "true")
     honcho = None
@@ -265,7 +271,7 @@ def run() -> int:
         _manage(env, "seed_demo", "--if-empty")  # prints the demo logins
         print("\nLeadFlow is starting on http://127.0.0.1:8000  (Ctrl-C stops everything)\n")
         honcho = subprocess.Popen(  # noqa: S603
-            [shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho",
+            [shutil.which("honcho", path=bin_dir) or "honcho",
              "-f", str(ROOT / "leadflow" / "Procfile"), "-d", str(ROOT), "start"],
             env=env,
         )  # fmt: skip
