@@ -6,10 +6,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from leadflow.views import healthz
-from leads.api import LeadViewSet
+from leads.api import CustomFieldViewSet, LeadViewSet
 
 router = DefaultRouter()
 router.register("leads", LeadViewSet, basename="lead")
+router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="leads:list"), name="home"),

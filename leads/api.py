@@ -10,7 +10,8 @@ from rest_framework.response import Response
 
 from leads import roles, selectors, services
 from leads.filters import LeadFilter
-from leads.serializers import LeadSerializer
+from leads.models import CustomField
+from leads.serializers import CustomFieldSerializer, LeadSerializer
 
 
 class NewestFirstCursorPagination(CursorPagination):
@@ -20,6 +21,15 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+class MarketingWrites(permissions.BasePermission):
+    """Everyone signed in reads; marketing (and admins) create."""
+
+    message = "Only marketing (or an admin) may change this."
+
+    def has_permission(self, request, view):
+        return request.method in permissions.SAFE_METHODS or roles.sees_all_leads(request.user)
 
 
 class CanCapture(permissions.BasePermission):
@@ -71,3 +81,17 @@ class LeadViewSet(
             lead_id=lead.pk, changes=serializer.validated_data, by=request.user, now=timezone.now()
         )
         return Response(self.get_serializer(self.get_queryset().get(pk=lead.pk)).data)
+
+
+class CustomFieldViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Custom lead fields: `GET|POST /api/v1/custom-fields/`."""
+
+    serializer_class = CustomFieldSerializer
+    permission_classes = [permissions.IsAuthenticated, MarketingWrites]
+    queryset = CustomField.objects.all()
+    pagination_class = None
+
+    def perform_create(self, serializer):
+        serializer.instance = services.define_custom_field(
+            **serializer.validated_data, by=self.request.user
+        )

@@ -6,7 +6,9 @@ import django_filters
 from django.db.models import Q, Value
 from django.db.models.functions import Concat
 
-from leads.models import Lead, Source, Stage
+from leads.models import CustomField, Lead, Source, Stage
+
+CUSTOM_PREFIX = "custom."
 
 
 class LeadFilter(django_filters.FilterSet):
@@ -45,6 +47,20 @@ class LeadFilter(django_filters.FilterSet):
                 else:
                     del data[key]
         super().__init__(data, *args, **kwargs)
+        self.custom_fields = {field.name: field for field in CustomField.objects.all()}
+        for field in self.custom_fields.values():
+            self.filters.update(_custom_filters(field))
+
+    def is_valid(self):
+        valid = super().is_valid()
+        unknown = sorted(
+            key
+            for key in (self.data or {})
+            if key.startswith(CUSTOM_PREFIX) and key not in self.filters
+        )
+        for key in unknown:
+            self.form.add_error(None, f"{key}: there is no such custom field filter.")
+        return valid and not unknown
 
     def filter_search(self, queryset, name, value):
         """Name, email, company, phone or external id containing every word given."""
@@ -61,3 +77,42 @@ class LeadFilter(django_filters.FilterSet):
                 | Q(external_id__icontains=word)
             )
         return queryset
+
+
+def _custom_filters(field: CustomField) -> dict[str, django_filters.Filter]:
+    """`custom.<name>` (contains for text, equals otherwise); `.min` / `.max` for numbers
+    and dates."""
+    key = f"custom__{field.name}"
+    name = f"{CUSTOM_PREFIX}{field.name}"
+    label = field.label
+    if field.type == CustomField.Type.TEXT:
+        return {
+            name: django_filters.CharFilter(field_name=key, lookup_expr="icontains", label=label)
+        }
+    if field.type == CustomField.Type.CHOICE:
+        choices = [(c, c) for c in field.choices]
+        return {name: django_filters.ChoiceFilter(field_name=key, choices=choices, label=label)}
+    if field.type == CustomField.Type.BOOL:
+        return {name: django_filters.BooleanFilter(field_name=key, label=label)}
+    filter_class = (
+        django_filters.NumberFilter
+        if field.type == CustomField.Type.NUMBER
+        else django_filters.DateFilter
+    )
+    return {
+        name: filter_class(field_name=key, label=label, method=_json_value_filter("exact")),
+        f"{name}.min": filter_class(field_name=key, method=_json_value_filter("gte")),
+        f"{name}.max": filter_class(field_name=key, method=_json_value_filter("lte")),
+    }
+
+
+def _json_value_filter(lookup: str):
+    """Compare a JSON number or ISO date (stored as a JSON string) with a typed value."""
+
+    def apply(queryset, name, value):
+        if value is None:
+            return queryset
+        stored = value.isoformat() if hasattr(value, "isoformat") else float(value)
+        return queryset.filter(**{f"{name}__{lookup}": stored})
+
+    return apply

@@ -8,6 +8,8 @@ external id.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -102,14 +104,19 @@ class Lead(models.Model):
     title = models.CharField(max_length=200, blank=True)
     company = models.CharField(max_length=200, blank=True)
     company_domain = models.CharField(max_length=253, blank=True)
+    website = models.CharField(max_length=200, blank=True)
     company_size = models.PositiveIntegerField(null=True, blank=True)
     industry = models.CharField(max_length=100, blank=True)
     country = models.CharField(max_length=2, blank=True)  # ISO 3166-1 alpha-2
     time_zone = models.CharField(max_length=64, blank=True)
 
     source = models.CharField(max_length=32, choices=Source.choices, default=Source.OTHER)
+    # Attribution: the first campaign that brought the lead in, and the latest one.
     campaign = models.ForeignKey(
         Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+    latest_campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="latest_leads"
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -140,6 +147,8 @@ class Lead(models.Model):
 
     converted = models.BooleanField(null=True, blank=True)  # a known historical outcome
     custom = models.JSONField(default=dict, blank=True)
+    # Fields a person set or cleared by hand: a later capture never refills them.
+    human_edited = ArrayField(models.CharField(max_length=64), default=list, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -187,6 +196,66 @@ class Lead(models.Model):
     @property
     def display_name(self) -> str:
         return self.full_name or self.email or self.phone or self.external_id or f"Lead {self.pk}"
+
+
+class CustomField(models.Model):
+    """A lead field that marketing defines; values live in Lead.custom under `name`."""
+
+    class Type(models.TextChoices):
+        TEXT = "text", "Text"
+        NUMBER = "number", "Number"
+        CHOICE = "choice", "Choice"
+        BOOL = "bool", "Yes/no"
+        DATE = "date", "Date"
+
+    name = models.CharField(
+        max_length=50,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[a-z][a-z0-9_]*$",
+                "Use lower-case letters, digits and underscores, starting with a letter.",
+            )
+        ],
+    )
+    label = models.CharField(max_length=100)
+    type = models.CharField(max_length=10, choices=Type.choices)
+    choices = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["label"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(type="choice", choices__len__gt=0)
+                | (~Q(type="choice") & Q(choices=[])),
+                name="customfield_choices_only_for_choice",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class FieldChange(models.Model):
+    """Audit: which field of a lead changed from what to what, when, by whom or through what."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="field_changes")
+    field = models.CharField(max_length=64)  # a model field, or custom.<name>
+    old_value = models.JSONField(null=True, blank=True)
+    new_value = models.JSONField(null=True, blank=True)
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.CharField(max_length=32)  # "edit", or the capture channel
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["lead", "-changed_at"], name="fieldchange_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}.{self.field}"
 
 
 class StageChange(models.Model):

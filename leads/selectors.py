@@ -32,7 +32,7 @@ def leads_visible_to(user) -> QuerySet[Lead]:
 
 def lead_list(user) -> QuerySet[Lead]:
     """What list pages and the list API show: visible leads with what a row displays."""
-    return leads_visible_to(user).select_related("campaign", "owner")
+    return leads_visible_to(user).select_related("campaign", "latest_campaign", "owner")
 
 
 def stage_history(lead: Lead) -> QuerySet[StageChange]:

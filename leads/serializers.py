@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from leads.models import Campaign, Lead, Source, Stage
+from leads.custom_fields import clean_values
+from leads.models import Campaign, CustomField, Lead, Source, Stage
 from leads.normalise import normalise_email, normalise_external_id, normalise_phone
-
-MAX_CUSTOM_KEYS = 100
 
 
 class LeadSerializer(serializers.ModelSerializer):
@@ -26,6 +25,7 @@ class LeadSerializer(serializers.ModelSerializer):
     campaign = serializers.SlugRelatedField(
         slug_field="code", queryset=Campaign.objects.all(), required=False, allow_null=True
     )
+    latest_campaign = serializers.SlugRelatedField(slug_field="code", read_only=True)
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
     custom = serializers.DictField(required=False)
 
@@ -50,8 +50,15 @@ class LeadSerializer(serializers.ModelSerializer):
             "external_id",
             "converted",
             "created_at",
+            # Beyond the v1 contract's list:
+            "latest_campaign",
+            "company_domain",
+            "website",
+            "company_size",
+            "industry",
+            "time_zone",
         ]
-        read_only_fields = ["id", "owner", "score", "grade", "created_at"]
+        read_only_fields = ["id", "owner", "score", "grade", "created_at", "latest_campaign"]
         validators = []
 
     def to_internal_value(self, data):
@@ -75,12 +82,10 @@ class LeadSerializer(serializers.ModelSerializer):
         return value.upper()
 
     def validate_custom(self, value):
-        if len(value) > MAX_CUSTOM_KEYS:
-            raise serializers.ValidationError(f"At most {MAX_CUSTOM_KEYS} custom fields.")
-        for key, item in value.items():
-            if not isinstance(item, str | int | float | bool) and item is not None:
-                raise serializers.ValidationError(f"{key}: custom values must be plain values.")
-        return value
+        cleaned, errors = clean_values(value)
+        if errors:
+            raise serializers.ValidationError({name: [msg] for name, msg in errors.items()})
+        return cleaned
 
     def validate(self, attrs):
         country = attrs.get("country") or (self.instance.country if self.instance else "")
@@ -95,4 +100,31 @@ class LeadSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(
                 {"email": ["A lead needs an email, a phone number or an external id."]}
             )
+        return attrs
+
+
+class CustomFieldSerializer(serializers.ModelSerializer):
+    choices = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=200
+    )
+
+    class Meta:
+        model = CustomField
+        fields = ["name", "label", "type", "choices"]
+
+    def validate_name(self, value):
+        if value in {field.name for field in Lead._meta.get_fields()}:
+            raise serializers.ValidationError(f"{value!r} is already a standard lead field.")
+        return value
+
+    def validate(self, attrs):
+        choices = [c.strip() for c in attrs.get("choices", []) if c.strip()]
+        if attrs["type"] == CustomField.Type.CHOICE:
+            if not choices:
+                raise serializers.ValidationError({"choices": ["A choice field needs choices."]})
+            if len({c.lower() for c in choices}) != len(choices):
+                raise serializers.ValidationError({"choices": ["Choices must differ."]})
+        elif choices:
+            raise serializers.ValidationError({"choices": ["Only choice fields have choices."]})
+        attrs["choices"] = choices
         return attrs

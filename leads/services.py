@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from leads.exceptions import IdentityConflict, InvalidTransition, LeadFlowError
-from leads.models import Activity, Lead, Source, Stage, StageChange
-from leads.normalise import domain_of_email
+from leads.models import Activity, CustomField, FieldChange, Lead, Source, Stage, StageChange
+from leads.normalise import company_domain
 
 # Fields a repeated capture may fill when they are empty on the existing lead.
 FILLABLE_FIELDS = (
@@ -26,6 +27,7 @@ FILLABLE_FIELDS = (
     "title",
     "company",
     "company_domain",
+    "website",
     "company_size",
     "industry",
     "country",
@@ -39,6 +41,8 @@ FILLABLE_FIELDS = (
 )
 # Fields an edit (PATCH, lead page) may change; stage goes through move_stage.
 EDITABLE_FIELDS = (*FILLABLE_FIELDS, "source", "custom")
+# Stored in audit rows as JSON.
+_AUDIT_AS_ID = {"campaign", "latest_campaign", "owner"}
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,11 @@ def capture_lead(
     if not (data.get("email") or data.get("phone") or data.get("external_id")):
         raise LeadFlowError("A lead needs an email, a phone number or an external id.")
     data = dict(data)
-    if data.get("email") and not data.get("company_domain"):
-        data["company_domain"] = domain_of_email(data["email"])
+    if not data.get("company_domain"):
+        data["company_domain"] = company_domain(
+            email=data.get("email"), website=data.get("website")
+        )
+    data["custom"] = {k: v for k, v in (data.get("custom") or {}).items() if v is not None}
 
     with transaction.atomic():
         existing = _find_existing(data)
@@ -122,7 +129,13 @@ def capture_lead(
 def _create(data, *, by, channel, now, created_at) -> Lead:
     stage = data.pop("stage", None) or Stage.NEW
     when = created_at or now
-    lead = Lead.objects.create(**data, stage=stage, created_at=when, last_activity_at=when)
+    lead = Lead.objects.create(
+        **data,
+        latest_campaign=data.get("campaign"),
+        stage=stage,
+        created_at=when,
+        last_activity_at=when,
+    )
     StageChange.objects.create(
         lead=lead, from_stage="", to_stage=stage, changed_at=when, changed_by=by, reason=channel
     )
@@ -136,31 +149,65 @@ def _create(data, *, by, channel, now, created_at) -> Lead:
     return lead
 
 
+def _audit_value(name: str, value: Any):
+    if name in _AUDIT_AS_ID:
+        return getattr(value, "pk", value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _record_changes(lead: Lead, changes: dict[str, tuple[Any, Any]], *, by, channel, now):
+    FieldChange.objects.bulk_create(
+        FieldChange(
+            lead=lead,
+            field=name,
+            old_value=_audit_value(name, old),
+            new_value=_audit_value(name, new),
+            changed_at=now,
+            changed_by=by,
+            channel=channel,
+        )
+        for name, (old, new) in changes.items()
+    )
+
+
 def _fill(lead: Lead, data, *, by, channel, now) -> None:
-    filled = []
+    """Fill what is empty on the lead, except what a person edited by hand."""
+    changes: dict[str, tuple[Any, Any]] = {}
     for name in FILLABLE_FIELDS:
         value = data.get(name)
-        if not _is_empty(value) and _is_empty(getattr(lead, name)):
+        if name in lead.human_edited or _is_empty(value):
+            continue
+        if _is_empty(getattr(lead, name)):
+            changes[name] = (getattr(lead, name), value)
             setattr(lead, name, value)
-            filled.append(name)
-    new_custom = {k: v for k, v in (data.get("custom") or {}).items() if k not in lead.custom}
-    if new_custom:
-        lead.custom = {**lead.custom, **new_custom}
-        filled.append("custom")
+    custom = dict(lead.custom)
+    for key, value in data.get("custom", {}).items():
+        if key not in custom and f"custom.{key}" not in lead.human_edited:
+            custom[key] = value
+            changes[f"custom.{key}"] = (None, value)
+    lead.custom = custom
+    campaign = data.get("campaign")
+    if campaign is not None and lead.latest_campaign_id != campaign.pk:
+        changes["latest_campaign"] = (lead.latest_campaign, campaign)
+        lead.latest_campaign = campaign
     lead.last_activity_at = now
+    fields = {name.split(".")[0] for name in changes}
     try:
         with transaction.atomic():
-            lead.save(update_fields=[*filled, "last_activity_at", "updated_at"])
+            lead.save(update_fields=[*fields, "last_activity_at", "updated_at"])
     except IntegrityError:
         raise IdentityConflict(
             "This lead's phone, email or external id already belongs to another lead."
         ) from None
+    _record_changes(lead, changes, by=by, channel=channel, now=now)
     Activity.objects.create(
         lead=lead,
         kind=Activity.Kind.CAPTURED,
         occurred_at=now,
         user=by,
-        data={"channel": channel, "created": False, "filled": filled},
+        data={"channel": channel, "created": False, "filled": sorted(changes)},
     )
 
 
@@ -207,19 +254,39 @@ def assign_owner(*, lead_id: int, owner, by=None, now: datetime) -> Lead:
 def update_lead(
     *, lead_id: int, changes: dict[str, Any], by=None, reason: str = "", now: datetime
 ) -> Lead:
-    """Edit a lead's fields; a changed stage goes through move_stage."""
+    """Edit a lead's fields (audited); a changed stage goes through move_stage.
+
+    `custom` is merged key by key: a None value removes that key. Fields a person
+    edits are remembered, so later captures never overwrite or refill them.
+    """
     unknown = set(changes) - set(EDITABLE_FIELDS) - {"stage"}
     if unknown:
         raise LeadFlowError(f"These fields cannot be edited: {', '.join(sorted(unknown))}.")
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
-        new_stage = changes.get("stage")
-        fields = {k: v for k, v in changes.items() if k != "stage" and getattr(lead, k) != v}
-        for name, value in fields.items():
+        audit: dict[str, tuple[Any, Any]] = {}
+        for name, value in changes.items():
+            if name in ("stage", "custom") or getattr(lead, name) == value:
+                continue
+            audit[name] = (getattr(lead, name), value)
             setattr(lead, name, value)
+        if "custom" in changes:
+            custom = dict(lead.custom)
+            for key, value in changes["custom"].items():
+                if custom.get(key) != value:
+                    audit[f"custom.{key}"] = (custom.get(key), value)
+                    if value is None:
+                        custom.pop(key, None)
+                    else:
+                        custom[key] = value
+            lead.custom = custom
         if not (lead.email or lead.phone or lead.external_id):
             raise LeadFlowError("A lead needs an email, a phone number or an external id.")
-        if fields:
+        if audit:
+            fields = {name.split(".")[0] for name in audit}
+            if by is not None:
+                lead.human_edited = sorted(set(lead.human_edited) | set(audit))
+                fields.add("human_edited")
             try:
                 with transaction.atomic():
                     lead.save(update_fields=[*fields, "updated_at"])
@@ -227,6 +294,16 @@ def update_lead(
                 raise IdentityConflict(
                     "Another lead already has this email, phone or external id."
                 ) from None
+            _record_changes(lead, audit, by=by, channel="edit", now=now)
+        new_stage = changes.get("stage")
         if new_stage and new_stage != lead.stage:
             lead = move_stage(lead_id=lead.pk, to_stage=new_stage, by=by, reason=reason, now=now)
     return lead
+
+
+def define_custom_field(*, name: str, label: str, type: str, choices: list[str], by=None):
+    """Add a custom lead field (marketing). Names are unique and never reused for another type."""
+    field = CustomField(name=name, label=label, type=type, choices=choices)
+    field.full_clean()
+    field.save()
+    return field
