@@ -307,3 +307,40 @@ def define_custom_field(*, name: str, label: str, type: str, choices: list[str],
     field.full_clean()
     field.save()
     return field
+
+
+HUMAN_TOUCHES = (Activity.Kind.NOTE, Activity.Kind.CALL, Activity.Kind.EMAIL, Activity.Kind.MEETING)
+
+
+def log_touch(
+    *, lead_id: int, kind: str, body: str, by, now: datetime, occurred_at: datetime | None = None
+) -> Activity:
+    """Record a note, call, email or meeting on the lead's timeline.
+
+    A call, email or meeting is a sales touch: it moves `last_sales_touch_at`.
+    """
+    if kind not in HUMAN_TOUCHES:
+        raise LeadFlowError(f"{kind!r} is not a note, call, email or meeting.", field="kind")
+    body = body.strip()
+    if not body:
+        raise LeadFlowError("Write what happened.", field="body")
+    when = occurred_at or now
+    if when > now:
+        raise LeadFlowError("A touch cannot be in the future.", field="occurred_at")
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        activity = Activity.objects.create(
+            lead=lead, kind=kind, occurred_at=when, user=by, data={"body": body[:5000]}
+        )
+        fields = []
+        if lead.last_activity_at is None or when > lead.last_activity_at:
+            lead.last_activity_at = when
+            fields.append("last_activity_at")
+        if kind != Activity.Kind.NOTE and (
+            lead.last_sales_touch_at is None or when > lead.last_sales_touch_at
+        ):
+            lead.last_sales_touch_at = when
+            fields.append("last_sales_touch_at")
+        if fields:
+            lead.save(update_fields=[*fields, "updated_at"])
+    return activity

@@ -1,23 +1,38 @@
-"""Lead pages: the list (with htmx-refreshed table) and a lead's page."""
+"""Lead pages: the list (htmx-refreshed table), a lead's page with its actions,
+custom field definitions and the CSV export.
+
+Pages validate input with the API's serializers and change state only through
+leads.services, so a page and the API can never disagree on a rule.
+"""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
-from leads import roles, selectors
+from leads import export, roles, selectors, services
 from leads.api import NewestFirstCursorPagination
+from leads.exceptions import LeadFlowError
 from leads.filters import LeadFilter
-from leads.models import Campaign, Source, Stage
+from leads.models import Activity, Campaign, CustomField, Source, Stage
+from leads.serializers import CustomFieldSerializer, LeadSerializer
+
+
+def _filterset(request):
+    return LeadFilter(request.GET, queryset=selectors.lead_list(request.user), request=request)
 
 
 @login_required
 def lead_list(request):
-    filterset = LeadFilter(request.GET, queryset=selectors.lead_list(request.user), request=request)
+    filterset = _filterset(request)
     leads, next_url, previous_url, total = [], None, None, 0
     if filterset.is_valid():
         paginator = NewestFirstCursorPagination()
@@ -30,6 +45,8 @@ def lead_list(request):
             return redirect(f"{request.path}?{query.urlencode()}")
         next_url, previous_url = paginator.get_next_link(), paginator.get_previous_link()
         total = filterset.qs.count()
+    query = filterset.data.copy()
+    query.pop("cursor", None)
     context = {
         "filterset": filterset,
         "leads": leads,
@@ -44,7 +61,8 @@ def lead_list(request):
         .distinct()
         .order_by("username")
         .only("username", "first_name", "last_name"),
-        "filtered": any(key != "cursor" for key in filterset.data),
+        "filtered": bool(query),
+        "export_query": query.urlencode(),
     }
     if not request.htmx:
         return render(request, "leads/lead_list.html", context)
@@ -56,14 +74,206 @@ def lead_list(request):
 
 
 @login_required
+def lead_export(request):
+    """CSV of every lead matching the list's filter that the user may see."""
+    filterset = _filterset(request)
+    if not filterset.is_valid():
+        messages.error(request, "Fix the filter before exporting.")
+        return redirect("leads:list")
+    response = StreamingHttpResponse(
+        export.csv_lines(filterset.qs), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
+    return response
+
+
+# --- A lead's page ---------------------------------------------------------------------
+
+EDIT_FIELDS = [
+    ("first_name", "First name"),
+    ("last_name", "Last name"),
+    ("email", "Email"),
+    ("phone", "Phone"),
+    ("title", "Title"),
+    ("company", "Company"),
+    ("website", "Website"),
+    ("company_size", "Company size"),
+    ("industry", "Industry"),
+    ("country", "Country (ISO code)"),
+    ("time_zone", "Time zone"),
+]
+
+
+NULLABLE_FIELDS = {"email", "phone", "company_size"}
+
+
+def _visible_lead(request, pk):
+    return get_object_or_404(selectors.lead_list(request.user), pk=pk)
+
+
+def _edit_rows(lead, data=None, errors=None):
+    """The edit form's rows: standard fields, then custom fields by type."""
+    errors = errors or {}
+    custom_errors = errors.get("custom", {}) if isinstance(errors.get("custom"), dict) else {}
+    rows = []
+    for name, label in EDIT_FIELDS:
+        value = data.get(name, "") if data is not None else (getattr(lead, name) or "")
+        rows.append({"name": name, "label": label, "value": value, "errors": errors.get(name, [])})
+    for field in CustomField.objects.all():
+        key = f"custom.{field.name}"
+        value = data.get(key, "") if data is not None else lead.custom.get(field.name, "")
+        rows.append(
+            {
+                "name": key,
+                "label": field.label,
+                "value": value,
+                "type": field.type,
+                "choices": field.choices,
+                "errors": custom_errors.get(field.name, []),
+            }
+        )
+    return rows
+
+
+@login_required
 def lead_detail(request, pk: int):
-    lead = get_object_or_404(selectors.lead_list(request.user), pk=pk)
+    lead = _visible_lead(request, pk)
+    return render(request, "leads/lead_detail.html", _detail_context(lead))
+
+
+def _detail_context(lead, **extra):
+    return {
+        "lead": lead,
+        "timeline": selectors.timeline(lead),
+        "stages": [(v, label) for v, label in Stage.choices if v != lead.stage],
+        "touch_kinds": [(k, Activity.Kind(k).label) for k in services.HUMAN_TOUCHES],
+        "campaigns": Campaign.objects.order_by("name").only("code", "name"),
+        "sources": Source.choices,
+        **extra,
+    }
+
+
+@login_required
+def lead_edit(request, pk: int):
+    lead = _visible_lead(request, pk)
+    if request.method != "POST":
+        return render(request, "leads/lead_edit.html", {"lead": lead, "rows": _edit_rows(lead)})
+    # Only what the form sent: a field left out is left alone, a field sent empty is cleared.
+    data = {name: request.POST[name].strip() for name, _ in EDIT_FIELDS if name in request.POST}
+    custom = {
+        key.removeprefix("custom."): value.strip()
+        for key, value in request.POST.items()
+        if key.startswith("custom.")
+    }
+    payload = {k: (v or None) if k in NULLABLE_FIELDS else v for k, v in data.items()}
+    if custom:
+        payload["custom"] = {k: (v or None) for k, v in custom.items()}
+    serializer = LeadSerializer(lead, data=payload, partial=True)
+    if serializer.is_valid():
+        try:
+            services.update_lead(
+                lead_id=lead.pk,
+                changes=serializer.validated_data,
+                by=request.user,
+                now=timezone.now(),
+            )
+        except LeadFlowError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Lead saved.")
+            return redirect("leads:detail", pk=lead.pk)
+        errors = {}
+    else:
+        errors = serializer.errors
+    form_data = {**data, **{f"custom.{k}": v for k, v in custom.items()}}
     return render(
         request,
-        "leads/lead_detail.html",
+        "leads/lead_edit.html",
+        {"lead": lead, "rows": _edit_rows(lead, form_data, errors), "has_errors": True},
+        status=400,
+    )
+
+
+@login_required
+@require_POST
+def lead_touch(request, pk: int):
+    lead = _visible_lead(request, pk)
+    try:
+        services.log_touch(
+            lead_id=lead.pk,
+            kind=request.POST.get("kind", ""),
+            body=request.POST.get("body", ""),
+            by=request.user,
+            now=timezone.now(),
+        )
+    except LeadFlowError as exc:
+        if request.htmx:
+            context = _detail_context(
+                lead, touch_error=exc.message, touch_body=request.POST.get("body", "")
+            )
+            return render(request, "leads/lead_detail.html#activity", context, status=400)
+        messages.error(request, exc.message)
+        return redirect("leads:detail", pk=lead.pk)
+    if request.htmx:
+        return render(
+            request, "leads/lead_detail.html#activity", _detail_context(lead, touch_saved=True)
+        )
+    messages.success(request, "Logged.")
+    return redirect("leads:detail", pk=lead.pk)
+
+
+@login_required
+@require_POST
+def lead_move(request, pk: int):
+    lead = _visible_lead(request, pk)
+    to_stage = request.POST.get("stage", "")
+    try:
+        services.move_stage(
+            lead_id=lead.pk,
+            to_stage=to_stage,
+            by=request.user,
+            reason=request.POST.get("reason", "").strip()[:500],
+            now=timezone.now(),
+        )
+    except LeadFlowError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Moved to {Stage(to_stage).label}.")
+    return redirect("leads:detail", pk=lead.pk)
+
+
+# --- Custom fields ---------------------------------------------------------------------
+
+
+@login_required
+def custom_fields(request):
+    can_define = roles.sees_all_leads(request.user)
+    errors, data = {}, {}
+    if request.method == "POST":
+        if not can_define:
+            raise PermissionDenied
+        data = {
+            "name": request.POST.get("name", "").strip(),
+            "label": request.POST.get("label", "").strip(),
+            "type": request.POST.get("type", ""),
+            "choices": [c for c in request.POST.get("choices", "").splitlines() if c.strip()],
+        }
+        serializer = CustomFieldSerializer(data=data)
+        if serializer.is_valid():
+            field = services.define_custom_field(**serializer.validated_data, by=request.user)
+            messages.success(request, f"Custom field “{field.label}” added.")
+            return redirect("leads:custom-fields")
+        errors = serializer.errors
+    return render(
+        request,
+        "leads/custom_fields.html",
         {
-            "lead": lead,
-            "stage_history": selectors.stage_history(lead),
-            "timeline": selectors.timeline(lead),
+            "fields": CustomField.objects.all(),
+            "types": CustomField.Type.choices,
+            "can_define": can_define,
+            "errors": errors,
+            "data": {**data, "choices": "\n".join(data.get("choices", []))},
         },
+        status=400 if errors else 200,
     )

@@ -7,50 +7,113 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0003_custom_fields_audit_attribution'),
+        ("leads", "0003_custom_fields_audit_attribution"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ImportJob',
+            name="ImportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('file', models.FileField(upload_to='imports/%Y/%m/')),
-                ('original_name', models.CharField(max_length=255)),
-                ('size', models.PositiveBigIntegerField(default=0)),
-                ('encoding', models.CharField(blank=True, max_length=20)),
-                ('delimiter', models.CharField(blank=True, max_length=1)),
-                ('mapping', models.JSONField(blank=True, default=dict)),
-                ('source', models.CharField(choices=[('web_form', 'Web form'), ('trade_show', 'Trade show'), ('webinar', 'Webinar'), ('content_syndication', 'Content syndication'), ('purchased_list', 'Purchased list'), ('referral', 'Referral'), ('paid_search', 'Paid search'), ('organic', 'Organic'), ('other', 'Other')], default='other', max_length=32)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed'), ('undone', 'Undone')], default='pending', max_length=10)),
-                ('rows_total', models.PositiveIntegerField(default=0)),
-                ('rows_processed', models.PositiveIntegerField(default=0)),
-                ('rows_imported', models.PositiveIntegerField(default=0)),
-                ('rows_created', models.PositiveIntegerField(default=0)),
-                ('rows_updated', models.PositiveIntegerField(default=0)),
-                ('errors', models.JSONField(blank=True, default=list)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('undone_at', models.DateTimeField(blank=True, null=True)),
-                ('campaign', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='imports', to='leads.campaign')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("file", models.FileField(upload_to="imports/%Y/%m/")),
+                ("original_name", models.CharField(max_length=255)),
+                ("size", models.PositiveBigIntegerField(default=0)),
+                ("encoding", models.CharField(blank=True, max_length=20)),
+                ("delimiter", models.CharField(blank=True, max_length=1)),
+                ("mapping", models.JSONField(blank=True, default=dict)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("web_form", "Web form"),
+                            ("trade_show", "Trade show"),
+                            ("webinar", "Webinar"),
+                            ("content_syndication", "Content syndication"),
+                            ("purchased_list", "Purchased list"),
+                            ("referral", "Referral"),
+                            ("paid_search", "Paid search"),
+                            ("organic", "Organic"),
+                            ("other", "Other"),
+                        ],
+                        default="other",
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("undone", "Undone"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("rows_total", models.PositiveIntegerField(default=0)),
+                ("rows_processed", models.PositiveIntegerField(default=0)),
+                ("rows_imported", models.PositiveIntegerField(default=0)),
+                ("rows_created", models.PositiveIntegerField(default=0)),
+                ("rows_updated", models.PositiveIntegerField(default=0)),
+                ("errors", models.JSONField(blank=True, default=list)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("undone_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="imports",
+                        to="leads.campaign",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddField(
-            model_name='fieldchange',
-            name='import_job',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='field_changes', to='leads.importjob'),
+            model_name="fieldchange",
+            name="import_job",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="field_changes",
+                to="leads.importjob",
+            ),
         ),
         migrations.AddField(
-            model_name='lead',
-            name='import_job',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='leads', to='leads.importjob'),
+            model_name="lead",
+            name="import_job",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="leads",
+                to="leads.importjob",
+            ),
         ),
     ]
