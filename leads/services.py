@@ -6,12 +6,14 @@ with `.save()` and a rule of its own beside it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 
 from leads.exceptions import IdentityConflict, InvalidTransition, LeadFlowError
 from leads.models import Activity, CustomField, FieldChange, Lead, Source, Stage, StageChange
@@ -344,3 +346,92 @@ def log_touch(
         if fields:
             lead.save(update_fields=[*fields, "updated_at"])
     return activity
+
+
+# --- Bulk changes: set-based SQL over any queryset of leads (a selection or a whole filter) ---
+
+
+def _target_sql(leads, exclude: Q | None = None) -> tuple[str, tuple]:
+    """SQL selecting the ids of `leads` (minus `exclude`), for use inside IN (...)."""
+    ids = Lead.objects.filter(pk__in=leads.order_by().values("pk"))
+    if exclude is not None:
+        ids = ids.exclude(exclude)
+    return ids.order_by().values("pk").query.sql_with_params()
+
+
+def bulk_move_stage(*, leads, to_stage: str, by, reason: str, now: datetime) -> int:
+    """Move every lead of the queryset to `to_stage` (those already there are left alone),
+    recording each transition; returns how many moved. One statement per table."""
+    if to_stage not in Stage.values:
+        raise LeadFlowError(f"{to_stage!r} is not a stage.", field="stage")
+    target, params = _target_sql(leads, exclude=Q(stage=to_stage))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH locked AS (
+                SELECT id, stage FROM leads_lead WHERE id IN ({target}) FOR UPDATE
+            ), history AS (
+                INSERT INTO leads_stagechange
+                    (lead_id, from_stage, to_stage, changed_at, changed_by_id, reason)
+                SELECT id, stage, %s, %s, %s, %s FROM locked
+            )
+            UPDATE leads_lead SET stage = %s, updated_at = %s
+            WHERE id IN (SELECT id FROM locked)
+            """,  # noqa: S608 - `target` is SQL compiled by the ORM, values are parameters
+            [*params, to_stage, now, getattr(by, "pk", None), reason[:500], to_stage, now],
+        )
+        return cursor.rowcount
+
+
+def bulk_assign_owner(*, leads, owner, by, now: datetime) -> int:
+    """Give every lead of the queryset to `owner` (None: unassign); returns how many changed."""
+    owner_id = getattr(owner, "pk", None)
+    exclude = Q(owner__isnull=True) if owner_id is None else Q(owner_id=owner_id)
+    target, params = _target_sql(leads, exclude=exclude)
+    data = json.dumps({"owner": getattr(owner, "username", None)})
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH changed AS (
+                UPDATE leads_lead SET owner_id = %s, updated_at = %s
+                WHERE id IN ({target}) RETURNING id
+            )
+            INSERT INTO leads_activity (lead_id, kind, occurred_at, user_id, data, created_at)
+            SELECT id, %s, %s, %s, %s::jsonb, %s FROM changed
+            """,  # noqa: S608 - `target` is SQL compiled by the ORM, values are parameters
+            [
+                owner_id,
+                now,
+                *params,
+                Activity.Kind.ASSIGNED,
+                now,
+                getattr(by, "pk", None),
+                data,
+                now,
+            ],
+        )
+        return cursor.rowcount
+
+
+def bulk_set_campaign(*, leads, campaign, by, now: datetime) -> int:
+    """Set the latest-touch campaign of every lead (and the first touch where empty), audited."""
+    target, params = _target_sql(leads, exclude=Q(latest_campaign=campaign))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH locked AS (
+                SELECT id, latest_campaign_id FROM leads_lead WHERE id IN ({target}) FOR UPDATE
+            ), audit AS (
+                INSERT INTO leads_fieldchange
+                    (lead_id, field, old_value, new_value, changed_at, changed_by_id, channel)
+                SELECT id, 'latest_campaign', to_jsonb(latest_campaign_id), to_jsonb(%s::bigint),
+                       %s, %s, 'edit'
+                FROM locked
+            )
+            UPDATE leads_lead
+            SET latest_campaign_id = %s, campaign_id = COALESCE(campaign_id, %s), updated_at = %s
+            WHERE id IN (SELECT id FROM locked)
+            """,  # noqa: S608 - `target` is SQL compiled by the ORM, values are parameters
+            [*params, campaign.pk, now, getattr(by, "pk", None), campaign.pk, campaign.pk, now],
+        )
+        return cursor.rowcount

@@ -11,8 +11,10 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
+from django.http import QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import NotFound
@@ -56,11 +58,10 @@ def lead_list(request):
         "stages": Stage.choices,
         "sources": Source.choices,
         "campaigns": Campaign.objects.order_by("name").only("code", "name"),
-        "owners": get_user_model()
-        .objects.filter(groups__name__in=[roles.SALES, roles.MANAGER])
-        .distinct()
-        .order_by("username")
-        .only("username", "first_name", "last_name"),
+        "owners": _assignable_owners().only("username", "first_name", "last_name"),
+        "can_assign": roles.sees_all_leads(request.user)
+        or roles.MANAGER in roles.group_names(request.user),
+        "bulk_actions": BULK_ACTIONS,
         "filtered": bool(query),
         "export_query": query.urlencode(),
     }
@@ -276,4 +277,88 @@ def custom_fields(request):
             "data": {**data, "choices": "\n".join(data.get("choices", []))},
         },
         status=400 if errors else 200,
+    )
+
+
+# --- Bulk actions ------------------------------------------------------------------------
+
+BULK_ACTIONS = {
+    "disqualify": "Disqualify",
+    "assign": "Assign owner",
+    "campaign": "Change campaign",
+    "export": "Export CSV",
+}
+
+
+@login_required
+@require_POST
+def lead_bulk(request):
+    """Apply an action to the selected leads, or to all that match the list's filter.
+
+    Whatever the scope, only leads the user may see are touched.
+    """
+    filter_query = request.POST.get("filter", "")
+    back = redirect(f"{reverse('leads:list')}?{filter_query}" if filter_query else "leads:list")
+    filterset = LeadFilter(
+        QueryDict(filter_query), queryset=selectors.leads_visible_to(request.user), request=request
+    )
+    if not filterset.is_valid():
+        messages.error(request, "The filter is not valid any more; nothing was changed.")
+        return back
+    leads = filterset.qs
+    if request.POST.get("scope") != "all":
+        ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+        if not ids:
+            messages.error(
+                request, "Select at least one lead, or apply to all matching the filter."
+            )
+            return back
+        leads = leads.filter(pk__in=ids)
+    action, now = request.POST.get("action", ""), timezone.now()
+    if action == "export":
+        response = StreamingHttpResponse(export.csv_lines(leads), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="leads-{now:%Y%m%d-%H%M}.csv"'
+        return response
+    if action == "disqualify":
+        reason = request.POST.get("reason", "").strip()
+        if not reason:
+            messages.error(request, "Give a reason to disqualify; nothing was changed.")
+            return back
+        count = services.bulk_move_stage(
+            leads=leads, to_stage=Stage.DISQUALIFIED, by=request.user, reason=reason, now=now
+        )
+        messages.success(request, f"Disqualified {count} lead{pluralize(count)}.")
+    elif action == "assign":
+        if not (
+            roles.sees_all_leads(request.user) or roles.MANAGER in roles.group_names(request.user)
+        ):
+            raise PermissionDenied
+        username = request.POST.get("owner", "")
+        owner = _assignable_owners().filter(username=username).first() if username else None
+        if username and owner is None:
+            messages.error(
+                request, f"{username!r} is not a sales rep or manager; nothing was changed."
+            )
+            return back
+        count = services.bulk_assign_owner(leads=leads, owner=owner, by=request.user, now=now)
+        to = owner.username if owner else "nobody"
+        messages.success(request, f"Assigned {count} lead{pluralize(count)} to {to}.")
+    elif action == "campaign":
+        campaign = Campaign.objects.filter(code=request.POST.get("campaign", "")).first()
+        if campaign is None:
+            messages.error(request, "Choose a campaign; nothing was changed.")
+            return back
+        count = services.bulk_set_campaign(leads=leads, campaign=campaign, by=request.user, now=now)
+        messages.success(request, f"Moved {count} lead{pluralize(count)} to {campaign.name}.")
+    else:
+        messages.error(request, "Choose an action; nothing was changed.")
+    return back
+
+
+def _assignable_owners():
+    return (
+        get_user_model()
+        .objects.filter(groups__name__in=[roles.SALES, roles.MANAGER], is_active=True)
+        .distinct()
+        .order_by("username")
     )
