@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
@@ -351,12 +352,16 @@ def log_touch(
 # --- Bulk changes: set-based SQL over any queryset of leads (a selection or a whole filter) ---
 
 
-def _target_sql(leads, exclude: Q | None = None) -> tuple[str, tuple]:
-    """SQL selecting the ids of `leads` (minus `exclude`), for use inside IN (...)."""
+def _target_sql(leads, exclude: Q | None = None) -> tuple[str, tuple] | None:
+    """SQL selecting the ids of `leads` (minus `exclude`), for use inside IN (...);
+    None when the queryset can match nothing (e.g. a user who sees no lead)."""
     ids = Lead.objects.filter(pk__in=leads.order_by().values("pk"))
     if exclude is not None:
         ids = ids.exclude(exclude)
-    return ids.order_by().values("pk").query.sql_with_params()
+    try:
+        return ids.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return None
 
 
 def bulk_move_stage(*, leads, to_stage: str, by, reason: str, now: datetime) -> int:
@@ -364,7 +369,10 @@ def bulk_move_stage(*, leads, to_stage: str, by, reason: str, now: datetime) -> 
     recording each transition; returns how many moved. One statement per table."""
     if to_stage not in Stage.values:
         raise LeadFlowError(f"{to_stage!r} is not a stage.", field="stage")
-    target, params = _target_sql(leads, exclude=Q(stage=to_stage))
+    compiled = _target_sql(leads, exclude=Q(stage=to_stage))
+    if compiled is None:
+        return 0
+    target, params = compiled
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -387,7 +395,10 @@ def bulk_assign_owner(*, leads, owner, by, now: datetime) -> int:
     """Give every lead of the queryset to `owner` (None: unassign); returns how many changed."""
     owner_id = getattr(owner, "pk", None)
     exclude = Q(owner__isnull=True) if owner_id is None else Q(owner_id=owner_id)
-    target, params = _target_sql(leads, exclude=exclude)
+    compiled = _target_sql(leads, exclude=exclude)
+    if compiled is None:
+        return 0
+    target, params = compiled
     data = json.dumps({"owner": getattr(owner, "username", None)})
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -415,7 +426,10 @@ def bulk_assign_owner(*, leads, owner, by, now: datetime) -> int:
 
 def bulk_set_campaign(*, leads, campaign, by, now: datetime) -> int:
     """Set the latest-touch campaign of every lead (and the first touch where empty), audited."""
-    target, params = _target_sql(leads, exclude=Q(latest_campaign=campaign))
+    compiled = _target_sql(leads, exclude=Q(latest_campaign=campaign))
+    if compiled is None:
+        return 0
+    target, params = compiled
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"""
