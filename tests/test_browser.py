@@ -36,3 +36,37 @@ def test_a_marketer_logs_in_and_sees_the_lead_list(live_server, page, marketer, 
     expect(page.get_by_role("heading", name="Bo Berg")).to_be_visible()
     expect(page.get_by_text("Created as")).to_be_visible()
     page.screenshot(path=os.path.join(screenshot_dir, "lead-detail.png"), full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_marketer_filters_bulk_disqualifies_opens_a_lead_and_logs_a_call(
+    live_server, page, marketer, screenshot_dir
+):
+    for i in range(3):
+        make_lead(
+            email=f"student{i}@uni.edu", first_name="Stu", last_name=f"Dent{i}", title="Student"
+        )
+    make_lead(email="cto@acme.io", first_name="Ada", last_name="Lovelace", company="Acme")
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Username").fill("marketer")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    page.get_by_label("Search").fill("uni.edu")
+    expect(page.get_by_text("3 leads match the filter")).to_be_visible()
+    page.get_by_label("Bulk action").select_option("disqualify")
+    page.get_by_label("Apply to").select_option("all")
+    page.get_by_label("Reason", exact=True).fill("Students")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_text("Disqualified 3 leads.")).to_be_visible()
+    expect(page.locator("span.stage-disqualified")).to_have_count(3)
+    page.screenshot(path=os.path.join(screenshot_dir, "bulk-disqualified.png"), full_page=True)
+
+    page.get_by_role("link", name="Clear").click()
+    page.get_by_role("link", name="Ada Lovelace").click()
+    page.get_by_label("Kind").select_option("call")
+    page.get_by_label("What happened").fill("Spoke with Ada, demo booked for Friday")
+    page.get_by_role("button", name="Log", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Logged.")
+    expect(page.locator(".timeline li").first).to_contain_text("Spoke with Ada, demo booked")
+    page.screenshot(path=os.path.join(screenshot_dir, "lead-call-logged.png"), full_page=True)
