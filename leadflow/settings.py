@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "leads.context_processors.roles",
             ],
         },
     },
@@ -138,6 +139,9 @@ CACHES = {
 
 globals().update(email_settings(env_str("EMAIL_URL")))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "LeadFlow <leadflow@localhost>")
+
+# Web-to-lead forms: submissions per IP and form per minute before a 429.
+FORM_RATE_LIMIT = env_int("FORM_RATE_LIMIT", 10)
 
 # --- API ------------------------------------------------------------------------
 # The largest JSON body the API parses; bigger bodies get a 400 before any work.

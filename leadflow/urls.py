@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from leadflow.views import healthz
+from leads import webform_views
 from leads.api import CustomFieldViewSet, LeadViewSet
 
 router = DefaultRouter()
@@ -18,6 +19,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("leads/", include("leads.urls")),
+    path("f/<slug:slug>/", webform_views.public_submit, name="form-submit"),
+    path("f/<slug:slug>/thanks/", webform_views.thanks, name="form-thanks"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -311,6 +311,33 @@ class FieldChange(models.Model):
         return f"{self.lead_id}.{self.field}"
 
 
+class LeadForm(models.Model):
+    """A web-to-lead form marketing embeds on any site; it posts to /f/<slug>/."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    # Lead JSON field names or custom.<name>, in the order the form shows them.
+    fields = ArrayField(models.CharField(max_length=64), default=list)
+    required = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    source = models.CharField(max_length=32, choices=Source.choices, default=Source.WEB_FORM)
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="forms"
+    )
+    consent_text = models.CharField(max_length=500, blank=True)
+    redirect_url = models.URLField(blank=True)  # the thank-you page; empty: LeadFlow's own
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class StageChange(models.Model):
     """One funnel transition. Funnel, velocity and aging are computed from these rows."""
 

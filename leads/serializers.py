@@ -87,13 +87,17 @@ class LeadSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError({name: [msg] for name, msg in errors.items()})
         return cleaned
 
+    def validate_phone(self, value):
+        # Read national numbers in the lead's country (given now, or already on the lead).
+        country = str(self.initial_data.get("country") or "").strip().upper()
+        if not (len(country) == 2 and country.isalpha()):
+            country = self.instance.country if self.instance else ""
+        try:
+            return normalise_phone(value, country=country)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
     def validate(self, attrs):
-        country = attrs.get("country") or (self.instance.country if self.instance else "")
-        if "phone" in attrs:
-            try:
-                attrs["phone"] = normalise_phone(attrs["phone"], country=country)
-            except ValueError as exc:
-                raise serializers.ValidationError({"phone": [str(exc)]}) from None
         if self.instance is None and not (
             attrs.get("email") or attrs.get("phone") or attrs.get("external_id")
         ):

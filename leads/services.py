@@ -449,3 +449,21 @@ def bulk_set_campaign(*, leads, campaign, by, now: datetime) -> int:
             [*params, campaign.pk, now, getattr(by, "pk", None), campaign.pk, campaign.pk, now],
         )
         return cursor.rowcount
+
+
+def record_consent(*, lead_id: int, status: str, method: str, now: datetime) -> Lead:
+    """Set the lead's marketing-email consent (status, when, how), audited."""
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        if lead.consent_status == status:
+            return lead
+        _record_changes(
+            lead,
+            {"consent_status": (lead.consent_status, status)},
+            by=None,
+            channel=method[:32],
+            now=now,
+        )
+        lead.consent_status, lead.consent_at, lead.consent_method = status, now, method[:100]
+        lead.save(update_fields=["consent_status", "consent_at", "consent_method", "updated_at"])
+    return lead

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from leads import views
+from leads import views, webform_views
 
 app_name = "leads"
 urlpatterns = [
@@ -8,6 +8,8 @@ urlpatterns = [
     path("export.csv", views.lead_export, name="export"),
     path("bulk/", views.lead_bulk, name="bulk"),
     path("custom-fields/", views.custom_fields, name="custom-fields"),
+    path("forms/", webform_views.form_list, name="forms"),
+    path("forms/<slug:slug>/", webform_views.form_detail, name="form-detail"),
     path("<int:pk>/", views.lead_detail, name="detail"),
     path("<int:pk>/edit/", views.lead_edit, name="edit"),
     path("<int:pk>/touch/", views.lead_touch, name="touch"),

@@ -1,0 +1,176 @@
+"""Web-to-lead forms: the public endpoint /f/<slug>/ and marketing's form pages."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.csrf import csrf_exempt
+
+from leads import roles, webforms
+from leads.models import Campaign, LeadForm, Source
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Accept",
+    "Access-Control-Max-Age": "86400",
+    # Chromium asks before a public page calls a server on a private network (intranets).
+    "Access-Control-Allow-Private-Network": "true",
+}
+
+
+def _wants_json(request) -> bool:
+    """A script (fetch/XHR) rather than a browser navigating after a form post."""
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _answer(request, body: dict, status: int, *, html: HttpResponse | None = None):
+    if html is not None and not _wants_json(request):
+        response = html
+    else:
+        response = JsonResponse(body, status=status)
+    for key, value in CORS_HEADERS.items():
+        response[key] = value
+    return response
+
+
+@csrf_exempt  # posted from other sites; protected by the honeypot and the rate limit
+def public_submit(request, slug: str):
+    form = LeadForm.objects.filter(slug=slug, active=True).select_related("campaign").first()
+    if request.method == "OPTIONS":  # a script's CORS preflight
+        return _answer(request, {}, 204, html=HttpResponse(status=204 if form else 404))
+    if form is None:
+        return _answer(request, {"detail": "No such form."}, 404)
+    if request.method != "POST":
+        response = _answer(request, {"detail": "Submit this form with POST."}, 405)
+        response["Allow"] = "POST, OPTIONS"
+        return response
+    now = timezone.now()
+    if not webforms.allow_submission(form=form, ip=_client_ip(request), now=now):
+        page = render(
+            request, "leads/forms/error.html", {"form": form, "limited": True}, status=429
+        )
+        return _answer(
+            request, {"detail": "Too many submissions; try again in a minute."}, 429, html=page
+        )
+    result = webforms.submit(form=form, post=request.POST.dict(), now=now)
+    if not result.ok:
+        page = render(
+            request, "leads/forms/error.html", {"form": form, "errors": result.errors}, status=400
+        )
+        return _answer(request, result.errors, 400, html=page)
+    thanks = form.redirect_url or reverse("form-thanks", args=[form.slug])
+    status = 201 if result.created else 200
+    return _answer(request, {"ok": True}, status, html=_see_other(thanks))
+
+
+def _see_other(url: str) -> HttpResponse:
+    response = HttpResponse(status=303)
+    response["Location"] = url
+    return response
+
+
+def thanks(request, slug: str):
+    form = get_object_or_404(LeadForm, slug=slug)
+    return render(request, "leads/forms/thanks.html", {"form": form})
+
+
+def _require_marketing(request):
+    if not roles.sees_all_leads(request.user):
+        raise PermissionDenied
+
+
+@login_required
+def form_list(request):
+    _require_marketing(request)
+    errors, data = {}, {}
+    if request.method == "POST":
+        data = {
+            "name": request.POST.get("name", "").strip(),
+            "fields": request.POST.getlist("fields"),
+            "required": request.POST.getlist("required"),
+            "source": request.POST.get("source") or Source.WEB_FORM,
+            "campaign": request.POST.get("campaign", ""),
+            "consent_text": request.POST.get("consent_text", "").strip(),
+            "redirect_url": request.POST.get("redirect_url", "").strip(),
+        }
+        errors = webforms.validate_definition(fields=data["fields"], required=data["required"])
+        if not data["name"]:
+            errors["name"] = "Give the form a name."
+        campaign = Campaign.objects.filter(code=data["campaign"]).first()
+        if data["campaign"] and campaign is None:
+            errors["campaign"] = "No such campaign."
+        if data["source"] not in Source.values:
+            errors["source"] = "Choose a source."
+        if not errors:
+            form = LeadForm(
+                slug=_unique_slug(data["name"]),
+                name=data["name"],
+                fields=data["fields"],
+                required=data["required"],
+                source=data["source"],
+                campaign=campaign,
+                consent_text=data["consent_text"][:500],
+                redirect_url=data["redirect_url"],
+                created_by=request.user,
+            )
+            try:
+                form.full_clean()
+            except Exception as exc:  # a bad redirect URL, mostly
+                errors = {k: " ".join(v) for k, v in getattr(exc, "message_dict", {}).items()}
+            else:
+                form.save()
+                messages.success(
+                    request, f"Form “{form.name}” created: paste its snippet on your site."
+                )
+                return redirect("leads:form-detail", slug=form.slug)
+    return render(
+        request,
+        "leads/forms/list.html",
+        {
+            "forms": LeadForm.objects.select_related("campaign"),
+            "field_choices": webforms.field_choices(),
+            "sources": Source.choices,
+            "campaigns": Campaign.objects.order_by("name"),
+            "errors": errors,
+            "data": data,
+        },
+        status=400 if errors else 200,
+    )
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "form"
+    slug, n = base, 1
+    while LeadForm.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+@login_required
+def form_detail(request, slug: str):
+    _require_marketing(request)
+    form = get_object_or_404(LeadForm.objects.select_related("campaign"), slug=slug)
+    action = request.build_absolute_uri(reverse("form-submit", args=[form.slug]))
+    return render(
+        request,
+        "leads/forms/detail.html",
+        {
+            "form": form,
+            "snippet": webforms.snippet(form, action_url=action),
+            "rate_limit": settings.FORM_RATE_LIMIT,
+        },
+    )

@@ -1,0 +1,162 @@
+"""Web-to-lead forms: what a form may ask, its embeddable snippet, and a submission.
+
+A submission is validated like an API capture (LeadSerializer) and captured with
+leads.services.capture_lead on the `web_form` channel; the form adds its own rules:
+required fields, a honeypot against bots, consent, and a per-IP rate limit kept in
+Redis (the Django cache), so it holds across all web processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from html import escape
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from leads.models import Activity, ConsentStatus, CustomField, LeadForm
+from leads.serializers import LeadSerializer
+from leads.services import capture_lead, record_consent
+
+# Standard fields a form may ask for: name → (label, input type).
+FORM_FIELDS = {
+    "email": ("Email", "email"),
+    "first_name": ("First name", "text"),
+    "last_name": ("Last name", "text"),
+    "company": ("Company", "text"),
+    "title": ("Job title", "text"),
+    "phone": ("Phone", "tel"),
+    "country": ("Country (2-letter code)", "text"),
+    "website": ("Website", "url"),
+    "company_size": ("Company size", "number"),
+    "industry": ("Industry", "text"),
+}
+HONEYPOT = "hp_fax"  # a field people never see or fill; bots do
+CONSENT = "consent"
+
+
+def field_choices() -> list[tuple[str, str]]:
+    custom = [(f"custom.{f.name}", f"{f.label} (custom)") for f in CustomField.objects.all()]
+    return [(name, label) for name, (label, _) in FORM_FIELDS.items()] + custom
+
+
+def validate_definition(*, fields: list[str], required: list[str]) -> dict[str, str]:
+    """Errors by form attribute; empty when the definition is usable."""
+    known = {name for name, _ in field_choices()}
+    errors = {}
+    unknown = [f for f in fields if f not in known]
+    if not fields:
+        errors["fields"] = "Choose at least one field."
+    elif unknown:
+        errors["fields"] = f"Unknown fields: {', '.join(unknown)}."
+    elif not {"email", "phone"} & set(fields):
+        errors["fields"] = "A form needs an email or a phone field to identify the lead."
+    if set(required) - set(fields):
+        errors["required"] = "Only fields on the form can be required."
+    return errors
+
+
+def snippet(form: LeadForm, *, action_url: str) -> str:
+    """Self-contained HTML to paste into any page (no script needed)."""
+    labels = dict(field_choices())
+    custom_types = {f"custom.{f.name}": f for f in CustomField.objects.all()}
+    lines = [f'<form method="post" action="{escape(action_url)}" class="leadflow-form">']
+    for name in form.fields:
+        label = escape(FORM_FIELDS.get(name, (labels.get(name, name),))[0])
+        required = " required" if name in form.required else ""
+        ident = f"lf-{name.replace('.', '-')}"
+        lines.append(f'  <p><label for="{ident}">{label}</label><br>')
+        custom = custom_types.get(name)
+        if custom and custom.type == CustomField.Type.CHOICE:
+            options = "".join(f"<option>{escape(c)}</option>" for c in custom.choices)
+            lines.append(
+                f'  <select id="{ident}" name="{name}"{required}><option value=""></option>'
+                f"{options}</select></p>"
+            )
+        else:
+            kind = FORM_FIELDS[name][1] if name in FORM_FIELDS else "text"
+            lines.append(f'  <input id="{ident}" name="{name}" type="{kind}"{required}></p>')
+    lines.append(
+        f'  <p style="position:absolute;left:-10000px" aria-hidden="true">'
+        f'<input name="{HONEYPOT}" tabindex="-1" autocomplete="off"></p>'
+    )
+    if form.consent_text:
+        lines.append(
+            f'  <p><label><input type="checkbox" name="{CONSENT}" value="yes"> '
+            f"{escape(form.consent_text)}</label></p>"
+        )
+    lines.append('  <p><button type="submit">Send</button></p>')
+    lines.append("</form>")
+    return "\n".join(lines)
+
+
+@dataclass
+class Submission:
+    ok: bool
+    created: bool = False
+    lead_id: int | None = None
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    spam: bool = False
+
+
+def allow_submission(*, form: LeadForm, ip: str, now: datetime) -> bool:
+    """At most FORM_RATE_LIMIT submissions per IP and form per minute (counted in Redis)."""
+    window = int(now.timestamp()) // 60
+    key = f"formrate:{form.pk}:{ip}:{window}"
+    cache.add(key, 0, timeout=120)
+    return cache.incr(key) <= settings.FORM_RATE_LIMIT
+
+
+def submit(*, form: LeadForm, post: dict[str, str], now: datetime) -> Submission:
+    """Validate and capture one submission of `form`."""
+    if post.get(HONEYPOT):
+        return Submission(ok=True, spam=True)  # look successful to the bot, write nothing
+    values = {name: (post.get(name) or "").strip() for name in form.fields}
+    errors = {name: ["This field is required."] for name in form.required if not values.get(name)}
+    payload: dict = {
+        name: value for name, value in values.items() if value and not name.startswith("custom.")
+    }
+    custom = {
+        name.removeprefix("custom."): value
+        for name, value in values.items()
+        if value and name.startswith("custom.")
+    }
+    if custom:
+        payload["custom"] = custom
+    payload["source"] = form.source
+    if form.campaign_id:
+        payload["campaign"] = form.campaign.code
+    serializer = LeadSerializer(data=payload)
+    if not serializer.is_valid():
+        for name, messages in serializer.errors.items():
+            if name == "custom" and isinstance(messages, dict):
+                for key, custom_messages in messages.items():
+                    errors.setdefault(f"custom.{key}", []).extend(custom_messages)
+            else:
+                errors.setdefault(name, []).extend(messages)
+    if errors:
+        return Submission(ok=False, errors=errors)
+    consented = form.consent_text and (post.get(CONSENT) or "").lower() in {
+        "yes",
+        "on",
+        "true",
+        "1",
+    }
+    with transaction.atomic():
+        result = capture_lead(data=dict(serializer.validated_data), channel="web_form", now=now)
+        if consented:
+            record_consent(
+                lead_id=result.lead.pk,
+                status=ConsentStatus.GRANTED,
+                method=f"web form {form.slug}",
+                now=now,
+            )
+        Activity.objects.create(
+            lead=result.lead,
+            kind=Activity.Kind.FORM_SUBMIT,
+            occurred_at=now,
+            data={"form": form.slug},
+        )
+    return Submission(ok=True, created=result.created, lead_id=result.lead.pk)

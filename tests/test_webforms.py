@@ -1,0 +1,128 @@
+"""Web-to-lead forms: marketing builds one, any site embeds it, submissions become leads."""
+
+from html import unescape
+
+import pytest
+from django.core.cache import cache
+
+from leads.models import Activity, Campaign, Lead, LeadForm
+from leads.webforms import HONEYPOT
+
+JSON = {"HTTP_ACCEPT": "application/json"}
+
+
+@pytest.fixture
+def webinar_form(db):
+    campaign = Campaign.objects.create(code="spring", name="Spring webinar", channel="webinar")
+    cache.clear()
+    return LeadForm.objects.create(
+        slug="spring-webinar",
+        name="Spring webinar sign-up",
+        fields=["email", "first_name", "company", "phone"],
+        required=["email", "first_name"],
+        source="webinar",
+        campaign=campaign,
+        consent_text="Send me product news",
+    )
+
+
+@pytest.mark.django_db
+def test_a_browser_submission_creates_a_lead_and_lands_on_the_thank_you_page(client, webinar_form):
+    response = client.post(
+        "/f/spring-webinar/",
+        {"email": "Ada@Acme.io", "first_name": "Ada", "company": "Acme", "consent": "yes"},
+    )
+    assert response.status_code == 303
+    assert response["Location"] == "/f/spring-webinar/thanks/"
+    lead = Lead.objects.get()
+    assert (lead.email, lead.source, lead.campaign.code) == ("ada@acme.io", "webinar", "spring")
+    assert lead.consent_status == "granted" and lead.consent_method == "web form spring-webinar"
+    assert Activity.objects.filter(lead=lead, kind="form_submit").count() == 1
+    assert b"Thank you" in client.get(response["Location"]).content
+
+
+@pytest.mark.django_db
+def test_a_script_gets_json_with_cors_and_a_repeat_updates_the_same_lead(client, webinar_form):
+    preflight = client.options("/f/spring-webinar/", HTTP_ORIGIN="https://partner.example")
+    assert preflight.status_code == 204
+    assert preflight["Access-Control-Allow-Origin"] == "*"
+    first = client.post("/f/spring-webinar/", {"email": "ada@acme.io", "first_name": "Ada"}, **JSON)
+    assert (first.status_code, first.json()) == (201, {"ok": True})
+    assert first["Access-Control-Allow-Origin"] == "*"
+    again = client.post(
+        "/f/spring-webinar/",
+        {"email": "ada@acme.io", "first_name": "Ada", "company": "Acme"},
+        **JSON,
+    )
+    assert again.status_code == 200
+    assert Lead.objects.get().company == "Acme"
+    assert Activity.objects.filter(kind="form_submit").count() == 2
+
+
+@pytest.mark.django_db
+def test_bad_submissions_get_field_errors_and_write_nothing(client, webinar_form):
+    response = client.post("/f/spring-webinar/", {"email": "nope", "phone": "abc"}, **JSON)
+    assert response.status_code == 400
+    assert set(response.json()) == {"email", "first_name", "phone"}
+    page = client.post("/f/spring-webinar/", {"email": "nope"})
+    assert page.status_code == 400 and b"Please check the form" in page.content
+    assert Lead.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_honeypot_fools_bots_and_writes_nothing(client, webinar_form):
+    response = client.post(
+        "/f/spring-webinar/", {"email": "bot@spam.io", "first_name": "Bot", HONEYPOT: "x"}, **JSON
+    )
+    assert response.status_code == 200 and response.json() == {"ok": True}
+    assert Lead.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_too_many_submissions_from_one_address_get_429(client, webinar_form, settings):
+    settings.FORM_RATE_LIMIT = 3
+    codes = [
+        client.post(
+            "/f/spring-webinar/", {"email": f"p{i}@x.io", "first_name": "P"}, **JSON
+        ).status_code
+        for i in range(5)
+    ]
+    assert codes == [201, 201, 201, 429, 429]
+    assert Lead.objects.count() == 3
+    other_ip = client.post(
+        "/f/spring-webinar/", {"email": "q@x.io", "first_name": "Q"}, REMOTE_ADDR="10.0.0.9", **JSON
+    )
+    assert other_ip.status_code == 201
+
+
+@pytest.mark.django_db
+def test_unknown_or_inactive_forms_are_404_and_get_is_405(client, webinar_form):
+    assert client.post("/f/nope/", {"email": "a@b.co"}).status_code == 404
+    assert client.get("/f/spring-webinar/").status_code == 405
+    webinar_form.active = False
+    webinar_form.save()
+    assert (
+        client.post("/f/spring-webinar/", {"email": "a@b.co", "first_name": "A"}).status_code == 404
+    )
+
+
+@pytest.mark.django_db
+def test_marketing_creates_a_form_and_gets_an_embeddable_snippet(client, marketer, rep_ann):
+    Campaign.objects.create(code="spring", name="Spring webinar", channel="webinar")
+    client.force_login(marketer)
+    bad = client.post("/leads/forms/", {"name": "", "fields": ["company"]})
+    assert bad.status_code == 400
+    assert b"Give the form a name." in bad.content and b"needs an email or a phone" in bad.content
+    response = client.post(
+        "/leads/forms/",
+        {"name": "Spring sign-up", "fields": ["email", "first_name"], "required": ["email"],
+         "source": "webinar", "campaign": "spring", "consent_text": "News please"},
+        follow=True,
+    )  # fmt: skip
+    html = unescape(response.content.decode())  # the snippet is shown escaped in a textarea
+    assert "Spring sign-up" in html
+    assert 'action="http://testserver/f/spring-sign-up/"' in html
+    assert f'name="{HONEYPOT}"' in html and "News please" in html
+    client.force_login(rep_ann)
+    assert client.get("/leads/forms/").status_code == 403
+    assert client.get("/leads/forms/spring-sign-up/").status_code == 403
