@@ -9,18 +9,22 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from leads import roles, selectors, services
-from leads.filters import LeadFilter
+from leads.filters import SORTS, LeadFilter
 from leads.models import CustomField
 from leads.serializers import CustomFieldSerializer, LeadSerializer
 
 
-class NewestFirstCursorPagination(CursorPagination):
-    """Keyset pagination, newest first; stable under inserts at any position."""
+class LeadCursorPagination(CursorPagination):
+    """Keyset pagination in the order `sort` asks for (newest first by default);
+    stable under inserts at any position."""
 
-    ordering = ("-created_at", "-id")
+    ordering = SORTS["newest"]
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_ordering(self, request, queryset, view):
+        return SORTS.get(request.query_params.get("sort", ""), self.ordering)
 
 
 class MarketingWrites(permissions.BasePermission):
@@ -48,7 +52,7 @@ class LeadViewSet(
 ):
     serializer_class = LeadSerializer
     filterset_class = LeadFilter
-    pagination_class = NewestFirstCursorPagination
+    pagination_class = LeadCursorPagination
     permission_classes = [permissions.IsAuthenticated, CanCapture]
     http_method_names = ["get", "post", "patch", "head", "options"]
 

@@ -10,6 +10,22 @@ from leads.models import CustomField, Lead, Source, Stage
 
 CUSTOM_PREFIX = "custom."
 
+# `sort` values → keyset ordering (the id last, so every ordering is total).
+SORTS = {
+    "newest": ("-created_at", "-id"),
+    "oldest": ("created_at", "id"),
+    "score": ("-score", "-id"),
+    "name": ("last_name", "first_name", "id"),
+    "company": ("company", "id"),
+}
+SORT_CHOICES = [
+    ("newest", "Newest first"),
+    ("oldest", "Oldest first"),
+    ("score", "Highest score"),
+    ("name", "Name A to Z"),
+    ("company", "Company A to Z"),
+]
+
 
 class LeadFilter(django_filters.FilterSet):
     stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
@@ -21,6 +37,8 @@ class LeadFilter(django_filters.FilterSet):
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     search = django_filters.CharFilter(method="filter_search", label="Search")
+    # Applied by the keyset paginator (leads.api.LeadCursorPagination), not here.
+    sort = django_filters.ChoiceFilter(choices=SORT_CHOICES, method="keep", label="Sort")
 
     class Meta:
         model = Lead
@@ -34,6 +52,7 @@ class LeadFilter(django_filters.FilterSet):
             "created_after",
             "created_before",
             "search",
+            "sort",
         ]
 
     def __init__(self, data=None, *args, **kwargs):
@@ -61,6 +80,9 @@ class LeadFilter(django_filters.FilterSet):
         for key in unknown:
             self.form.add_error(None, f"{key}: there is no such custom field filter.")
         return valid and not unknown
+
+    def keep(self, queryset, name, value):
+        return queryset
 
     def filter_search(self, queryset, name, value):
         """Name, email, company, phone or external id containing every word given."""

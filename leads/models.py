@@ -338,6 +338,26 @@ class LeadForm(models.Model):
         return self.name
 
 
+class SavedView(models.Model):
+    """A user's named lead-list filter (the list page's query string)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_lead_views"
+    )
+    name = models.CharField(max_length=100)
+    query = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="savedview_user_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class StageChange(models.Model):
     """One funnel transition. Funnel, velocity and aging are computed from these rows."""
 

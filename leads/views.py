@@ -21,10 +21,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
 from leads import export, roles, selectors, services
-from leads.api import NewestFirstCursorPagination
+from leads.api import LeadCursorPagination
 from leads.exceptions import LeadFlowError
-from leads.filters import LeadFilter
-from leads.models import Activity, Campaign, CustomField, Source, Stage
+from leads.filters import SORT_CHOICES, LeadFilter
+from leads.models import Activity, Campaign, CustomField, SavedView, Source, Stage
 from leads.serializers import CustomFieldSerializer, LeadSerializer
 
 
@@ -37,7 +37,7 @@ def lead_list(request):
     filterset = _filterset(request)
     leads, next_url, previous_url, total = [], None, None, 0
     if filterset.is_valid():
-        paginator = NewestFirstCursorPagination()
+        paginator = LeadCursorPagination()
         try:
             leads = paginator.paginate_queryset(filterset.qs, Request(request))
         except NotFound:
@@ -57,6 +57,9 @@ def lead_list(request):
         "previous_url": previous_url,
         "stages": Stage.choices,
         "sources": Source.choices,
+        "sorts": SORT_CHOICES,
+        "saved_views": SavedView.objects.filter(user=request.user),
+        "current_query": filterset.data.urlencode(),
         "campaigns": Campaign.objects.order_by("name").only("code", "name"),
         "owners": _assignable_owners().only("username", "first_name", "last_name"),
         "can_assign": roles.sees_all_leads(request.user)
@@ -362,3 +365,28 @@ def _assignable_owners():
         .distinct()
         .order_by("username")
     )
+
+
+# --- Saved views -------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def saved_view_save(request):
+    name = request.POST.get("name", "").strip()[:100]
+    query = request.POST.get("query", "")
+    if not name:
+        messages.error(request, "Give the view a name.")
+    else:
+        SavedView.objects.update_or_create(user=request.user, name=name, defaults={"query": query})
+        messages.success(request, f"Saved the view “{name}”.")
+    return redirect(f"{reverse('leads:list')}?{query}" if query else "leads:list")
+
+
+@login_required
+@require_POST
+def saved_view_delete(request, pk: int):
+    view = get_object_or_404(SavedView, pk=pk, user=request.user)
+    view.delete()
+    messages.success(request, f"Deleted the view “{view.name}”.")
+    return redirect("leads:list")
