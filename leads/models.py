@@ -194,6 +194,11 @@ class Lead(models.Model):
 
     converted = models.BooleanField(null=True, blank=True)  # a known historical outcome
     custom = models.JSONField(default=dict, blank=True)
+    # Set when this lead was merged into another: it is then hidden everywhere, its
+    # identity moved to the LeadMerge record (so unmerging can bring it back).
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_leads"
+    )
     import_job = models.ForeignKey(  # the import that created this lead, if any
         ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
     )
@@ -218,7 +223,8 @@ class Lead(models.Model):
             models.CheckConstraint(
                 condition=Q(email__isnull=False)
                 | Q(phone__isnull=False)
-                | Q(external_id__isnull=False),
+                | Q(external_id__isnull=False)
+                | Q(merged_into__isnull=False),
                 name="lead_has_identity",
             ),
             models.CheckConstraint(
@@ -338,6 +344,54 @@ class LeadForm(models.Model):
         return self.name
 
 
+class LeadMerge(models.Model):
+    """One merge of `merged` into `survivor`, with what is needed to undo it exactly."""
+
+    survivor = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="merges_kept")
+    merged = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="merges_absorbed")
+    merged_at = models.DateTimeField()
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Field values before the merge: the survivor's changed fields, the merged lead's all.
+    survivor_before = models.JSONField(default=dict)
+    merged_before = models.JSONField(default=dict)
+    # Rows moved from the merged lead to the survivor: {"activity": [ids], ...}.
+    moved = models.JSONField(default=dict)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-merged_at"]
+
+    def __str__(self) -> str:
+        return f"lead {self.merged_id} into {self.survivor_id}"
+
+
+class NotDuplicate(models.Model):
+    """A pair of leads a person said are different people: never suggested again."""
+
+    lead_a = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+    lead_b = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lead_a", "lead_b"], name="notduplicate_pair_unique"),
+            models.CheckConstraint(
+                condition=Q(lead_a__lt=models.F("lead_b")), name="notduplicate_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_a_id} ≠ {self.lead_b_id}"
+
+
 class SavedView(models.Model):
     """A user's named lead-list filter (the list page's query string)."""
 
@@ -405,6 +459,8 @@ class Activity(models.Model):
         # System records.
         CAPTURED = "captured", "Captured"
         ASSIGNED = "assigned", "Assigned"
+        MERGED = "merged", "Merged"
+        UNMERGED = "unmerged", "Merge undone"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
     kind = models.CharField(max_length=32, choices=Kind.choices)

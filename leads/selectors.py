@@ -19,7 +19,7 @@ from leads.models import Activity, Lead, StageChange
 def leads_visible_to(user) -> QuerySet[Lead]:
     """Marketing and admins: every lead. Managers: their teams' members' leads and
     their own. Sales reps: the leads they own. Anyone else: none."""
-    leads = Lead.objects.all()
+    leads = Lead.objects.filter(merged_into__isnull=True)  # merged leads live on in their survivor
     if not user.is_authenticated:
         return leads.none()
     if roles.sees_all_leads(user):
@@ -109,3 +109,60 @@ def _activity_detail(activity: Activity) -> str:
     if activity.kind == Activity.Kind.ASSIGNED:
         return f"to {data.get('owner') or 'nobody'}"
     return ""
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    lead: Lead
+    other: Lead
+    reasons: str
+
+
+# Local parts of email addresses that say nothing about the person.
+_ROLE_ADDRESSES = ("info", "sales", "contact", "admin", "hello", "office", "support", "team")
+
+
+def duplicate_suggestions(user, *, limit: int = 50) -> list[DuplicatePair]:
+    """Likely duplicates among the leads `user` sees: same phone, same name at the same
+    company domain, or the same email name with the same last name. One SQL statement
+    (self-joins over the visible set), minus pairs a person said are different."""
+    from django.core.exceptions import EmptyResultSet
+    from django.db import connection
+
+    try:
+        visible, params = leads_visible_to(user).values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return []
+    sql = f"""
+        WITH v AS MATERIALIZED (
+            SELECT id, phone, lower(first_name) AS fn, lower(last_name) AS ln, company_domain,
+                   split_part(email, '@', 1) AS local
+            FROM leads_lead WHERE id IN ({visible})
+        ), pairs AS (
+            SELECT a.id AS a_id, b.id AS b_id, 'same phone' AS reason
+            FROM v a JOIN v b ON a.phone = b.phone AND a.id < b.id
+            UNION ALL
+            SELECT a.id, b.id, 'same name and company'
+            FROM v a JOIN v b ON a.fn = b.fn AND a.ln = b.ln
+                 AND a.company_domain = b.company_domain AND a.id < b.id
+            WHERE a.fn <> '' AND a.ln <> '' AND a.company_domain <> ''
+            UNION ALL
+            SELECT a.id, b.id, 'similar email'
+            FROM v a JOIN v b ON a.local = b.local AND a.ln = b.ln AND a.id < b.id
+            WHERE length(a.local) >= 4 AND a.ln <> '' AND NOT (a.local = ANY(%s))
+        )
+        SELECT a_id, b_id, string_agg(DISTINCT reason, ', ' ORDER BY reason)
+        FROM pairs p
+        WHERE NOT EXISTS (
+            SELECT 1 FROM leads_notduplicate n WHERE n.lead_a_id = a_id AND n.lead_b_id = b_id
+        )
+        GROUP BY a_id, b_id
+        ORDER BY b_id DESC
+        LIMIT %s
+    """  # noqa: S608 - `visible` is SQL compiled by the ORM; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, list(_ROLE_ADDRESSES), limit])
+        rows = cursor.fetchall()
+    ids = {i for a, b, _ in rows for i in (a, b)}
+    leads = Lead.objects.select_related("campaign", "owner").in_bulk(ids)
+    return [DuplicatePair(leads[a], leads[b], reasons) for a, b, reasons in rows]

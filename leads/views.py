@@ -20,11 +20,20 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
-from leads import export, roles, selectors, services
+from leads import export, merges, roles, selectors, services
 from leads.api import LeadCursorPagination
 from leads.exceptions import LeadFlowError
 from leads.filters import SORT_CHOICES, LeadFilter
-from leads.models import Activity, Campaign, CustomField, SavedView, Source, Stage
+from leads.models import (
+    Activity,
+    Campaign,
+    CustomField,
+    Lead,
+    LeadMerge,
+    SavedView,
+    Source,
+    Stage,
+)
 from leads.serializers import CustomFieldSerializer, LeadSerializer
 
 
@@ -142,6 +151,13 @@ def _edit_rows(lead, data=None, errors=None):
 
 @login_required
 def lead_detail(request, pk: int):
+    merged = Lead.objects.filter(pk=pk, merged_into__isnull=False).only("merged_into").first()
+    if (
+        merged
+        and selectors.leads_visible_to(request.user).filter(pk=merged.merged_into_id).exists()
+    ):
+        messages.info(request, "That lead was merged into this one.")
+        return redirect("leads:detail", pk=merged.merged_into_id)
     lead = _visible_lead(request, pk)
     return render(request, "leads/lead_detail.html", _detail_context(lead))
 
@@ -154,6 +170,7 @@ def _detail_context(lead, **extra):
         "touch_kinds": [(k, Activity.Kind(k).label) for k in services.HUMAN_TOUCHES],
         "campaigns": Campaign.objects.order_by("name").only("code", "name"),
         "sources": Source.choices,
+        "merges": lead.merges_kept.filter(undone_at__isnull=True).select_related("merged"),
         **extra,
     }
 
@@ -390,3 +407,104 @@ def saved_view_delete(request, pk: int):
     view.delete()
     messages.success(request, f"Deleted the view “{view.name}”.")
     return redirect("leads:list")
+
+
+# --- Duplicates and merges ----------------------------------------------------------------
+
+
+def _require_marketing(request):
+    if not roles.sees_all_leads(request.user):
+        raise PermissionDenied
+
+
+@login_required
+def duplicates(request):
+    _require_marketing(request)
+    return render(
+        request,
+        "leads/duplicates.html",
+        {"pairs": selectors.duplicate_suggestions(request.user, limit=100)},
+    )
+
+
+@login_required
+@require_POST
+def not_duplicate(request):
+    _require_marketing(request)
+    visible = selectors.leads_visible_to(request.user)
+    a = get_object_or_404(visible, pk=request.POST.get("lead", 0))
+    b = get_object_or_404(visible, pk=request.POST.get("other", 0))
+    merges.mark_not_duplicate(lead_id=a.pk, other_id=b.pk, by=request.user)
+    messages.success(request, f"{a.display_name} and {b.display_name} will not be suggested again.")
+    return redirect("leads:duplicates")
+
+
+@login_required
+def merge(request, pk: int, other_pk: int):
+    """Compare two leads field by field and merge `other_pk` into `pk`."""
+    _require_marketing(request)
+    visible = selectors.lead_list(request.user)
+    survivor = get_object_or_404(visible, pk=pk)
+    other = get_object_or_404(visible, pk=other_pk)
+    if request.method == "POST":
+        try:
+            merges.merge_leads(
+                survivor_id=survivor.pk,
+                other_id=other.pk,
+                take=[n for n, v in request.POST.items() if v == "other"],
+                by=request.user,
+                now=timezone.now(),
+            )
+        except LeadFlowError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                f"Merged {other.display_name} into {survivor.display_name} "
+                "(you can undo this below).",
+            )
+            return redirect("leads:detail", pk=survivor.pk)
+    rows = []
+    for name in merges.MERGE_FIELDS:
+        mine, theirs = getattr(survivor, name), getattr(other, name)
+        if mine in (None, "") and theirs in (None, ""):
+            continue
+        rows.append(
+            {
+                "name": name,
+                "label": Lead._meta.get_field(name).verbose_name.capitalize(),
+                "mine": mine,
+                "theirs": theirs,
+                "same": mine == theirs,
+                # Default: keep the survivor's value unless it is empty.
+                "take_other": mine in (None, "") and theirs not in (None, ""),
+            }
+        )
+    for key in sorted(set(survivor.custom) | set(other.custom)):
+        mine, theirs = survivor.custom.get(key), other.custom.get(key)
+        rows.append(
+            {
+                "name": f"custom.{key}",
+                "label": key,
+                "mine": mine,
+                "theirs": theirs,
+                "same": mine == theirs,
+                "take_other": mine is None and theirs is not None,
+            }
+        )
+    return render(request, "leads/merge.html", {"survivor": survivor, "other": other, "rows": rows})
+
+
+@login_required
+@require_POST
+def unmerge(request, merge_pk: int):
+    _require_marketing(request)
+    done = get_object_or_404(LeadMerge, pk=merge_pk)
+    get_object_or_404(selectors.leads_visible_to(request.user), pk=done.survivor_id)
+    try:
+        merges.unmerge(merge_id=done.pk, by=request.user, now=timezone.now())
+    except LeadFlowError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "The merge is undone: both leads are back as they were.")
+    return redirect("leads:detail", pk=done.survivor_id)

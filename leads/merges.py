@@ -1,0 +1,178 @@
+"""Merging duplicate leads, and undoing a merge exactly.
+
+Other CRMs merge irreversibly, so people fear merging. Here a merge moves the other
+lead's timeline, stage history and audit rows to the survivor, takes the field values
+a person chose, and hides the other lead (its identity kept on the LeadMerge record);
+`unmerge` puts every moved row, field and identity back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from leads.exceptions import IdentityConflict, InvalidTransition, LeadFlowError
+from leads.models import Activity, FieldChange, Lead, LeadMerge, NotDuplicate, StageChange
+
+# Fields the merge screen offers to take from the other lead.
+MERGE_FIELDS = (
+    "email", "phone", "external_id", "first_name", "last_name", "title", "company",
+    "company_domain", "website", "company_size", "industry", "country", "time_zone",
+    "source", "campaign", "owner", "budget", "authority", "need", "timeline", "converted",
+)  # fmt: skip
+IDENTITY = ("email", "phone", "external_id")
+MOVED = {"activity": Activity, "stage_change": StageChange, "field_change": FieldChange}
+
+
+def _value(lead: Lead, name: str):
+    """A field's value as JSON: foreign keys as ids, decimals as strings."""
+    field = Lead._meta.get_field(name)
+    value = getattr(lead, field.attname)
+    if value is None or isinstance(value, str | int | bool | float):
+        return value
+    return field.value_to_string(lead)
+
+
+def _set(lead: Lead, name: str, value) -> None:
+    field = Lead._meta.get_field(name)
+    setattr(lead, field.attname, value if field.is_relation else field.to_python(value))
+
+
+def _lock_pair(first_id: int, second_id: int) -> dict[int, Lead]:
+    # Always lock in id order so two merges of the same pair cannot deadlock.
+    leads = Lead.objects.select_for_update().filter(pk__in=[first_id, second_id]).order_by("pk")
+    return {lead.pk: lead for lead in leads}
+
+
+def merge_leads(
+    *, survivor_id: int, other_id: int, take: list[str], by, now: datetime
+) -> LeadMerge:
+    """Merge lead `other_id` into `survivor_id`, taking the fields named in `take`
+    (standard fields or `custom.<name>`) from the other lead."""
+    if survivor_id == other_id:
+        raise LeadFlowError("A lead cannot be merged with itself.")
+    unknown = [n for n in take if n not in MERGE_FIELDS and not n.startswith("custom.")]
+    if unknown:
+        raise LeadFlowError(f"These fields cannot be merged: {', '.join(unknown)}.")
+    with transaction.atomic():
+        pair = _lock_pair(survivor_id, other_id)
+        if len(pair) != 2:
+            raise LeadFlowError("One of these leads no longer exists.")
+        survivor, other = pair[survivor_id], pair[other_id]
+        if survivor.merged_into_id or other.merged_into_id:
+            raise InvalidTransition("One of these leads was already merged into another.")
+
+        standard = [n for n in take if not n.startswith("custom.")]
+        custom_keys = [n.removeprefix("custom.") for n in take if n.startswith("custom.")]
+        survivor_before = {name: _value(survivor, name) for name in standard}
+        survivor_before["custom"] = dict(survivor.custom)
+        survivor_before["human_edited"] = list(survivor.human_edited)
+        merged_before = {name: _value(other, name) for name in IDENTITY}
+
+        # Free the other lead's identity first: the survivor may take it.
+        other.email = other.phone = other.external_id = None
+        other.merged_into = survivor
+        other.save(update_fields=[*IDENTITY, "merged_into", "updated_at"])
+
+        changes = {}
+        for name in standard:
+            new = _value(other, name) if name not in IDENTITY else merged_before[name]
+            if survivor_before[name] != new:
+                changes[name] = (survivor_before[name], new)
+                _set(survivor, name, new)
+        custom = dict(survivor.custom)
+        for key in custom_keys:
+            if key in other.custom and custom.get(key) != other.custom[key]:
+                changes[f"custom.{key}"] = (custom.get(key), other.custom[key])
+                custom[key] = other.custom[key]
+        survivor.custom = custom
+        survivor.human_edited = sorted(set(survivor.human_edited) | set(changes))
+        try:
+            with transaction.atomic():
+                survivor.save()
+        except IntegrityError:
+            raise IdentityConflict(
+                "The chosen email, phone or external id belongs to a third lead."
+            ) from None
+
+        moved = {}
+        for key, model in MOVED.items():
+            ids = list(model.objects.filter(lead=other).values_list("pk", flat=True))
+            model.objects.filter(pk__in=ids).update(lead=survivor)
+            moved[key] = ids
+        FieldChange.objects.bulk_create(
+            FieldChange(
+                lead=survivor, field=name, old_value=old, new_value=new,
+                changed_at=now, changed_by=by, channel="merge",
+            )
+            for name, (old, new) in changes.items()
+        )  # fmt: skip
+        Activity.objects.create(
+            lead=survivor,
+            kind=Activity.Kind.MERGED,
+            occurred_at=now,
+            user=by,
+            data={"merged_lead": other.pk, "name": other.display_name or merged_before["email"]},
+        )
+        return LeadMerge.objects.create(
+            survivor=survivor,
+            merged=other,
+            merged_at=now,
+            merged_by=by,
+            survivor_before=survivor_before,
+            merged_before=merged_before,
+            moved=moved,
+        )
+
+
+def unmerge(*, merge_id: int, by, now: datetime) -> LeadMerge:
+    """Undo a merge: both leads come back as they were, each with its own rows."""
+    with transaction.atomic():
+        merge = LeadMerge.objects.select_for_update().get(pk=merge_id)
+        if merge.undone_at:
+            raise InvalidTransition("This merge was already undone.")
+        pair = _lock_pair(merge.survivor_id, merge.merged_id)
+        survivor, merged = pair[merge.survivor_id], pair[merge.merged_id]
+        for key, model in MOVED.items():
+            model.objects.filter(pk__in=merge.moved.get(key, [])).update(lead=merged)
+        FieldChange.objects.filter(
+            lead=survivor, channel="merge", changed_at=merge.merged_at
+        ).delete()
+
+        before = dict(merge.survivor_before)
+        survivor.custom = before.pop("custom")
+        survivor.human_edited = before.pop("human_edited")
+        for name, value in before.items():
+            _set(survivor, name, value)
+        survivor.save()
+        for name, value in merge.merged_before.items():
+            _set(merged, name, value)
+        merged.merged_into = None
+        try:
+            with transaction.atomic():
+                merged.save()
+        except IntegrityError:
+            raise IdentityConflict(
+                "The merged lead's email, phone or external id now belongs to another lead; "
+                "change that lead first."
+            ) from None
+        for lead in (survivor, merged):
+            Activity.objects.create(
+                lead=lead,
+                kind=Activity.Kind.UNMERGED,
+                occurred_at=now,
+                user=by,
+                data={"merge": merge.pk},
+            )
+        merge.undone_at, merge.undone_by = now, by
+        merge.save(update_fields=["undone_at", "undone_by"])
+        return merge
+
+
+def mark_not_duplicate(*, lead_id: int, other_id: int, by) -> NotDuplicate:
+    first, second = sorted((lead_id, other_id))
+    decision, _ = NotDuplicate.objects.get_or_create(
+        lead_a_id=first, lead_b_id=second, defaults={"decided_by": by}
+    )
+    return decision

@@ -1,0 +1,139 @@
+"""Duplicates: suggestions, a field-by-field merge that keeps both histories, and an
+unmerge that restores both leads exactly."""
+
+from datetime import timedelta
+
+import pytest
+
+from leads.exceptions import InvalidTransition
+from leads.merges import merge_leads, unmerge
+from leads.models import Activity, FieldChange, Lead, LeadMerge, StageChange
+from leads.selectors import duplicate_suggestions
+from leads.services import capture_lead, log_touch, move_stage
+from tests.helpers import make_lead
+
+
+def _state(lead_id):
+    lead = Lead.objects.get(pk=lead_id)
+    return {
+        "fields": {f: getattr(lead, f) for f in ("email", "phone", "title", "company", "stage")},
+        "custom": lead.custom,
+        "merged_into": lead.merged_into_id,
+        "activities": sorted(Activity.objects.filter(lead_id=lead_id).values_list("pk", flat=True)),
+        "stages": sorted(StageChange.objects.filter(lead_id=lead_id).values_list("pk", flat=True)),
+    }
+
+
+@pytest.fixture
+def twins(marketer, now):
+    """Ada at work and Ada on her private address: the same person, two leads."""
+    work = make_lead(
+        email="ada@acme.io", first_name="Ada", last_name="Lovelace", company="Acme",
+        phone="+442079460958", title="", custom={"tier": "Gold"}, now=now,
+    )  # fmt: skip
+    home = make_lead(
+        email="ada.lovelace@gmail.com", first_name="Ada", last_name="Lovelace",
+        phone="+442079460958", title="CTO", custom={"tier": "Silver", "seats": 5},
+        now=now + timedelta(hours=1),
+    )  # fmt: skip
+    log_touch(lead_id=home.pk, kind="call", body="Asked for pricing", by=marketer,
+              now=now + timedelta(hours=2))  # fmt: skip
+    move_stage(lead_id=home.pk, to_stage="nurturing", by=marketer, now=now + timedelta(hours=3))
+    return work, home
+
+
+@pytest.mark.django_db
+def test_likely_duplicates_are_suggested_with_the_reason(marketer, twins):
+    work, home = twins
+    make_lead(email="someone@else.io", first_name="Bo")
+    pairs = duplicate_suggestions(marketer)
+    assert [(p.lead.pk, p.other.pk, p.reasons) for p in pairs] == [(work.pk, home.pk, "same phone")]
+
+
+@pytest.mark.django_db
+def test_merging_takes_chosen_fields_and_keeps_both_timelines_and_histories(marketer, twins, now):
+    work, home = twins
+    home_activities, home_stages = _state(home.pk)["activities"], _state(home.pk)["stages"]
+    merge_leads(
+        survivor_id=work.pk, other_id=home.pk, take=["title", "custom.seats"], by=marketer,
+        now=now + timedelta(days=1),
+    )  # fmt: skip
+    survivor = _state(work.pk)
+    assert survivor["fields"]["title"] == "CTO"
+    assert survivor["fields"]["email"] == "ada@acme.io"
+    assert survivor["custom"] == {"tier": "Gold", "seats": 5}
+    assert set(home_activities) <= set(survivor["activities"])
+    assert set(home_stages) <= set(survivor["stages"])
+    gone = Lead.objects.get(pk=home.pk)
+    assert gone.merged_into_id == work.pk and gone.email is None
+    assert FieldChange.objects.filter(lead=work, channel="merge", field="title").exists()
+    # The merged lead is hidden, and its email is free for the survivor's future captures.
+    assert not duplicate_suggestions(marketer)
+    again = capture_lead(data={"email": "ada.lovelace@gmail.com"}, channel="api", now=now)
+    assert again.created  # the old private address was not taken over in this merge
+
+
+@pytest.mark.django_db
+def test_the_survivor_can_take_the_other_leads_email(marketer, twins, now):
+    work, home = twins
+    merge_leads(survivor_id=work.pk, other_id=home.pk, take=["email"], by=marketer, now=now)
+    assert Lead.objects.get(pk=work.pk).email == "ada.lovelace@gmail.com"
+    assert not capture_lead(data={"email": "ada.lovelace@gmail.com"}, channel="x", now=now).created
+
+
+@pytest.mark.django_db
+def test_unmerge_restores_both_leads_exactly(marketer, twins, now):
+    work, home = twins
+    before = {work.pk: _state(work.pk), home.pk: _state(home.pk)}
+    done = merge_leads(
+        survivor_id=work.pk, other_id=home.pk, take=["email", "title", "custom.tier"],
+        by=marketer, now=now + timedelta(days=1),
+    )  # fmt: skip
+    unmerge(merge_id=done.pk, by=marketer, now=now + timedelta(days=2))
+    for lead_id, state in before.items():
+        after = _state(lead_id)
+        assert after["fields"] == state["fields"]
+        assert after["custom"] == state["custom"]
+        assert after["merged_into"] is None
+        assert set(state["activities"]) <= set(after["activities"])  # plus the "merge undone" notes
+        assert after["stages"] == state["stages"]
+    with pytest.raises(InvalidTransition):
+        unmerge(merge_id=done.pk, by=marketer, now=now)
+
+
+@pytest.mark.django_db
+def test_a_merged_lead_cannot_be_merged_again(marketer, twins, now):
+    work, home = twins
+    merge_leads(survivor_id=work.pk, other_id=home.pk, take=[], by=marketer, now=now)
+    with pytest.raises(InvalidTransition):
+        merge_leads(survivor_id=home.pk, other_id=work.pk, take=[], by=marketer, now=now)
+
+
+@pytest.mark.django_db
+def test_the_merge_screen_merges_and_the_lead_page_undoes_it(client, marketer, twins):
+    work, home = twins
+    client.force_login(marketer)
+    page = client.get(f"/leads/{work.pk}/merge/{home.pk}/").content.decode()
+    assert "ada.lovelace@gmail.com" in page and 'name="title" value="other" checked' in page
+    response = client.post(
+        f"/leads/{work.pk}/merge/{home.pk}/", {"title": "other", "email": "survivor"}, follow=True
+    )
+    assert "Merged" in response.content.decode() and "Undo merge" in response.content.decode()
+    assert client.get(f"/leads/{home.pk}/").status_code == 302  # on to the survivor
+    merge = LeadMerge.objects.get()
+    undone = client.post(f"/leads/merges/{merge.pk}/undo/", follow=True)
+    assert "both leads are back" in undone.content.decode()
+    assert client.get(f"/leads/{home.pk}/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_not_duplicates_are_not_suggested_again_and_reps_cannot_merge(
+    client, marketer, rep_ann, twins
+):
+    work, home = twins
+    client.force_login(marketer)
+    client.post("/leads/duplicates/dismiss/", {"lead": home.pk, "other": work.pk})
+    assert b"No likely duplicates" in client.get("/leads/duplicates/").content
+    client.force_login(rep_ann)
+    assert client.get("/leads/duplicates/").status_code == 403
+    assert client.post(f"/leads/{work.pk}/merge/{home.pk}/", {}).status_code == 403
