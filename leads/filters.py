@@ -32,6 +32,7 @@ class LeadFilter(django_filters.FilterSet):
     source = django_filters.MultipleChoiceFilter(choices=Source.choices)
     campaign = django_filters.CharFilter(field_name="campaign__code", label="Campaign code")
     owner = django_filters.CharFilter(field_name="owner__username", label="Owner username")
+    grade = django_filters.MultipleChoiceFilter(choices=[(g, g) for g in "ABCD"], label="Grade")
     score_min = django_filters.NumberFilter(field_name="score", lookup_expr="gte")
     score_max = django_filters.NumberFilter(field_name="score", lookup_expr="lte")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -47,6 +48,7 @@ class LeadFilter(django_filters.FilterSet):
             "source",
             "campaign",
             "owner",
+            "grade",
             "score_min",
             "score_max",
             "created_after",

@@ -79,12 +79,17 @@ class Campaign(models.Model):
     class Meta:
         ordering = ["-starts_on", "code"]
         constraints = [
-            models.CheckConstraint(condition=Q(cost__gte=0), name="campaign_cost_not_negative"),
+            models.CheckConstraint(
+                condition=Q(cost__gte=0),
+                name="campaign_cost_not_negative",
+                violation_error_message="The cost cannot be negative.",
+            ),
             models.CheckConstraint(
                 condition=Q(ends_on__isnull=True)
                 | Q(starts_on__isnull=True)
                 | Q(ends_on__gte=models.F("starts_on")),
                 name="campaign_ends_after_start",
+                violation_error_message="A campaign cannot end before it starts.",
             ),
         ]
 

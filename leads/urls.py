@@ -1,6 +1,6 @@
 from django.urls import path
 
-from leads import views, webform_views
+from leads import campaign_views, views, webform_views
 
 app_name = "leads"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     path("views/", views.saved_view_save, name="view-save"),
     path("views/<int:pk>/delete/", views.saved_view_delete, name="view-delete"),
     path("custom-fields/", views.custom_fields, name="custom-fields"),
+    path("campaigns/", campaign_views.campaigns, name="campaigns"),
     path("forms/", webform_views.form_list, name="forms"),
     path("forms/<slug:slug>/", webform_views.form_detail, name="form-detail"),
     path("duplicates/", views.duplicates, name="duplicates"),

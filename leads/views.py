@@ -67,6 +67,7 @@ def lead_list(request):
         "stages": Stage.choices,
         "sources": Source.choices,
         "sorts": SORT_CHOICES,
+        "grade_selected": filterset.data.getlist("grade"),
         "saved_views": SavedView.objects.filter(user=request.user),
         "current_query": filterset.data.urlencode(),
         "campaigns": Campaign.objects.order_by("name").only("code", "name"),
