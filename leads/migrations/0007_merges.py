@@ -7,93 +7,174 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0006_saved_views'),
+        ("leads", "0006_saved_views"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LeadMerge',
+            name="LeadMerge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('merged_at', models.DateTimeField()),
-                ('survivor_before', models.JSONField(default=dict)),
-                ('merged_before', models.JSONField(default=dict)),
-                ('moved', models.JSONField(default=dict)),
-                ('undone_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("merged_at", models.DateTimeField()),
+                ("survivor_before", models.JSONField(default=dict)),
+                ("merged_before", models.JSONField(default=dict)),
+                ("moved", models.JSONField(default=dict)),
+                ("undone_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-merged_at'],
+                "ordering": ["-merged_at"],
             },
         ),
         migrations.CreateModel(
-            name='NotDuplicate',
+            name="NotDuplicate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('decided_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.RemoveConstraint(
-            model_name='lead',
-            name='lead_has_identity',
+            model_name="lead",
+            name="lead_has_identity",
         ),
         migrations.AddField(
-            model_name='lead',
-            name='merged_into',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='merged_leads', to='leads.lead'),
+            model_name="lead",
+            name="merged_into",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="merged_leads",
+                to="leads.lead",
+            ),
         ),
         migrations.AlterField(
-            model_name='activity',
-            name='kind',
-            field=models.CharField(choices=[('page_view', 'Page view'), ('pricing_page_view', 'Pricing page view'), ('content_download', 'Content download'), ('webinar_registered', 'Webinar registered'), ('webinar_attended', 'Webinar attended'), ('form_submit', 'Form submit'), ('email_open', 'Email open'), ('email_click', 'Email click'), ('demo_request', 'Demo request'), ('unsubscribe', 'Unsubscribe'), ('bounce', 'Bounce'), ('note', 'Note'), ('call', 'Call'), ('email', 'Email'), ('meeting', 'Meeting'), ('captured', 'Captured'), ('assigned', 'Assigned'), ('merged', 'Merged'), ('unmerged', 'Merge undone')], max_length=32),
+            model_name="activity",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("page_view", "Page view"),
+                    ("pricing_page_view", "Pricing page view"),
+                    ("content_download", "Content download"),
+                    ("webinar_registered", "Webinar registered"),
+                    ("webinar_attended", "Webinar attended"),
+                    ("form_submit", "Form submit"),
+                    ("email_open", "Email open"),
+                    ("email_click", "Email click"),
+                    ("demo_request", "Demo request"),
+                    ("unsubscribe", "Unsubscribe"),
+                    ("bounce", "Bounce"),
+                    ("note", "Note"),
+                    ("call", "Call"),
+                    ("email", "Email"),
+                    ("meeting", "Meeting"),
+                    ("captured", "Captured"),
+                    ("assigned", "Assigned"),
+                    ("merged", "Merged"),
+                    ("unmerged", "Merge undone"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lead',
-            constraint=models.CheckConstraint(condition=models.Q(('email__isnull', False), ('phone__isnull', False), ('external_id__isnull', False), ('merged_into__isnull', False), _connector='OR'), name='lead_has_identity'),
+            model_name="lead",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("email__isnull", False),
+                    ("phone__isnull", False),
+                    ("external_id__isnull", False),
+                    ("merged_into__isnull", False),
+                    _connector="OR",
+                ),
+                name="lead_has_identity",
+            ),
         ),
         migrations.AddField(
-            model_name='leadmerge',
-            name='merged',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='merges_absorbed', to='leads.lead'),
+            model_name="leadmerge",
+            name="merged",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="merges_absorbed",
+                to="leads.lead",
+            ),
         ),
         migrations.AddField(
-            model_name='leadmerge',
-            name='merged_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="leadmerge",
+            name="merged_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='leadmerge',
-            name='survivor',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='merges_kept', to='leads.lead'),
+            model_name="leadmerge",
+            name="survivor",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="merges_kept",
+                to="leads.lead",
+            ),
         ),
         migrations.AddField(
-            model_name='leadmerge',
-            name='undone_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="leadmerge",
+            name="undone_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='notduplicate',
-            name='decided_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="notduplicate",
+            name="decided_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='notduplicate',
-            name='lead_a',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='leads.lead'),
+            model_name="notduplicate",
+            name="lead_a",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="+", to="leads.lead"
+            ),
         ),
         migrations.AddField(
-            model_name='notduplicate',
-            name='lead_b',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='leads.lead'),
+            model_name="notduplicate",
+            name="lead_b",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="+", to="leads.lead"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notduplicate',
-            constraint=models.UniqueConstraint(fields=('lead_a', 'lead_b'), name='notduplicate_pair_unique'),
+            model_name="notduplicate",
+            constraint=models.UniqueConstraint(
+                fields=("lead_a", "lead_b"), name="notduplicate_pair_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notduplicate',
-            constraint=models.CheckConstraint(condition=models.Q(('lead_a__lt', models.F('lead_b'))), name='notduplicate_ordered'),
+            model_name="notduplicate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("lead_a__lt", models.F("lead_b"))), name="notduplicate_ordered"
+            ),
         ),
     ]
