@@ -17,8 +17,8 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from leads import roles
-from leads.models import Campaign, Lead, Source, Stage, Team
-from leads.services import assign_owner, capture_lead, move_stage
+from leads.models import Campaign, Lead, LeadForm, Source, Stage, Team
+from leads.services import assign_owner, capture_lead, define_custom_field, move_stage
 
 DEMO_PASSWORD = "leadflow-demo"  # noqa: S105 - printed by `make run`, demo data only
 
@@ -193,11 +193,47 @@ def seed_demo(*, now: datetime, leads: int = 3000, seed: int = 7) -> SeedResult:
     with transaction.atomic():
         users = _users()
         campaigns = _campaigns(now)
+        _custom_fields_and_form(campaigns)
         result = SeedResult(created=True)
         for index in range(leads):
             result.stage_changes += _lead(rng, index, now, users, campaigns)
             result.leads += 1
+        _duplicates(rng, now, count=min(8, leads // 10))
     return result
+
+
+def _custom_fields_and_form(campaigns) -> None:
+    define_custom_field(name="seats", label="Seats needed", type="number", choices=[])
+    define_custom_field(
+        name="crm_in_use", label="CRM in use", type="choice",
+        choices=["Salesforce", "HubSpot", "Pipedrive", "Spreadsheet", "None"],
+    )  # fmt: skip
+    LeadForm.objects.create(
+        slug="demo-request",
+        name="Website demo request",
+        fields=["email", "first_name", "last_name", "company", "phone", "custom.seats"],
+        required=["email", "first_name"],
+        source=Source.WEB_FORM,
+        campaign=next(c for c in campaigns if c.code == "demo-form"),
+        consent_text="Yes, send me LeadFlow product news by email.",
+    )
+
+
+def _duplicates(rng: random.Random, now: datetime, *, count: int) -> None:
+    """The same people captured again under a private address: the Duplicates page's work."""
+    with_phone = list(Lead.objects.exclude(phone=None).order_by("pk").values_list("pk", flat=True))
+    for lead in Lead.objects.filter(pk__in=rng.sample(with_phone, min(count, len(with_phone)))):
+        capture_lead(
+            data={
+                "email": f"{lead.first_name}.{lead.last_name}.{lead.pk}@gmail.com".lower(),
+                "first_name": lead.first_name,
+                "last_name": lead.last_name,
+                "phone": lead.phone,
+                "source": Source.WEB_FORM,
+            },
+            channel=Source.WEB_FORM,
+            now=now - timedelta(hours=rng.randint(1, 72)),
+        )
 
 
 def _users() -> dict[str, object]:
@@ -286,6 +322,11 @@ def _lead(rng: random.Random, index: int, now: datetime, users, campaigns) -> in
         data["phone"] = f"{PHONE_PREFIX[country]}{index % 1000:03d}".replace(" ", "")
     if rng.random() < 0.3:
         data["need"] = rng.choice(["Lead routing", "Scoring", "Nurture emails", "Reporting"])
+    if rng.random() < 0.5:
+        data["custom"] = {
+            "seats": rng.choice([5, 10, 25, 50, 120]),
+            "crm_in_use": rng.choice(["Salesforce", "HubSpot", "Pipedrive", "Spreadsheet", "None"]),
+        }
     lead = capture_lead(data=data, channel=campaign.channel, now=created).lead
     rep, marketer = users[rng.choice(["rep_ann", "rep_bob"])], users["marketer"]
 

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Count
 
-from leads.models import Campaign, Lead, StageChange
+from leads.models import Campaign, Lead, LeadForm, StageChange
 
 
 @pytest.mark.django_db
@@ -22,7 +22,13 @@ def test_seed_demo_creates_logins_campaigns_and_leads_with_consistent_history(ca
     }
     assert users.get(username="rep_ann").check_password("leadflow-demo")
     assert Campaign.objects.values("channel").distinct().count() >= 6
-    assert Lead.objects.count() == 300
+    assert Lead.objects.count() == 300 + 8  # plus the same people again, as duplicates
+    assert LeadForm.objects.filter(slug="demo-request").exists()
+    assert Lead.objects.filter(custom__has_key="seats").count() > 100
+    from leads.selectors import duplicate_suggestions
+
+    marketer = users.get(username="marketer")
+    assert len(duplicate_suggestions(marketer)) >= 8
     assert Lead.objects.values("source").distinct().count() >= 6
     stages = dict(Lead.objects.values_list("stage").annotate(n=Count("id")))
     assert {"new", "nurturing", "mql", "sal", "won", "lost", "disqualified"} <= set(stages)
@@ -44,4 +50,4 @@ def test_seed_demo_runs_once(capsys):
     assert "already loaded" in capsys.readouterr().out
     with pytest.raises(CommandError):
         call_command("seed_demo", "--leads", "20")
-    assert Lead.objects.count() == 20
+    assert Lead.objects.count() == 20 + 2
