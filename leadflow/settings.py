@@ -146,6 +146,8 @@ FORM_RATE_LIMIT = env_int("FORM_RATE_LIMIT", 10)
 # --- API ------------------------------------------------------------------------
 # The largest JSON body the API parses; bigger bodies get a 400 before any work.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024)
+# The largest CSV file an import accepts (bytes); bigger uploads get a clear 400.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 200 * 1024 * 1024)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

@@ -8,10 +8,12 @@ from rest_framework.routers import DefaultRouter
 from leadflow.views import healthz
 from leads import webform_views
 from leads.api import CustomFieldViewSet, LeadViewSet
+from leads.import_api import ImportJobViewSet
 
 router = DefaultRouter()
 router.register("leads", LeadViewSet, basename="lead")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
+router.register("imports", ImportJobViewSet, basename="import")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="leads:list"), name="home"),
@@ -19,6 +21,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("leads/", include("leads.urls")),
+    path("imports/", include("leads.import_urls")),
     path("f/<slug:slug>/", webform_views.public_submit, name="form-submit"),
     path("f/<slug:slug>/thanks/", webform_views.thanks, name="form-thanks"),
     path("api/v1/", include(router.urls)),

@@ -1,0 +1,170 @@
+"""Import pages: upload → mapping → preview → import (progress, outcome) → undo; the list.
+
+Only marketing (and admins) import; everyone else gets a 403.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from leads import imports, roles
+from leads.exceptions import LeadFlowError
+from leads.models import Campaign, ImportJob, Source
+
+SKIP = ""
+
+
+def marketing_required(view):
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not roles.sees_all_leads(request.user):
+            raise PermissionDenied("Only marketing (or an admin) may import leads.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _job(request, pk: int) -> ImportJob:
+    return get_object_or_404(imports.imports_visible_to(request.user), pk=pk)
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="UTF-8 or Latin-1, comma or semicolon.")
+    source = forms.ChoiceField(choices=Source.choices, initial=Source.OTHER)
+    campaign = forms.ModelChoiceField(
+        queryset=Campaign.objects.order_by("name"),
+        to_field_name="code",
+        required=False,
+        empty_label="No campaign",
+    )
+
+
+@marketing_required
+def import_list(request):
+    jobs = imports.imports_visible_to(request.user)[:100]
+    return render(request, "leads/imports/list.html", {"jobs": jobs})
+
+
+@marketing_required
+def import_new(request):
+    limit = settings.IMPORT_MAX_BYTES
+    if request.method == "POST":
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit + 1024 * 1024:
+            form = UploadForm()
+            form.add_error(None, f"The file is larger than {filesizeformat(limit)}.")
+            return render(request, "leads/imports/new.html", {"form": form, "limit": limit})
+        form = UploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                job = imports.create_import_job(
+                    upload=form.cleaned_data["file"],
+                    source=form.cleaned_data["source"],
+                    campaign=form.cleaned_data["campaign"],
+                    by=request.user,
+                    now=timezone.now(),
+                    start=False,
+                )
+            except LeadFlowError as exc:
+                form.add_error("file" if exc.field == "file" else None, exc.message)
+            else:
+                return redirect("imports:mapping", pk=job.pk)
+    else:
+        form = UploadForm()
+    return render(request, "leads/imports/new.html", {"form": form, "limit": limit})
+
+
+@marketing_required
+def import_mapping(request, pk: int):
+    job = _job(request, pk)
+    if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.FAILED):
+        return redirect("imports:detail", pk=job.pk)
+    columns = imports.file_columns(job)
+    samples = imports.column_samples(job)
+    mapping = dict(job.mapping)
+    error = None
+    if request.method == "POST":
+        mapping = {
+            column: request.POST.get(f"col-{index}", SKIP) for index, column in enumerate(columns)
+        }
+        try:
+            imports.set_mapping(job_id=job.pk, mapping=mapping, by=request.user, now=timezone.now())
+        except LeadFlowError as exc:
+            error = exc.message
+        else:
+            return redirect("imports:preview", pk=job.pk)
+    return render(
+        request,
+        "leads/imports/mapping.html",
+        {
+            "job": job,
+            "columns": [
+                (index, column, mapping.get(column, SKIP), samples.get(column, []))
+                for index, column in enumerate(columns)
+            ],
+            "targets": imports.targets(),
+            "error": error,
+        },
+    )
+
+
+@marketing_required
+def import_preview(request, pk: int):
+    job = _job(request, pk)
+    if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.FAILED):
+        return redirect("imports:detail", pk=job.pk)
+    try:
+        preview = imports.preview_import(job)
+    except LeadFlowError as exc:
+        messages.error(request, exc.message)
+        return redirect("imports:mapping", pk=job.pk)
+    return render(
+        request,
+        "leads/imports/preview.html",
+        {"job": job, "preview": preview},
+    )
+
+
+@marketing_required
+@require_POST
+def import_start(request, pk: int):
+    job = _job(request, pk)
+    try:
+        imports.start_import(job_id=job.pk, by=request.user, now=timezone.now())
+    except LeadFlowError as exc:
+        messages.error(request, exc.message)
+        return redirect("imports:mapping", pk=job.pk)
+    return redirect("imports:detail", pk=job.pk)
+
+
+@marketing_required
+def import_detail(request, pk: int):
+    job = _job(request, pk)
+    context = {"job": job, "errors": job.errors[:200], "more_errors": max(len(job.errors) - 200, 0)}
+    if request.htmx:
+        return render(request, "leads/imports/detail.html#progress", context)
+    return render(request, "leads/imports/detail.html", context)
+
+
+@marketing_required
+def import_undo(request, pk: int):
+    job = _job(request, pk)
+    if request.method == "POST":
+        try:
+            imports.undo_import(job_id=job.pk, by=request.user, now=timezone.now())
+        except LeadFlowError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Import {job.pk} was undone.")
+        return redirect("imports:detail", pk=job.pk)
+    return render(request, "leads/imports/undo.html", {"job": job})

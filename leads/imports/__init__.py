@@ -1,0 +1,44 @@
+"""CSV import of leads: upload, column mapping, preview, an all-or-nothing run, undo.
+
+- `reading`: encoding, delimiter and records of an uploaded file, streamed.
+- `mapping`: targets (lead fields, custom fields) and suggestions from headers.
+- `rows`: one row → typed, normalised values or row-level errors.
+- `merge`: the set-based import (COPY into staging, INSERT/UPDATE … SELECT), the
+  bulk form of `leads.services.capture_lead`'s rules.
+- `jobs`: the service functions every entry point calls; `undo`: undoing an import.
+"""
+
+from leads.imports.jobs import (
+    ImportFailed,
+    Preview,
+    column_samples,
+    create_import_job,
+    file_columns,
+    imports_visible_to,
+    preview_import,
+    run_import,
+    set_mapping,
+    start_import,
+)
+from leads.imports.mapping import FIELD_LABELS, check_mapping, suggest_mapping, targets
+from leads.imports.reading import ImportFileError
+from leads.imports.undo import undo_import
+
+__all__ = [
+    "FIELD_LABELS",
+    "ImportFailed",
+    "ImportFileError",
+    "Preview",
+    "check_mapping",
+    "column_samples",
+    "create_import_job",
+    "file_columns",
+    "imports_visible_to",
+    "preview_import",
+    "run_import",
+    "set_mapping",
+    "start_import",
+    "suggest_mapping",
+    "targets",
+    "undo_import",
+]
