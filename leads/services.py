@@ -364,18 +364,28 @@ def _target_sql(leads, exclude: Q | None = None) -> tuple[str, tuple] | None:
         return None
 
 
+def _execute_on_targets(leads, exclude: Q | None, sql: str, before: list, after: list) -> int:
+    """Run `sql` in a transaction with `{target}` replaced by the ids of `leads` minus
+    `exclude` (SQL the ORM compiled, never user text); `before` / `after` are the
+    parameters around the target's own."""
+    compiled = _target_sql(leads, exclude)
+    if compiled is None:
+        return 0
+    target, params = compiled
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql.format(target=target), [*before, *params, *after])
+        return cursor.rowcount
+
+
 def bulk_move_stage(*, leads, to_stage: str, by, reason: str, now: datetime) -> int:
     """Move every lead of the queryset to `to_stage` (those already there are left alone),
     recording each transition; returns how many moved. One statement per table."""
     if to_stage not in Stage.values:
         raise LeadFlowError(f"{to_stage!r} is not a stage.", field="stage")
-    compiled = _target_sql(leads, exclude=Q(stage=to_stage))
-    if compiled is None:
-        return 0
-    target, params = compiled
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""
+    return _execute_on_targets(
+        leads,
+        Q(stage=to_stage),
+        """
             WITH locked AS (
                 SELECT id, stage FROM leads_lead WHERE id IN ({target}) FOR UPDATE
             ), history AS (
@@ -385,54 +395,39 @@ def bulk_move_stage(*, leads, to_stage: str, by, reason: str, now: datetime) -> 
             )
             UPDATE leads_lead SET stage = %s, updated_at = %s
             WHERE id IN (SELECT id FROM locked)
-            """,  # noqa: S608 - `target` is SQL compiled by the ORM, values are parameters
-            [*params, to_stage, now, getattr(by, "pk", None), reason[:500], to_stage, now],
-        )
-        return cursor.rowcount
+        """,
+        [],
+        [to_stage, now, getattr(by, "pk", None), reason[:500], to_stage, now],
+    )
 
 
 def bulk_assign_owner(*, leads, owner, by, now: datetime) -> int:
     """Give every lead of the queryset to `owner` (None: unassign); returns how many changed."""
     owner_id = getattr(owner, "pk", None)
     exclude = Q(owner__isnull=True) if owner_id is None else Q(owner_id=owner_id)
-    compiled = _target_sql(leads, exclude=exclude)
-    if compiled is None:
-        return 0
-    target, params = compiled
     data = json.dumps({"owner": getattr(owner, "username", None)})
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""
+    return _execute_on_targets(
+        leads,
+        exclude,
+        """
             WITH changed AS (
                 UPDATE leads_lead SET owner_id = %s, updated_at = %s
                 WHERE id IN ({target}) RETURNING id
             )
             INSERT INTO leads_activity (lead_id, kind, occurred_at, user_id, data, created_at)
             SELECT id, %s, %s, %s, %s::jsonb, %s FROM changed
-            """,  # noqa: S608 - `target` is SQL compiled by the ORM, values are parameters
-            [
-                owner_id,
-                now,
-                *params,
-                Activity.Kind.ASSIGNED,
-                now,
-                getattr(by, "pk", None),
-                data,
-                now,
-            ],
-        )
-        return cursor.rowcount
+        """,
+        [owner_id, now],
+        [Activity.Kind.ASSIGNED, now, getattr(by, "pk", None), data, now],
+    )
 
 
 def bulk_set_campaign(*, leads, campaign, by, now: datetime) -> int:
     """Set the latest-touch campaign of every lead (and the first touch where empty), audited."""
-    compiled = _target_sql(leads, exclude=Q(latest_campaign=campaign))
-    if compiled is None:
-        return 0
-    target, params = compiled
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""
+    return _execute_on_targets(
+        leads,
+        Q(latest_campaign=campaign),
+        """
             WITH locked AS (
                 SELECT id, latest_campaign_id FROM leads_lead WHERE id IN ({target}) FOR UPDATE
             ), audit AS (
@@ -445,10 +440,10 @@ def bulk_set_campaign(*, leads, campaign, by, now: datetime) -> int:
             UPDATE leads_lead
             SET latest_campaign_id = %s, campaign_id = COALESCE(campaign_id, %s), updated_at = %s
             WHERE id IN (SELECT id FROM locked)
-            """,  # noqa: S608 - `target` is SQL compiled by the ORM, values are parameters
-            [*params, campaign.pk, now, getattr(by, "pk", None), campaign.pk, campaign.pk, now],
-        )
-        return cursor.rowcount
+        """,
+        [],
+        [campaign.pk, now, getattr(by, "pk", None), campaign.pk, campaign.pk, now],
+    )
 
 
 def record_consent(*, lead_id: int, status: str, method: str, now: datetime) -> Lead:
