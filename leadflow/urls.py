@@ -7,8 +7,9 @@ from rest_framework.routers import DefaultRouter
 
 from leadflow.views import healthz
 from leads import webform_views
-from leads.api import CustomFieldViewSet, LeadViewSet
+from leads.api import BulkEventsView, CustomFieldViewSet, LeadViewSet
 from leads.import_api import ImportJobViewSet
+from scoring import api as scoring_api
 
 router = DefaultRouter()
 router.register("leads", LeadViewSet, basename="lead")
@@ -24,6 +25,10 @@ urlpatterns = [
     path("imports/", include("leads.import_urls")),
     path("f/<slug:slug>/", webform_views.public_submit, name="form-submit"),
     path("f/<slug:slug>/thanks/", webform_views.thanks, name="form-thanks"),
+    path("api/v1/events/", BulkEventsView.as_view(), name="events-bulk"),
+    path("api/v1/leads/<int:pk>/score/", scoring_api.LeadScoreView.as_view(), name="lead-score"),
+    path("api/v1/scoring-models/", scoring_api.ScoringModelsView.as_view(), name="scoring-models"),
+    path("api/v1/scoring-models/what-if/", scoring_api.WhatIfView.as_view(), name="what-if"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from leads import roles, selectors, services
 from leads.filters import SORTS, LeadFilter
 from leads.models import CustomField
-from leads.serializers import CustomFieldSerializer, LeadSerializer
+from leads.serializers import (
+    BULK_EVENTS_MAX,
+    BulkEventSerializer,
+    CustomFieldSerializer,
+    EventSerializer,
+    LeadSerializer,
+)
 
 
 class LeadCursorPagination(CursorPagination):
@@ -77,6 +87,27 @@ class LeadViewSet(
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 
+    @extend_schema(
+        request=EventSerializer,
+        responses={
+            201: OpenApiResponse(description="The event was recorded."),
+            200: OpenApiResponse(description="This key was seen before; nothing new recorded."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def events(self, request, pk=None):
+        """Record a behavioural event on the lead (idempotent per `key`)."""
+        lead = self.get_object()
+        serializer = EventSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.record_event(
+            lead_id=lead.pk, **serializer.validated_data, now=timezone.now()
+        )
+        return Response(
+            {"id": result.activity.pk, "type": result.activity.kind, "recorded": result.created},
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
     def partial_update(self, request, *args, **kwargs):
         lead = self.get_object()
         serializer = self.get_serializer(lead, data=request.data, partial=True)
@@ -98,4 +129,40 @@ class CustomFieldViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, viewset
     def perform_create(self, serializer):
         serializer.instance = services.define_custom_field(
             **serializer.validated_data, by=self.request.user
+        )
+
+
+class BulkEventsView(APIView):
+    """`POST /api/v1/events/`: a batch of events for any leads you may see; all are
+    checked first and, if one is bad, none is recorded."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=BulkEventSerializer(many=True), responses={201: OpenApiResponse()})
+    def post(self, request):
+        if not isinstance(request.data, list) or not request.data:
+            raise ValidationError({"non_field_errors": ["Send a JSON list of events."]})
+        if len(request.data) > BULK_EVENTS_MAX:
+            raise ValidationError(
+                {"non_field_errors": [f"At most {BULK_EVENTS_MAX} events per request."]}
+            )
+        serializer = BulkEventSerializer(data=request.data, many=True)
+        serializer.is_valid(raise_exception=True)
+        events = serializer.validated_data
+        visible = set(
+            selectors.leads_visible_to(request.user)
+            .filter(pk__in={e["lead"] for e in events})
+            .values_list("pk", flat=True)
+        )
+        missing = sorted({e["lead"] for e in events} - visible)
+        if missing:
+            raise NotFound(f"No lead with id {', '.join(map(str, missing))} that you may see.")
+        now, recorded = timezone.now(), 0
+        with transaction.atomic():
+            for event in events:
+                lead_id = event.pop("lead")
+                recorded += services.record_event(lead_id=lead_id, **event, now=now).created
+        return Response(
+            {"recorded": recorded, "duplicates": len(events) - recorded},
+            status=status.HTTP_201_CREATED,
         )

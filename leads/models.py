@@ -196,6 +196,7 @@ class Lead(models.Model):
     engagement = models.FloatField(default=0)
     score = models.IntegerField(default=0)
     grade = models.CharField(max_length=1, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)  # when scoring last looked
 
     converted = models.BooleanField(null=True, blank=True)  # a known historical outcome
     custom = models.JSONField(default=dict, blank=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from leads.custom_fields import clean_values
-from leads.models import Campaign, CustomField, Lead, Source, Stage
+from leads.models import EVENT_TYPES, Campaign, CustomField, Lead, Source, Stage
 from leads.normalise import normalise_email, normalise_external_id, normalise_phone
 
 
@@ -132,3 +132,18 @@ class CustomFieldSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError({"choices": ["Only choice fields have choices."]})
         attrs["choices"] = choices
         return attrs
+
+
+class EventSerializer(serializers.Serializer):
+    """A behavioural event (public contract: type, occurred_at, optional key)."""
+
+    type = serializers.ChoiceField(choices=[(t, t) for t in EVENT_TYPES])
+    occurred_at = serializers.DateTimeField()
+    key = serializers.CharField(max_length=200, required=False, allow_blank=True, allow_null=True)
+
+
+class BulkEventSerializer(EventSerializer):
+    lead = serializers.IntegerField(min_value=1)
+
+
+BULK_EVENTS_MAX = 1000

@@ -16,6 +16,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
+from leads import hooks
 from leads.exceptions import IdentityConflict, InvalidTransition, LeadFlowError
 from leads.models import Activity, CustomField, FieldChange, Lead, Source, Stage, StageChange
 from leads.normalise import company_domain
@@ -119,6 +120,7 @@ def capture_lead(
             try:
                 with transaction.atomic():
                     lead = _create(data, by=by, channel=channel, now=now, created_at=created_at)
+                hooks.announce("lead_changed", lead_id=lead.pk)
                 return CaptureResult(lead=lead, created=True)
             except IntegrityError:
                 # A concurrent capture of the same identity won the insert: update that one.
@@ -126,6 +128,7 @@ def capture_lead(
                 if existing is None:
                     raise
         _fill(existing, data, by=by, channel=channel, now=now)
+        hooks.announce("lead_changed", lead_id=existing.pk)
         return CaptureResult(lead=existing, created=False)
 
 
@@ -298,6 +301,7 @@ def update_lead(
                     "Another lead already has this email, phone or external id."
                 ) from None
             _record_changes(lead, audit, by=by, channel="edit", now=now)
+            hooks.announce("lead_changed", lead_id=lead.pk)
         new_stage = changes.get("stage")
         if new_stage and new_stage != lead.stage:
             lead = move_stage(lead_id=lead.pk, to_stage=new_stage, by=by, reason=reason, now=now)
@@ -462,3 +466,45 @@ def record_consent(*, lead_id: int, status: str, method: str, now: datetime) -> 
         lead.consent_status, lead.consent_at, lead.consent_method = status, now, method[:100]
         lead.save(update_fields=["consent_status", "consent_at", "consent_method", "updated_at"])
     return lead
+
+
+FUTURE_TOLERANCE_SECONDS = 300  # clocks differ: an event up to 5 minutes ahead is accepted
+
+
+@dataclass(frozen=True)
+class EventResult:
+    activity: Activity
+    created: bool
+
+
+def record_event(
+    *, lead_id: int, type: str, occurred_at: datetime, key: str | None = None, now: datetime
+) -> EventResult:
+    """Record a behavioural event on the lead's timeline, once per idempotency key."""
+    from leads.models import EVENT_TYPES
+
+    if type not in EVENT_TYPES:
+        raise LeadFlowError(
+            f"{type!r} is not an event type (use one of {', '.join(EVENT_TYPES)}).", field="type"
+        )
+    if (occurred_at - now).total_seconds() > FUTURE_TOLERANCE_SECONDS:
+        raise LeadFlowError("The event is in the future.", field="occurred_at")
+    key = (key or "").strip() or None
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        if key is not None:
+            existing = Activity.objects.filter(lead=lead, key=key).first()
+            if existing is not None:
+                return EventResult(activity=existing, created=False)
+        try:
+            with transaction.atomic():
+                activity = Activity.objects.create(
+                    lead=lead, kind=type, occurred_at=occurred_at, key=key
+                )
+        except IntegrityError:  # the same key, recorded concurrently
+            return EventResult(activity=Activity.objects.get(lead=lead, key=key), created=False)
+        if lead.last_activity_at is None or occurred_at > lead.last_activity_at:
+            lead.last_activity_at = occurred_at
+            lead.save(update_fields=["last_activity_at", "updated_at"])
+        hooks.announce("event_recorded", lead_id=lead.pk, activity_id=activity.pk)
+    return EventResult(activity=activity, created=True)

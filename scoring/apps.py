@@ -2,4 +2,25 @@ from django.apps import AppConfig
 
 
 class ScoringConfig(AppConfig):
+    """Scores every lead: registers for the leads app's announcements and a tick job."""
+
     name = "scoring"
+
+    def ready(self) -> None:
+        from django.utils import timezone
+
+        from leadflow.scheduler import tick_job
+        from leads import hooks
+        from scoring import services
+
+        def lead_changed(*, lead_id: int) -> None:
+            services.score_lead(lead_id=lead_id, now=timezone.now())
+
+        def event_recorded(*, lead_id: int, activity_id: int) -> None:
+            services.record_event_points(
+                lead_id=lead_id, activity_id=activity_id, now=timezone.now()
+            )
+
+        hooks.register("lead_changed", lead_changed)
+        hooks.register("event_recorded", event_recorded)
+        tick_job("scoring.tick")(services.tick)

@@ -1,0 +1,97 @@
+"""Scoring API: a lead's score explanation, the scoring models, and the what-if."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leads import roles
+from leads.selectors import leads_visible_to
+from scoring import selectors, services
+from scoring.models import ScoringModel
+from scoring.rules import DefinitionError
+
+
+class ScoreSerializer(serializers.Serializer):
+    score = serializers.IntegerField()
+    grade = serializers.CharField()
+    fit = serializers.IntegerField()
+    engagement = serializers.FloatField()
+    contributions = serializers.ListField(child=serializers.DictField())
+    mql = serializers.DictField()
+    model_version = serializers.IntegerField()
+
+
+class LeadScoreView(APIView):
+    """`GET /api/v1/leads/{id}/score/`: which rule gave which points."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=ScoreSerializer)
+    def get(self, request, pk: int):
+        lead = get_object_or_404(leads_visible_to(request.user), pk=pk)
+        explanation = selectors.explain(lead, now=timezone.now())
+        if explanation is None:
+            return Response({"detail": "No scoring model is active yet."}, status=409)
+        return Response(explanation)
+
+
+class ScoringModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ScoringModel
+        fields = ["version", "is_active", "definition", "note", "created_at"]
+        read_only_fields = ["version", "is_active", "created_at"]
+
+
+def _definition_errors(exc: DefinitionError) -> ValidationError:
+    return ValidationError({"definition": {path: [msg] for path, msg in exc.errors.items()}})
+
+
+class MarketingWrites(permissions.BasePermission):
+    def has_permission(self, request, view):
+        return request.method in permissions.SAFE_METHODS or roles.sees_all_leads(request.user)
+
+
+class ScoringModelsView(APIView):
+    """`GET /api/v1/scoring-models/` (every version, newest first; everyone signed in
+    reads the lead definition) and `POST` (marketing: a new version, made active)."""
+
+    permission_classes = [permissions.IsAuthenticated, MarketingWrites]
+
+    @extend_schema(responses=ScoringModelSerializer(many=True))
+    def get(self, request):
+        return Response(ScoringModelSerializer(ScoringModel.objects.all()[:50], many=True).data)
+
+    @extend_schema(request=ScoringModelSerializer, responses={201: ScoringModelSerializer})
+    def post(self, request):
+        serializer = ScoringModelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            model = services.create_version(
+                definition=serializer.validated_data["definition"],
+                note=serializer.validated_data.get("note", ""),
+                by=request.user,
+                now=timezone.now(),
+            )
+        except DefinitionError as exc:
+            raise _definition_errors(exc) from None
+        return Response(ScoringModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class WhatIfView(APIView):
+    """`POST /api/v1/scoring-models/what-if/`: what a draft definition would change."""
+
+    permission_classes = [permissions.IsAuthenticated, MarketingWrites]
+
+    def post(self, request):
+        if not roles.sees_all_leads(request.user):
+            return Response(status=403)
+        try:
+            return Response(selectors.what_if(request.data.get("definition"), now=timezone.now()))
+        except DefinitionError as exc:
+            raise _definition_errors(exc) from None

@@ -1,0 +1,111 @@
+"""Scoring: versioned scoring models, engagement awards, score history, rescoring runs.
+
+Scores themselves live on the lead row (Lead.fit / engagement / score / grade) so
+lists can filter and sort on them; this app is the only writer.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ScoringModel(models.Model):
+    """One version of the lead definition: fit, engagement and negative rules, grade
+    bands, the MQL rule and disqualification rules (see scoring.rules for the shape).
+
+    Editing never changes a version: it saves a new one, which becomes the active one.
+    """
+
+    version = models.PositiveIntegerField(unique=True)
+    is_active = models.BooleanField(default=False)
+    definition = models.JSONField()
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="one_active_scoring_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Scoring model v{self.version}"
+
+
+class EngagementAward(models.Model):
+    """The points one behavioural event earned under the active model (after its cap).
+
+    Caps count per lead, event type and 30-day bucket (days since the epoch // 30), in
+    (occurred_at, id) order, so the award of every event is the same whatever order
+    events arrive in.
+    """
+
+    activity_id = models.BigIntegerField(primary_key=True)  # leads.Activity, same lifetime
+    lead_id = models.BigIntegerField(db_index=False)
+    event_type = models.CharField(max_length=32)
+    bucket = models.IntegerField()
+    occurred_at = models.DateTimeField()
+    points = models.FloatField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["lead_id", "event_type", "bucket"], name="award_lead_bucket_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points} for activity {self.activity_id}"
+
+
+class ScorePoint(models.Model):
+    """A lead's score at a moment, kept whenever it changed meaningfully (for the chart)."""
+
+    lead_id = models.BigIntegerField()
+    at = models.DateTimeField()
+    fit = models.IntegerField()
+    engagement = models.FloatField()
+    score = models.IntegerField()
+    grade = models.CharField(max_length=1, blank=True)
+    model_version = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["lead_id", "at"], name="scorepoint_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id}: {self.score}/{self.grade} at {self.at:%Y-%m-%d}"
+
+
+class RescoreRun(models.Model):
+    """A rescoring of every lead (after a model change), with its progress."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    leads_total = models.PositiveIntegerField(default=0)
+    leads_done = models.PositiveIntegerField(default=0)
+    became_mql = models.PositiveIntegerField(default=0)
+    left_mql = models.PositiveIntegerField(default=0)
+    disqualified = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"rescore for v{self.model.version}: {self.status}"

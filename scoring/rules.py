@@ -1,0 +1,436 @@
+"""The shape of a scoring model's definition, its validation, and its compilation to SQL.
+
+A definition (JSON, stored on ScoringModel.definition):
+
+    {
+      "rules": [                      # fit, negative and engagement adjustments
+        {"name": "VP title", "field": "title", "op": "contains", "value": "VP",
+         "points": 15, "applies_to": "fit"},
+        {"name": "Mid-size", "field": "company_size", "op": "range", "min": 200,
+         "max": 2000, "points": 10},
+        {"name": "Unsubscribed", "field": "consent_status", "op": "equals",
+         "value": "withdrawn", "points": -20, "applies_to": "engagement"}
+      ],
+      "engagement": [                 # points per behavioural event, capped per 30 days
+        {"event": "pricing_page_view", "points": 10, "cap": 30}
+      ],
+      "half_life_days": 30,           # engagement decays by half every N days
+      "grades": [{"grade": "A", "min_fit": 60}, {"grade": "B", "min_fit": 40},
+                 {"grade": "C", "min_fit": 20}, {"grade": "D", "min_fit": null}],
+      "mql": {"min_grade": "B", "min_engagement": 50, "need_known": true},
+      "disqualify": [{"name": "Students", "field": "title", "op": "contains",
+                      "value": "student"}]
+    }
+
+Every rule compiles to one SQL condition over the lead row `l`; rescoring, the
+explanation and the what-if all use these same conditions, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from leads.exceptions import LeadFlowError
+from leads.models import EVENT_TYPES, CustomField
+from leads.normalise import FREE_MAIL_DOMAINS
+from leads.values import parse_date
+
+OPS = ("equals", "in", "contains", "range", "is_set")
+GRADES = ("A", "B", "C", "D")
+APPLIES_TO = ("fit", "engagement")
+
+# Lead fields a rule may test: name → (SQL over the lead row `l`, type).
+FIELDS: dict[str, tuple[str, str]] = {
+    "title": ("l.title", "text"),
+    "company": ("l.company", "text"),
+    "company_domain": ("l.company_domain", "text"),
+    "email_domain": ("split_part(l.email, '@', 2)", "text"),
+    "industry": ("l.industry", "text"),
+    "country": ("l.country", "text"),
+    "source": ("l.source", "text"),
+    "need": ("l.need", "text"),
+    "timeline": ("l.timeline", "text"),
+    "consent_status": ("l.consent_status", "text"),
+    "company_size": ("l.company_size", "number"),
+    "budget": ("l.budget", "number"),
+    "authority": ("l.authority", "bool"),
+    "converted": ("l.converted", "bool"),
+    "free_mail": ("(split_part(l.email, '@', 2) = ANY(%s))", "bool"),
+    "days_inactive": (
+        "(extract(epoch FROM (%s::timestamptz - coalesce(l.last_activity_at, l.created_at)))"
+        " / 86400)",
+        "number",
+    ),
+}
+_CUSTOM_SQL = {
+    CustomField.Type.TEXT: ("(l.custom ->> %s)", "text"),
+    CustomField.Type.CHOICE: ("(l.custom ->> %s)", "text"),
+    CustomField.Type.NUMBER: ("(l.custom ->> %s)::numeric", "number"),
+    CustomField.Type.BOOL: ("(l.custom ->> %s)::boolean", "bool"),
+    CustomField.Type.DATE: ("(l.custom ->> %s)::date", "date"),
+}
+OPS_BY_TYPE = {
+    "text": ("equals", "in", "contains", "is_set"),
+    "number": ("equals", "in", "range", "is_set"),
+    "bool": ("equals", "is_set"),
+    "date": ("equals", "range", "is_set"),
+}
+
+
+class DefinitionError(LeadFlowError):
+    """A definition that cannot be used; `errors` maps a path (rules.2.points) to a message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("The scoring model has errors: " + "; ".join(
+            f"{path}: {message}" for path, message in errors.items()
+        ))  # fmt: skip
+        self.errors = errors
+
+
+@dataclass
+class Sql:
+    """A piece of SQL and its parameters, in order."""
+
+    text: str
+    params: list = field(default_factory=list)
+
+
+def _number(value, path: str, errors: dict, *, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool):
+        errors[path] = "Enter a number."
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        errors[path] = "Enter a number."
+        return None
+    if not number.is_finite():
+        errors[path] = "Enter a number."
+        return None
+    return float(number)
+
+
+def _field_sql(name: str, custom: dict[str, CustomField], now) -> tuple[Sql, str] | None:
+    if name.startswith("custom."):
+        definition = custom.get(name.removeprefix("custom."))
+        if definition is None:
+            return None
+        sql, kind = _CUSTOM_SQL[definition.type]
+        return Sql(sql, [definition.name]), kind
+    if name not in FIELDS:
+        return None
+    sql, kind = FIELDS[name]
+    if name == "free_mail":
+        return Sql(sql, [sorted(FREE_MAIL_DOMAINS)]), kind
+    if name == "days_inactive":
+        return Sql(sql, [now]), kind
+    return Sql(sql, []), kind
+
+
+def _typed(value, kind: str, path: str, errors: dict):
+    if kind == "number":
+        return _number(value, path, errors)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            errors[path] = "Enter true or false."
+        return value
+    if kind == "date":
+        try:
+            return parse_date(value)
+        except (ValueError, TypeError):
+            errors[path] = "Enter a date, e.g. 2026-03-01."
+            return None
+    if not isinstance(value, str) or not value.strip():
+        errors[path] = "Enter a value."
+        return None
+    return value.strip()
+
+
+def _condition(rule: dict, path: str, custom, now, errors: dict) -> Sql | None:
+    """The rule's test as SQL (NULL-safe: an unknown value never matches)."""
+    name, op = rule.get("field"), rule.get("op")
+    compiled = _field_sql(name, custom, now) if isinstance(name, str) else None
+    if compiled is None:
+        errors[f"{path}.field"] = f"Unknown field {name!r}."
+        return None
+    expr, kind = compiled
+    if op not in OPS_BY_TYPE[kind]:
+        errors[f"{path}.op"] = f"Use one of {', '.join(OPS_BY_TYPE[kind])} for this field."
+        return None
+    if op == "is_set":
+        if kind == "text":
+            return Sql(f"COALESCE({expr.text} <> '', false)", expr.params)
+        return Sql(f"({expr.text} IS NOT NULL)", expr.params)
+    if op == "range":
+        low = (
+            _typed(rule.get("min"), kind, f"{path}.min", errors)
+            if rule.get("min") is not None
+            else None
+        )
+        high = (
+            _typed(rule.get("max"), kind, f"{path}.max", errors)
+            if rule.get("max") is not None
+            else None
+        )
+        if low is None and high is None:
+            errors.setdefault(f"{path}.min", "Give a minimum, a maximum or both.")
+            return None
+        if low is not None and high is not None and low > high:
+            errors[f"{path}.max"] = "The maximum is below the minimum."
+            return None
+        parts, params = [], []
+        if low is not None:
+            parts.append(f"{expr.text} >= %s")
+            params += [*expr.params, low]
+        if high is not None:
+            parts.append(f"{expr.text} <= %s")
+            params += [*expr.params, high]
+        return Sql("COALESCE(" + " AND ".join(parts) + ", false)", params)
+    if op == "in":
+        values = rule.get("value")
+        if not isinstance(values, list) or not values:
+            errors[f"{path}.value"] = "Give a list of values."
+            return None
+        typed = [_typed(v, kind, f"{path}.value", errors) for v in values]
+        if kind == "text":
+            return Sql(f"COALESCE(lower({expr.text}) = ANY(%s), false)",
+                       [*expr.params, [v.lower() for v in typed if v]])  # fmt: skip
+        return Sql(f"COALESCE({expr.text} = ANY(%s), false)", [*expr.params, typed])
+    value = _typed(rule.get("value"), kind, f"{path}.value", errors)
+    if value is None:
+        return None
+    if op == "contains":
+        pattern = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return Sql(f"COALESCE({expr.text} ILIKE %s, false)", [*expr.params, pattern])
+    if kind == "text":
+        return Sql(f"COALESCE(lower({expr.text}) = lower(%s), false)", [*expr.params, value])
+    return Sql(f"COALESCE({expr.text} = %s, false)", [*expr.params, value])
+
+
+@dataclass
+class CompiledRule:
+    name: str
+    condition: Sql
+    points: float
+    applies_to: str
+
+
+@dataclass
+class Compiled:
+    """A validated definition, ready for SQL."""
+
+    rules: list[CompiledRule]
+    engagement: dict[str, tuple[float, float | None]]  # event → (points, cap)
+    half_life_days: float
+    grades: list[tuple[str, float | None]]  # descending min_fit; None = the rest
+    mql_min_grade: str
+    mql_min_engagement: float
+    mql_need_known: bool
+    disqualify: list[tuple[str, Sql]]
+    definition: dict[str, Any]
+
+    def sum_sql(self, applies_to: str) -> Sql:
+        parts = [r for r in self.rules if r.applies_to == applies_to]
+        if not parts:
+            return Sql("0", [])
+        return Sql(
+            "("
+            + " + ".join(f"(CASE WHEN {r.condition.text} THEN %s ELSE 0 END)" for r in parts)
+            + ")",
+            [p for r in parts for p in (*r.condition.params, r.points)],
+        )
+
+    def grade_sql(self, fit: str) -> Sql:
+        whens, params = [], []
+        for grade, minimum in self.grades:
+            if minimum is None:
+                whens.append("ELSE %s")
+                params.append(grade)
+            else:
+                whens.append(f"WHEN {fit} >= %s THEN %s")
+                params += [minimum, grade]
+        if not whens[-1].startswith("ELSE"):
+            whens.append("ELSE ''")
+        return Sql("CASE " + " ".join(whens) + " END", params)
+
+    def mql_sql(self, grade: str, engagement: str) -> Sql:
+        good = [g for g in GRADES if g <= self.mql_min_grade]
+        text = f"({grade} = ANY(%s) AND {engagement} >= %s"
+        params: list = [good, self.mql_min_engagement]
+        if self.mql_need_known:
+            text += " AND l.need <> ''"
+        return Sql(text + ")", params)
+
+    def disqualify_sql(self) -> tuple[Sql, Sql]:
+        """(does any rule match, the first matching rule's name)."""
+        if not self.disqualify:
+            return Sql("false", []), Sql("NULL", [])
+        any_text = " OR ".join(c.text for _, c in self.disqualify)
+        any_params = [p for _, c in self.disqualify for p in c.params]
+        name_text = (
+            "CASE " + " ".join(f"WHEN {c.text} THEN %s" for _, c in self.disqualify) + " END"
+        )
+        name_params = [p for name, c in self.disqualify for p in (*c.params, name)]
+        return Sql(f"({any_text})", any_params), Sql(name_text, name_params)
+
+
+def compile_definition(
+    definition: Any, *, now, custom: dict[str, CustomField] | None = None
+) -> Compiled:
+    """Validate `definition` and compile it; DefinitionError lists every problem at once."""
+    errors: dict[str, str] = {}
+    if not isinstance(definition, dict):
+        raise DefinitionError({"definition": "Expected an object."})
+    custom = {f.name: f for f in CustomField.objects.all()} if custom is None else custom
+
+    rules = []
+    for i, rule in enumerate(definition.get("rules") or []):
+        path = f"rules.{i}"
+        if not isinstance(rule, dict):
+            errors[path] = "Expected an object."
+            continue
+        name = str(rule.get("name") or "").strip()
+        if not name:
+            errors[f"{path}.name"] = "Give the rule a name."
+        points = _number(rule.get("points"), f"{path}.points", errors)
+        applies_to = rule.get("applies_to") or "fit"
+        if applies_to not in APPLIES_TO:
+            errors[f"{path}.applies_to"] = "Use fit or engagement."
+        condition = _condition(rule, path, custom, now, errors)
+        if condition is not None and points is not None and name:
+            rules.append(CompiledRule(name, condition, points, applies_to))
+
+    engagement = {}
+    for i, item in enumerate(definition.get("engagement") or []):
+        path = f"engagement.{i}"
+        if not isinstance(item, dict):
+            errors[path] = "Expected an object."
+            continue
+        event = item.get("event")
+        if event not in EVENT_TYPES:
+            errors[f"{path}.event"] = f"Unknown event type {event!r}."
+            continue
+        if event in engagement:
+            errors[f"{path}.event"] = f"{event} has points already."
+            continue
+        points = _number(item.get("points"), f"{path}.points", errors)
+        cap = _number(item.get("cap"), f"{path}.cap", errors, allow_none=True)
+        if cap is not None and cap < 0:
+            errors[f"{path}.cap"] = "A cap cannot be negative."
+        if cap is not None and points is not None and points <= 0:
+            errors[f"{path}.cap"] = "Only positive points can be capped."
+        if points is not None:
+            engagement[event] = (points, cap)
+
+    half_life = _number(definition.get("half_life_days", 30), "half_life_days", errors)
+    if half_life is not None and half_life <= 0:
+        errors["half_life_days"] = "The half-life must be more than 0 days."
+
+    grades = []
+    raw_grades = definition.get("grades") or []
+    if not raw_grades:
+        errors["grades"] = "Give the grade bands."
+    previous = None
+    for i, band in enumerate(raw_grades):
+        path = f"grades.{i}"
+        grade = band.get("grade") if isinstance(band, dict) else None
+        if grade not in GRADES:
+            errors[f"{path}.grade"] = "Use A, B, C or D."
+            continue
+        if grades and grade <= grades[-1][0]:
+            errors[f"{path}.grade"] = "List the grades in order, A first, each once."
+        minimum = _number(band.get("min_fit"), f"{path}.min_fit", errors, allow_none=True)
+        if minimum is None and i != len(raw_grades) - 1:
+            errors[f"{path}.min_fit"] = "Only the last band may have no minimum."
+        if minimum is not None and previous is not None and minimum >= previous:
+            errors[f"{path}.min_fit"] = "Bands overlap: each minimum must be below the one above."
+        previous = minimum if minimum is not None else previous
+        grades.append((grade, minimum))
+
+    mql = definition.get("mql") or {}
+    min_grade = mql.get("min_grade", "B")
+    if min_grade not in GRADES:
+        errors["mql.min_grade"] = "Use A, B, C or D."
+    min_engagement = _number(mql.get("min_engagement", 0), "mql.min_engagement", errors)
+    need_known = mql.get("need_known", False)
+    if not isinstance(need_known, bool):
+        errors["mql.need_known"] = "Use true or false."
+
+    disqualify = []
+    for i, rule in enumerate(definition.get("disqualify") or []):
+        path = f"disqualify.{i}"
+        if not isinstance(rule, dict) or not str(rule.get("name") or "").strip():
+            errors[f"{path}.name"] = "Give the rule a name."
+            continue
+        condition = _condition(rule, path, custom, now, errors)
+        if condition is not None:
+            disqualify.append((str(rule["name"]).strip(), condition))
+
+    if errors:
+        raise DefinitionError(errors)
+    return Compiled(
+        rules=rules,
+        engagement=engagement,
+        half_life_days=half_life,
+        grades=grades,
+        mql_min_grade=min_grade,
+        mql_min_engagement=min_engagement,
+        mql_need_known=need_known,
+        disqualify=disqualify,
+        definition=definition,
+    )
+
+
+DEFAULT_DEFINITION = {
+    "rules": [
+        {"name": "Senior title", "field": "title", "op": "contains", "value": "VP", "points": 15},
+        {"name": "C-level", "field": "title", "op": "contains", "value": "Chief", "points": 15},
+        {"name": "Head of", "field": "title", "op": "contains", "value": "Head of", "points": 10},
+        {"name": "Company size 200-2000", "field": "company_size", "op": "range",
+         "min": 200, "max": 2000, "points": 10},
+        {"name": "Company size over 2000", "field": "company_size", "op": "range",
+         "min": 2001, "points": 15},
+        {"name": "Budget confirmed", "field": "budget", "op": "is_set", "points": 20},
+        {"name": "Decision maker", "field": "authority", "op": "equals", "value": True,
+         "points": 10},
+        {"name": "Need known", "field": "need", "op": "is_set", "points": 10},
+        {"name": "Target industry", "field": "industry", "op": "in",
+         "value": ["Software", "Financial services", "Healthcare", "Internet"], "points": 10},
+        {"name": "Free-mail address", "field": "free_mail", "op": "equals", "value": True,
+         "points": -10},
+        {"name": "Student", "field": "title", "op": "contains", "value": "student",
+         "points": -30},
+        {"name": "Unsubscribed", "field": "consent_status", "op": "equals",
+         "value": "withdrawn", "points": -20, "applies_to": "engagement"},
+        {"name": "Inactive for 90 days", "field": "days_inactive", "op": "range", "min": 90,
+         "points": -15, "applies_to": "engagement"},
+    ],
+    "engagement": [
+        {"event": "page_view", "points": 1, "cap": 10},
+        {"event": "pricing_page_view", "points": 10, "cap": 30},
+        {"event": "content_download", "points": 8, "cap": 24},
+        {"event": "webinar_registered", "points": 10, "cap": 20},
+        {"event": "webinar_attended", "points": 20, "cap": 40},
+        {"event": "form_submit", "points": 10, "cap": 30},
+        {"event": "email_open", "points": 1, "cap": 5},
+        {"event": "email_click", "points": 5, "cap": 20},
+        {"event": "demo_request", "points": 40, "cap": 40},
+        {"event": "unsubscribe", "points": -20, "cap": None},
+        {"event": "bounce", "points": -10, "cap": None},
+    ],
+    "half_life_days": 30,
+    "grades": [
+        {"grade": "A", "min_fit": 40},
+        {"grade": "B", "min_fit": 25},
+        {"grade": "C", "min_fit": 10},
+        {"grade": "D", "min_fit": None},
+    ],
+    "mql": {"min_grade": "B", "min_engagement": 50, "need_known": True},
+    "disqualify": [
+        {"name": "Students", "field": "title", "op": "contains", "value": "student"},
+    ],
+}  # fmt: skip

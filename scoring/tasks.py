@@ -1,0 +1,18 @@
+"""Celery tasks of scoring: thin, take ids, call a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+from scoring import services
+
+
+@shared_task(name="scoring.tasks.rescore", acks_late=True, reject_on_worker_lost=True)
+def rescore(run_id: int) -> dict:
+    """Rescore every lead for RescoreRun `run_id`. A second delivery finds the run no
+    longer pending and does nothing; each batch is its own transaction."""
+    run = services.run_rescore(run_id=run_id, now=timezone.now())
+    if run is None:
+        return {"id": run_id, "skipped": True}
+    return {"id": run.pk, "status": run.status, "leads": run.leads_done}
