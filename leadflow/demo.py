@@ -16,9 +16,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from leads import roles
+from leads import hooks, roles
 from leads.models import Campaign, Lead, LeadForm, Source, Stage, Team
-from leads.services import assign_owner, capture_lead, define_custom_field, move_stage
+from leads.services import (
+    assign_owner,
+    capture_lead,
+    define_custom_field,
+    move_stage,
+    record_event,
+)
+from scoring.rules import DEFAULT_DEFINITION
+from scoring.services import create_version, run_rescore
 
 DEMO_PASSWORD = "leadflow-demo"  # noqa: S105 - printed by `make run`, demo data only
 
@@ -190,16 +198,29 @@ def seed_demo(*, now: datetime, leads: int = 3000, seed: int = 7) -> SeedResult:
     ):
         return SeedResult(created=False)
     rng = random.Random(seed)
-    with transaction.atomic():
-        users = _users()
-        campaigns = _campaigns(now)
-        _custom_fields_and_form(campaigns)
+    # Announcements are muted: everything is scored in one pass at the end. Leads are
+    # written in batches: one transaction with tens of thousands of savepoints is slow.
+    with hooks.muted():
+        with transaction.atomic():
+            users = _users()
+            campaigns = _campaigns(now)
+            _custom_fields_and_form(campaigns)
         result = SeedResult(created=True)
-        for index in range(leads):
-            result.stage_changes += _lead(rng, index, now, users, campaigns)
-            result.leads += 1
-        _duplicates(rng, now, count=min(8, leads // 10))
+        for start in range(0, leads, SEED_BATCH):
+            with transaction.atomic():
+                for index in range(start, min(leads, start + SEED_BATCH)):
+                    result.stage_changes += _lead(rng, index, now, users, campaigns)
+                    result.leads += 1
+        with transaction.atomic():
+            _duplicates(rng, now, count=min(8, leads // 10))
+            model = create_version(
+                definition=DEFAULT_DEFINITION, by=users["marketer"], note="Default model", now=now
+            )
+        run_rescore(run_id=model.runs.get().pk, now=now)
     return result
+
+
+SEED_BATCH = 100
 
 
 def _custom_fields_and_form(campaigns) -> None:
@@ -279,6 +300,23 @@ def _campaigns(now: datetime) -> list[Campaign]:
     return campaigns
 
 
+# Behaviour of a typical lead, most common first.
+EVENT_MIX = [
+    ("page_view", 30), ("email_open", 20), ("pricing_page_view", 12), ("content_download", 10),
+    ("email_click", 8), ("webinar_registered", 6), ("webinar_attended", 4), ("form_submit", 5),
+    ("demo_request", 2), ("unsubscribe", 1),
+]  # fmt: skip
+
+
+def _events(rng: random.Random, lead_id: int, created: datetime, now: datetime) -> None:
+    kinds = [kind for kind, _ in EVENT_MIX]
+    weights = [weight for _, weight in EVENT_MIX]
+    for kind in rng.choices(kinds, weights, k=rng.randint(0, 9)):
+        span = max(60.0, (now - created).total_seconds())
+        at = created + timedelta(seconds=rng.uniform(0, span))
+        record_event(lead_id=lead_id, type=kind, occurred_at=at, now=now)
+
+
 # From each stage: the chance of moving on, and where a lead that does not may end up.
 STEPS = {
     Stage.NEW: (Stage.NURTURING, 0.75, Stage.DISQUALIFIED),
@@ -328,6 +366,7 @@ def _lead(rng: random.Random, index: int, now: datetime, users, campaigns) -> in
             "crm_in_use": rng.choice(["Salesforce", "HubSpot", "Pipedrive", "Spreadsheet", "None"]),
         }
     lead = capture_lead(data=data, channel=campaign.channel, now=created).lead
+    _events(rng, lead.pk, created, now)
     rep, marketer = users[rng.choice(["rep_ann", "rep_bob"])], users["marketer"]
 
     moves, stage, when = 0, Stage.NEW, created

@@ -268,7 +268,8 @@ def run() -> int:
     try:
         _manage(env, "migrate", "--no-input")
         _manage(env, "collectstatic", "--no-input", "--verbosity", "0")
-        _manage(env, "seed_demo", "--if-empty")  # prints the demo logins
+        # Without DEBUG's query log: a long batch command runs several times faster.
+        _manage({**env, "DEBUG": "false"}, "seed_demo", "--if-empty")  # prints the logins
         print("\nLeadFlow is starting on http://127.0.0.1:8000  (Ctrl-C stops everything)\n")
         honcho = subprocess.Popen(  # noqa: S603
             [shutil.which("honcho", path=bin_dir) or "honcho",

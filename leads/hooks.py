@@ -10,7 +10,9 @@ sweeps for those (e.g. scoring rescoring leads changed since they were scored).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import partial
 
 from django.db import transaction
@@ -18,6 +20,7 @@ from django.db import transaction
 # lead_changed(lead_id): a lead's fields changed (capture, edit)
 # event_recorded(lead_id, activity_id): a behavioural event was recorded
 _handlers: dict[str, list[Callable[..., None]]] = defaultdict(list)
+_muted: ContextVar[bool] = ContextVar("leads_hooks_muted", default=False)
 
 
 def register(name: str, handler: Callable[..., None]) -> None:
@@ -25,6 +28,19 @@ def register(name: str, handler: Callable[..., None]) -> None:
         _handlers[name].append(handler)
 
 
+@contextmanager
+def muted() -> Iterator[None]:
+    """Announce nothing inside: for bulk paths that run the reactions themselves in one
+    set-based pass afterwards (demo data, imports); the tick sweeps up the rest."""
+    token = _muted.set(True)
+    try:
+        yield
+    finally:
+        _muted.reset(token)
+
+
 def announce(name: str, **payload) -> None:
+    if _muted.get():
+        return
     for handler in _handlers[name]:
         transaction.on_commit(partial(handler, **payload), robust=True)

@@ -496,13 +496,17 @@ def record_event(
             existing = Activity.objects.filter(lead=lead, key=key).first()
             if existing is not None:
                 return EventResult(activity=existing, created=False)
-        try:
-            with transaction.atomic():
-                activity = Activity.objects.create(
-                    lead=lead, kind=type, occurred_at=occurred_at, key=key
-                )
-        except IntegrityError:  # the same key, recorded concurrently
-            return EventResult(activity=Activity.objects.get(lead=lead, key=key), created=False)
+        if key is None:
+            activity = Activity.objects.create(lead=lead, kind=type, occurred_at=occurred_at)
+        else:
+            try:
+                with transaction.atomic():
+                    activity = Activity.objects.create(
+                        lead=lead, kind=type, occurred_at=occurred_at, key=key
+                    )
+            except IntegrityError:  # the same key, recorded concurrently
+                existing = Activity.objects.get(lead=lead, key=key)
+                return EventResult(activity=existing, created=False)
         if lead.last_activity_at is None or occurred_at > lead.last_activity_at:
             lead.last_activity_at = occurred_at
             lead.save(update_fields=["last_activity_at", "updated_at"])
