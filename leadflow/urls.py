@@ -23,6 +23,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("leads/", include("leads.urls")),
     path("imports/", include("leads.import_urls")),
+    path("scoring/", include("scoring.urls")),
     path("f/<slug:slug>/", webform_views.public_submit, name="form-submit"),
     path("f/<slug:slug>/thanks/", webform_views.thanks, name="form-thanks"),
     path("api/v1/events/", BulkEventsView.as_view(), name="events-bulk"),

@@ -118,3 +118,14 @@ def screenshot_dir():
     path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "screenshots")
     os.makedirs(path, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def eager_celery():
+    """Run tasks in-process where no worker runs (page tests); the real worker path is
+    tested in test_celery_worker.py."""
+    from leadflow.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

@@ -19,11 +19,10 @@ CSV = (
 
 @pytest.mark.django_db(transaction=True)
 def test_a_marketer_fixes_the_mapping_imports_and_sees_the_leads(
-    live_server, page, marketer, screenshot_dir, settings, tmp_path
+    live_server, page, marketer, screenshot_dir, settings, tmp_path, eager_celery
 ):
     settings.MEDIA_ROOT = tmp_path / "media"
-    # No worker runs here: the page's delay_on_commit runs the task in-process.
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    # No worker runs here: eager_celery runs the page's delay_on_commit task in-process.
     path = tmp_path / "fair.csv"
     path.write_text(CSV, encoding="utf-8")
 

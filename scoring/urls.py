@@ -1,0 +1,12 @@
+from django.urls import path
+
+from scoring import views
+
+app_name = "scoring"
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("edit/", views.edit, name="edit"),
+    path("what-if/", views.what_if, name="what-if"),
+    path("runs/<int:pk>/", views.run, name="run"),
+    path("leads/<int:pk>/panel/", views.lead_panel, name="lead-panel"),
+]

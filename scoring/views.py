@@ -1,0 +1,118 @@
+"""Scoring pages: the lead definition (everyone reads it), its editor with the what-if
+(marketing), and a rescoring run's progress."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from leads import roles
+from leads.models import EVENT_TYPES, Activity, CustomField
+from scoring import forms, selectors, services
+from scoring.models import RescoreRun, ScoringModel
+from scoring.rules import DEFAULT_DEFINITION, FIELDS, GRADES, OPS, DefinitionError
+
+
+def _choices():
+    custom = [f"custom.{f.name}" for f in CustomField.objects.all()]
+    return {
+        "field_names": [*FIELDS, *custom],
+        "ops": OPS,
+        "grades": GRADES,
+        "events": [(e, Activity.Kind(e).label) for e in EVENT_TYPES],
+    }
+
+
+@login_required
+def overview(request):
+    model = services.active_model()
+    return render(
+        request,
+        "scoring/overview.html",
+        {
+            "model": model,
+            "definition": model.definition if model else None,
+            "versions": ScoringModel.objects.all()[:20],
+            "can_edit": roles.sees_all_leads(request.user),
+            "last_run": RescoreRun.objects.select_related("model").first(),
+        },
+    )
+
+
+def _require_marketing(request):
+    if not roles.sees_all_leads(request.user):
+        raise PermissionDenied
+
+
+@login_required
+def edit(request):
+    _require_marketing(request)
+    model = services.active_model()
+    errors, definition = {}, (model.definition if model else DEFAULT_DEFINITION)
+    if request.method == "POST":
+        definition = forms.definition_from_post(request.POST)
+        try:
+            new = services.create_version(
+                definition=definition,
+                note=request.POST.get("note", ""),
+                by=request.user,
+                now=timezone.now(),
+            )
+        except DefinitionError as exc:
+            errors = exc.errors
+        else:
+            messages.success(request, f"Saved as version {new.version}: rescoring every lead.")
+            return redirect("scoring:run", pk=new.runs.get().pk)
+    return render(
+        request,
+        "scoring/edit.html",
+        {"model": model, "rows": forms.rows(definition), "errors": errors, **_choices()},
+        status=400 if errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def what_if(request):
+    _require_marketing(request)
+    definition = forms.definition_from_post(request.POST)
+    try:
+        result = selectors.what_if(definition, now=timezone.now())
+    except DefinitionError as exc:
+        return render(request, "scoring/what_if.html", {"errors": exc.errors}, status=400)
+    return render(request, "scoring/what_if.html", {"result": result})
+
+
+@login_required
+def run(request, pk: int):
+    run = get_object_or_404(RescoreRun.objects.select_related("model"), pk=pk)
+    template = "scoring/run.html#progress" if request.htmx else "scoring/run.html"
+    return render(request, template, {"run": run})
+
+
+@login_required
+def lead_panel(request, pk: int):
+    """The score panel of a lead's page (loaded into it with htmx): the explanation and
+    the score history chart."""
+    from leads.selectors import leads_visible_to
+
+    lead = get_object_or_404(leads_visible_to(request.user), pk=pk)
+    now = timezone.now()
+    history = selectors.score_history(lead)
+    return render(
+        request,
+        "scoring/lead_panel.html",
+        {
+            "lead": lead,
+            "explanation": selectors.explain(lead, now=now),
+            "chart": {
+                "labels": [p.at.strftime("%Y-%m-%d") for p in history],
+                "scores": [p.score for p in history],
+                "fits": [p.fit for p in history],
+            },
+        },
+    )

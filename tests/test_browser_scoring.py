@@ -1,0 +1,58 @@
+"""In Chromium: a marketer edits a rule, sees the what-if, saves, and a lead's
+explanation changes."""
+
+import os
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from leads.services import record_event
+from scoring import services
+from tests.conftest import PASSWORD
+from tests.helpers import make_lead
+from tests.scoring_helpers import activate
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_marketer_changes_a_rule_sees_the_what_if_and_the_new_explanation(
+    live_server, page, marketer, screenshot_dir, eager_celery
+):
+    activate()
+    now = timezone.now()
+    lead = make_lead(first_name="Vera", last_name="Vance", title="VP Sales", need="Routing",
+                     budget=Decimal(1), now=now)  # fmt: skip
+    for _ in range(2):  # 2 × 10 engagement points
+        record_event(lead_id=lead.pk, type="pricing_page_view", occurred_at=now, now=now)
+    services.rescore_all(now=now)
+
+    page.goto(f"{live_server.url}/scoring/edit/")
+    page.get_by_label("Username").fill("marketer")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Edit the lead definition")).to_be_visible()
+
+    # Lower the MQL bar so Vera (fit 35, engagement 20, need known) would qualify.
+    page.get_by_label("MQL minimum engagement").fill("15")
+    page.get_by_role("button", name="Show what would change").click()
+    expect(page.locator("#whatif-newly-mql")).to_have_text("1")
+    expect(page.locator(".whatif")).to_contain_text("Vera Vance")
+    page.screenshot(path=os.path.join(screenshot_dir, "scoring-what-if.png"), full_page=True)
+
+    page.get_by_label("Rule 1 points").fill("30")  # "VP title" 15 → 30
+    page.get_by_label("Note").fill("Lower MQL bar, VPs count double")
+    page.get_by_role("button", name="Save as a new version").click()
+    expect(page.get_by_text("Status: Done")).to_be_visible()
+    expect(page.get_by_text("1 became MQL")).to_be_visible()
+
+    page.goto(f"{live_server.url}/leads/{lead.pk}/")
+    panel = page.locator("#score-panel")
+    expect(panel).to_contain_text("VP title")
+    expect(panel).to_contain_text("+30.0")
+    expect(panel).to_contain_text("Meets the MQL rule.")
+    expect(page.locator(".stage").first).to_have_text("MQL")
+    expect(page.get_by_label("Score history")).to_be_visible()
+    page.screenshot(
+        path=os.path.join(screenshot_dir, "scoring-lead-explanation.png"), full_page=True
+    )
