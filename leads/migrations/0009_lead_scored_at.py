@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0008_campaign_constraint_messages'),
+        ("leads", "0008_campaign_constraint_messages"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='lead',
-            name='scored_at',
+            model_name="lead",
+            name="scored_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]
