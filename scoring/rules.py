@@ -59,7 +59,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "converted": ("l.converted", "bool"),
     "free_mail": ("(split_part(l.email, '@', 2) = ANY(%s))", "bool"),
     "days_inactive": (
-        "(extract(epoch FROM (%s::timestamptz - coalesce(l.last_activity_at, l.created_at)))"
+        "(date_part('epoch', (%s::timestamptz - coalesce(l.last_activity_at, l.created_at)))"
         " / 86400)",
         "number",
     ),

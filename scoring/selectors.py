@@ -50,7 +50,7 @@ def explain(lead, *, now: datetime) -> dict | None:
         cursor.execute(
             """
             SELECT event_type, count(*), sum(points), sum(points * power(0.5,
-                   extract(epoch FROM (%s::timestamptz - occurred_at)) / (86400 * %s))),
+                   date_part('epoch', (%s::timestamptz - occurred_at)) / (86400 * %s))),
                    max(occurred_at)
             FROM scoring_engagementaward WHERE lead_id = %s
             GROUP BY event_type ORDER BY 4 DESC

@@ -84,10 +84,10 @@ def _awards_select(compiled: Compiled, where: Sql) -> Sql:
                     ELSE LEAST(pts, GREATEST(0, cap - (rn - 1) * pts)) END
         FROM (
             SELECT a.id, a.lead_id, a.kind, a.occurred_at, r.pts, r.cap,
-                   floor(extract(epoch FROM a.occurred_at) / 86400 / 30)::int AS bucket,
+                   floor(date_part('epoch', a.occurred_at) / 86400 / 30)::int AS bucket,
                    row_number() OVER (
                        PARTITION BY a.lead_id, a.kind,
-                                    floor(extract(epoch FROM a.occurred_at) / 86400 / 30)
+                                    floor(date_part('epoch', a.occurred_at) / 86400 / 30)
                        ORDER BY a.occurred_at, a.id) AS rn
             FROM leads_activity a JOIN (VALUES {values}) AS r(kind, pts, cap) ON r.kind = a.kind
             WHERE {where.text}
@@ -118,7 +118,7 @@ def award_event(compiled: Compiled, *, lead_id: int, activity_id: int) -> None:
     """Incremental: re-award only the events of this event's lead, type and bucket."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT kind, floor(extract(epoch FROM occurred_at) / 86400 / 30)::int "
+            "SELECT kind, floor(date_part('epoch', occurred_at) / 86400 / 30)::int "
             "FROM leads_activity WHERE id = %s",
             [activity_id],
         )
@@ -128,7 +128,7 @@ def award_event(compiled: Compiled, *, lead_id: int, activity_id: int) -> None:
         kind, bucket = row
         where = Sql(
             "a.lead_id = %s AND a.kind = %s "
-            "AND floor(extract(epoch FROM a.occurred_at) / 86400 / 30)::int = %s",
+            "AND floor(date_part('epoch', a.occurred_at) / 86400 / 30)::int = %s",
             [lead_id, kind, bucket],
         )
         cursor.execute(
@@ -158,7 +158,7 @@ def scores_sql(compiled: Compiled, *, where: Sql, now: datetime, awards: Sql | N
     text = f"""
         WITH eng AS (
             SELECT w.lead_id,
-                   sum(w.points * power(0.5, extract(epoch FROM (%s::timestamptz - w.occurred_at))
+                   sum(w.points * power(0.5, date_part('epoch', (%s::timestamptz - w.occurred_at))
                                              / (86400 * %s))) AS e
             FROM ({source.text}) w JOIN leads_lead l ON l.id = w.lead_id
             WHERE {where.text}
