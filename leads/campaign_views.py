@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 
@@ -13,10 +12,8 @@ from leads.models import Campaign, Source
 from leads.values import parse_date, parse_decimal
 
 
-@login_required
+@roles.marketing_required
 def campaigns(request):
-    if not roles.sees_all_leads(request.user):
-        raise PermissionDenied
     errors, data = {}, {}
     if request.method == "POST":
         data = {

@@ -6,6 +6,8 @@ import csv
 from collections.abc import Iterator
 from datetime import datetime
 
+from django.http import StreamingHttpResponse
+
 from leads.models import CustomField
 
 # Column → where its value comes from.
@@ -60,6 +62,13 @@ def _is_number(text: str) -> bool:
 class _Echo:
     def write(self, value):
         return value
+
+
+def csv_response(leads, *, now: datetime) -> StreamingHttpResponse:
+    """The download of `leads` as a CSV file, streamed."""
+    response = StreamingHttpResponse(csv_lines(leads), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="leads-{now:%Y%m%d-%H%M}.csv"'
+    return response
 
 
 def csv_lines(leads) -> Iterator[str]:

@@ -5,13 +5,9 @@ Only marketing (and admins) import; everyone else gets a 403.
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -22,17 +18,6 @@ from leads.exceptions import LeadFlowError
 from leads.models import Campaign, ImportJob, Source
 
 SKIP = ""
-
-
-def marketing_required(view):
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not roles.sees_all_leads(request.user):
-            raise PermissionDenied("Only marketing (or an admin) may import leads.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _job(request, pk: int) -> ImportJob:
@@ -50,13 +35,13 @@ class UploadForm(forms.Form):
     )
 
 
-@marketing_required
+@roles.marketing_required
 def import_list(request):
     jobs = imports.imports_visible_to(request.user)[:100]
     return render(request, "leads/imports/list.html", {"jobs": jobs})
 
 
-@marketing_required
+@roles.marketing_required
 def import_new(request):
     limit = settings.IMPORT_MAX_BYTES
     if request.method == "POST":
@@ -84,7 +69,7 @@ def import_new(request):
     return render(request, "leads/imports/new.html", {"form": form, "limit": limit})
 
 
-@marketing_required
+@roles.marketing_required
 def import_mapping(request, pk: int):
     job = _job(request, pk)
     if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.FAILED):
@@ -118,7 +103,7 @@ def import_mapping(request, pk: int):
     )
 
 
-@marketing_required
+@roles.marketing_required
 def import_preview(request, pk: int):
     job = _job(request, pk)
     if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.FAILED):
@@ -135,7 +120,7 @@ def import_preview(request, pk: int):
     )
 
 
-@marketing_required
+@roles.marketing_required
 @require_POST
 def import_start(request, pk: int):
     job = _job(request, pk)
@@ -147,7 +132,7 @@ def import_start(request, pk: int):
     return redirect("imports:detail", pk=job.pk)
 
 
-@marketing_required
+@roles.marketing_required
 def import_detail(request, pk: int):
     job = _job(request, pk)
     context = {"job": job, "errors": job.errors[:200], "more_errors": max(len(job.errors) - 200, 0)}
@@ -156,7 +141,7 @@ def import_detail(request, pk: int):
     return render(request, "leads/imports/detail.html", context)
 
 
-@marketing_required
+@roles.marketing_required
 def import_undo(request, pk: int):
     job = _job(request, pk)
     if request.method == "POST":

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+
 MARKETING = "marketing"
 SALES = "sales"
 MANAGER = "manager"
@@ -21,6 +26,24 @@ def group_names(user) -> set[str]:
 
 def sees_all_leads(user) -> bool:
     return user.is_authenticated and (user.is_superuser or MARKETING in group_names(user))
+
+
+def can_assign(user) -> bool:
+    """Marketing, admins and managers hand leads to reps; reps do not."""
+    return sees_all_leads(user) or MANAGER in group_names(user)
+
+
+def marketing_required(view):
+    """A page for marketing (and admins) only: others get 403, visitors the login page."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not sees_all_leads(request.user):
+            raise PermissionDenied("Only marketing (or an admin) may do this.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def can_capture(user) -> bool:

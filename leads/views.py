@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import QueryDict, StreamingHttpResponse
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -72,8 +72,7 @@ def lead_list(request):
         "current_query": filterset.data.urlencode(),
         "campaigns": Campaign.objects.order_by("name").only("code", "name"),
         "owners": _assignable_owners().only("username", "first_name", "last_name"),
-        "can_assign": roles.sees_all_leads(request.user)
-        or roles.MANAGER in roles.group_names(request.user),
+        "can_assign": roles.can_assign(request.user),
         "bulk_actions": BULK_ACTIONS,
         "filtered": bool(query),
         "export_query": query.urlencode(),
@@ -94,12 +93,7 @@ def lead_export(request):
     if not filterset.is_valid():
         messages.error(request, "Fix the filter before exporting.")
         return redirect("leads:list")
-    response = StreamingHttpResponse(
-        export.csv_lines(filterset.qs), content_type="text/csv; charset=utf-8"
-    )
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
-    return response
+    return export.csv_response(filterset.qs, now=timezone.now())
 
 
 # --- A lead's page ---------------------------------------------------------------------
@@ -337,9 +331,7 @@ def lead_bulk(request):
         leads = leads.filter(pk__in=ids)
     action, now = request.POST.get("action", ""), timezone.now()
     if action == "export":
-        response = StreamingHttpResponse(export.csv_lines(leads), content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="leads-{now:%Y%m%d-%H%M}.csv"'
-        return response
+        return export.csv_response(leads, now=now)
     if action == "disqualify":
         reason = request.POST.get("reason", "").strip()
         if not reason:
@@ -350,9 +342,7 @@ def lead_bulk(request):
         )
         messages.success(request, f"Disqualified {count} lead{pluralize(count)}.")
     elif action == "assign":
-        if not (
-            roles.sees_all_leads(request.user) or roles.MANAGER in roles.group_names(request.user)
-        ):
+        if not roles.can_assign(request.user):
             raise PermissionDenied
         username = request.POST.get("owner", "")
         owner = _assignable_owners().filter(username=username).first() if username else None
@@ -413,14 +403,8 @@ def saved_view_delete(request, pk: int):
 # --- Duplicates and merges ----------------------------------------------------------------
 
 
-def _require_marketing(request):
-    if not roles.sees_all_leads(request.user):
-        raise PermissionDenied
-
-
-@login_required
+@roles.marketing_required
 def duplicates(request):
-    _require_marketing(request)
     return render(
         request,
         "leads/duplicates.html",
@@ -428,10 +412,9 @@ def duplicates(request):
     )
 
 
-@login_required
+@roles.marketing_required
 @require_POST
 def not_duplicate(request):
-    _require_marketing(request)
     visible = selectors.leads_visible_to(request.user)
     a = get_object_or_404(visible, pk=request.POST.get("lead", 0))
     b = get_object_or_404(visible, pk=request.POST.get("other", 0))
@@ -440,10 +423,9 @@ def not_duplicate(request):
     return redirect("leads:duplicates")
 
 
-@login_required
+@roles.marketing_required
 def merge(request, pk: int, other_pk: int):
     """Compare two leads field by field and merge `other_pk` into `pk`."""
-    _require_marketing(request)
     visible = selectors.lead_list(request.user)
     survivor = get_object_or_404(visible, pk=pk)
     other = get_object_or_404(visible, pk=other_pk)
@@ -496,10 +478,9 @@ def merge(request, pk: int, other_pk: int):
     return render(request, "leads/merge.html", {"survivor": survivor, "other": other, "rows": rows})
 
 
-@login_required
+@roles.marketing_required
 @require_POST
 def unmerge(request, merge_pk: int):
-    _require_marketing(request)
     done = get_object_or_404(LeadMerge, pk=merge_pk)
     get_object_or_404(selectors.leads_visible_to(request.user), pk=done.survivor_id)
     try:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -87,14 +85,8 @@ def thanks(request, slug: str):
     return render(request, "leads/forms/thanks.html", {"form": form})
 
 
-def _require_marketing(request):
-    if not roles.sees_all_leads(request.user):
-        raise PermissionDenied
-
-
-@login_required
+@roles.marketing_required
 def form_list(request):
-    _require_marketing(request)
     errors, data = {}, {}
     if request.method == "POST":
         data = {
@@ -160,9 +152,8 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
-@login_required
+@roles.marketing_required
 def form_detail(request, slug: str):
-    _require_marketing(request)
     form = get_object_or_404(LeadForm.objects.select_related("campaign"), slug=slug)
     action = request.build_absolute_uri(reverse("form-submit", args=[form.slug]))
     return render(

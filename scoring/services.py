@@ -301,7 +301,8 @@ def record_event_points(*, lead_id: int, activity_id: int, now: datetime) -> Non
     model, compiled = found
     with transaction.atomic():
         # One lead's scoring at a time: concurrent events of a lead queue up here.
-        connection.cursor().execute("SELECT 1 FROM leads_lead WHERE id = %s FOR UPDATE", [lead_id])
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM leads_lead WHERE id = %s FOR UPDATE", [lead_id])
         award_event(compiled, lead_id=lead_id, activity_id=activity_id)
         score_leads(compiled, version=model.version, where=Sql("l.id = %s", [lead_id]), now=now)
 

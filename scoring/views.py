@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -43,14 +42,8 @@ def overview(request):
     )
 
 
-def _require_marketing(request):
-    if not roles.sees_all_leads(request.user):
-        raise PermissionDenied
-
-
-@login_required
+@roles.marketing_required
 def edit(request):
-    _require_marketing(request)
     model = services.active_model()
     errors, definition = {}, (model.definition if model else DEFAULT_DEFINITION)
     if request.method == "POST":
@@ -75,10 +68,9 @@ def edit(request):
     )
 
 
-@login_required
+@roles.marketing_required
 @require_POST
 def what_if(request):
-    _require_marketing(request)
     definition = forms.definition_from_post(request.POST)
     try:
         result = selectors.what_if(definition, now=timezone.now())

@@ -19,7 +19,7 @@ from django.template.defaultfilters import filesizeformat
 from leads import roles
 from leads.exceptions import InvalidTransition, LeadFlowError
 from leads.imports import merge, reading
-from leads.imports.mapping import FIELD_LABELS, check_mapping, suggest_mapping, targets
+from leads.imports.mapping import check_mapping, suggest_mapping, targets
 from leads.imports.reading import CsvFormat, ImportFileError
 from leads.imports.rows import RowError, RowParser
 from leads.models import Campaign, CustomField, ImportJob, Source
@@ -485,18 +485,3 @@ def _identity_errors(cursor, exc: IntegrityError) -> list[RowError]:
         "a lead that already has it); give these rows one identity or remove one."
     )
     return [RowError(rows[0] if rows else None, None, message)]
-
-
-__all__ = [
-    "FIELD_LABELS",
-    "ImportFailed",
-    "Preview",
-    "column_samples",
-    "create_import_job",
-    "file_columns",
-    "imports_visible_to",
-    "preview_import",
-    "run_import",
-    "set_mapping",
-    "start_import",
-]
