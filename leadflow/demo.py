@@ -26,7 +26,7 @@ from leads.services import (
     record_event,
 )
 from scoring.rules import DEFAULT_DEFINITION
-from scoring.services import create_version, run_rescore
+from scoring.services import create_version, rank_events, run_rescore
 
 DEMO_PASSWORD = "leadflow-demo"  # noqa: S105 - printed by `make run`, demo data only
 
@@ -216,6 +216,7 @@ def seed_demo(*, now: datetime, leads: int = 3000, seed: int = 7) -> SeedResult:
             model = create_version(
                 definition=DEFAULT_DEFINITION, by=users["marketer"], note="Default model", now=now
             )
+        rank_events()
         run_rescore(run_id=model.runs.get().pk, now=now)
     return result
 

@@ -143,6 +143,12 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "LeadFlow <leadflow@localhost
 # Web-to-lead forms: submissions per IP and form per minute before a 429.
 FORM_RATE_LIMIT = env_int("FORM_RATE_LIMIT", 10)
 
+# Rescoring every lead (after a scoring model change, and the hourly decay) runs this
+# many batches side by side, each on its own database connection.
+RESCORE_CONNECTIONS = env_int("RESCORE_CONNECTIONS", 2)
+if RESCORE_CONNECTIONS < 1:
+    raise ImproperlyConfigured(f"RESCORE_CONNECTIONS={RESCORE_CONNECTIONS}: must be 1 or more")
+
 # --- API ------------------------------------------------------------------------
 # The largest JSON body the API parses; bigger bodies get a 400 before any work.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024)

@@ -19,6 +19,7 @@ from django.db import transaction
 
 # lead_changed(lead_id): a lead's fields changed (capture, edit)
 # event_recorded(lead_id, activity_id): a behavioural event was recorded
+# events_moved(lead_ids): activities changed leads (a merge, or its undo)
 _handlers: dict[str, list[Callable[..., None]]] = defaultdict(list)
 _muted: ContextVar[bool] = ContextVar("leads_hooks_muted", default=False)
 

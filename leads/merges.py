@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from leads import hooks
 from leads.exceptions import IdentityConflict, InvalidTransition, LeadFlowError
 from leads.models import Activity, FieldChange, Lead, LeadMerge, NotDuplicate, StageChange
 
@@ -101,6 +102,7 @@ def merge_leads(
             ids = list(model.objects.filter(lead=other).values_list("pk", flat=True))
             model.objects.filter(pk__in=ids).update(lead=survivor)
             moved[key] = ids
+        hooks.announce("events_moved", lead_ids=[survivor.pk, other.pk])
         FieldChange.objects.bulk_create(
             FieldChange(
                 lead=survivor, field=name, old_value=old, new_value=new,
@@ -136,6 +138,7 @@ def unmerge(*, merge_id: int, by, now: datetime) -> LeadMerge:
         survivor, merged = pair[merge.survivor_id], pair[merge.merged_id]
         for key, model in MOVED.items():
             model.objects.filter(pk__in=merge.moved.get(key, [])).update(lead=merged)
+        hooks.announce("events_moved", lead_ids=[survivor.pk, merged.pk])
         FieldChange.objects.filter(
             lead=survivor, channel="merge", changed_at=merge.merged_at
         ).delete()

@@ -242,7 +242,7 @@ class Lead(models.Model):
         indexes = [
             # No index on the scores: rescoring rewrites them for every lead, and with no
             # indexed column changing PostgreSQL updates rows in place (HOT, see the
-            # table's fillfactor), which keeps a million-lead rescoring fast.
+            # table's fillfactor, 45), which keeps a million-lead rescoring fast.
             # Newest-first keyset pagination of lists.
             models.Index(fields=["-created_at", "-id"], name="lead_created_idx"),
             models.Index(fields=["stage", "-created_at"], name="lead_stage_created_idx"),

@@ -21,6 +21,10 @@ class ScoringConfig(AppConfig):
                 lead_id=lead_id, activity_id=activity_id, now=timezone.now()
             )
 
+        def events_moved(*, lead_ids: list[int]) -> None:
+            services.events_moved(lead_ids=lead_ids, now=timezone.now())
+
         hooks.register("lead_changed", lead_changed)
+        hooks.register("events_moved", events_moved)
         hooks.register("event_recorded", event_recorded)
         tick_job("scoring.tick")(services.tick)

@@ -1,4 +1,4 @@
-"""Scoring: versioned scoring models, engagement awards, score history, rescoring runs.
+"""Scoring: versioned scoring models, ranked events, score history, rescoring runs.
 
 Scores themselves live on the lead row (Lead.fit / engagement / score / grade) so
 lists can filter and sort on them; this app is the only writer.
@@ -40,12 +40,14 @@ class ScoringModel(models.Model):
         return f"Scoring model v{self.version}"
 
 
-class EngagementAward(models.Model):
-    """The points one behavioural event earned under the active model (after its cap).
+class ScoredEvent(models.Model):
+    """A behavioural event as scoring counts it: its 30-day bucket (days since the epoch
+    // 30) and its rank among its lead's events of the same type in that bucket, in
+    (occurred_at, id) order.
 
-    Caps count per lead, event type and 30-day bucket (days since the epoch // 30), in
-    (occurred_at, id) order, so the award of every event is the same whatever order
-    events arrive in.
+    A rank depends on no scoring model: an event's points are its type's points under
+    the active model, capped by rank (scoring.services), so a model change never
+    recomputes ranks, and the points are the same whatever order events arrived in.
     """
 
     activity_id = models.BigIntegerField(primary_key=True)  # leads.Activity, same lifetime
@@ -53,15 +55,15 @@ class EngagementAward(models.Model):
     event_type = models.CharField(max_length=32)
     bucket = models.IntegerField()
     occurred_at = models.DateTimeField()
-    points = models.FloatField()
+    rank = models.PositiveIntegerField()
 
     class Meta:
         indexes = [
-            models.Index(fields=["lead_id", "event_type", "bucket"], name="award_lead_bucket_idx")
+            models.Index(fields=["lead_id", "event_type", "bucket"], name="scoredevent_lead_idx")
         ]
 
     def __str__(self) -> str:
-        return f"{self.points} for activity {self.activity_id}"
+        return f"activity {self.activity_id}: #{self.rank} of its type in bucket {self.bucket}"
 
 
 class ScorePoint(models.Model):

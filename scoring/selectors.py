@@ -16,7 +16,7 @@ from django.db import connection
 from leads.models import Activity
 from scoring.models import ScorePoint
 from scoring.rules import GRADES, Compiled, Sql, compile_definition
-from scoring.services import PRE_HANDOFF, _awards_select, compiled_model, scores_sql
+from scoring.services import PRE_HANDOFF, compiled_model, points_sql, scores_sql
 
 EXAMPLES = 5
 
@@ -47,15 +47,16 @@ def explain(lead, *, now: datetime) -> dict | None:
                 for r, hit in zip(compiled.rules, matched, strict=True)
                 if hit
             ]
+        points = points_sql(compiled)
         cursor.execute(
-            """
+            f"""
             SELECT event_type, count(*), sum(points), sum(points * power(0.5,
                    date_part('epoch', (%s::timestamptz - occurred_at)) / (86400 * %s))),
                    max(occurred_at)
-            FROM scoring_engagementaward WHERE lead_id = %s
+            FROM ({points.text}) p WHERE lead_id = %s
             GROUP BY event_type ORDER BY 4 DESC
             """,
-            [now, compiled.half_life_days, lead.pk],
+            [now, compiled.half_life_days, *points.params, lead.pk],
         )
         for event_type, count, raw, decayed, last in cursor.fetchall():
             label = Activity.Kind(event_type).label
@@ -92,13 +93,11 @@ def score_history(lead, *, limit: int = 200):
 
 def what_if(definition: dict, *, now: datetime) -> dict:
     """What saving `definition` would do to today's leads: how many would newly become
-    MQL, drop out of MQL or be disqualified, with examples. One SQL statement."""
+    MQL, drop out of MQL or be disqualified, with examples. One SQL statement, the
+    scoring statement itself run with the draft's rules (events are ranked independently
+    of any model, so the draft's points and caps apply to them as they are)."""
     compiled: Compiled = compile_definition(definition, now=now)
-    everyone = Sql("true", [])
-    awards = _awards_select(compiled, everyone)
-    awards = Sql(f"SELECT lead_id, points, occurred_at FROM ({awards.text}) a(id, lead_id, kind,"
-                 " bucket, occurred_at, points)", awards.params)  # fmt: skip
-    scores = scores_sql(compiled, where=everyone, now=now, awards=awards)
+    scores = scores_sql(compiled, where=Sql("true", []), now=now)
     meets = compiled.mql_sql("s.grade", "s.engagement")
     disq, _ = compiled.disqualify_sql()
     sql = f"""

@@ -1,12 +1,13 @@
 """Scoring: every change of scores, set-based.
 
 One SQL statement computes fit, engagement, grade and score for a set of leads (all,
-a range of ids, or one lead) from the active model's compiled rules and the
-engagement awards; the same statement serves a full rescoring, the decay pass of the
-tick and the incremental update after one event, so they cannot disagree. Stage
+a range of ids, or one lead) from the active model's compiled rules and the ranked
+events (ranks depend on no model, so a model change only reruns that statement); the
+same statement serves a full rescoring, the decay pass of the tick, the incremental
+update after one event and the what-if of a draft, so they cannot disagree. Stage
 moves that follow (disqualification rules, crossing the MQL rule either way) are
-conditional UPDATEs on the stage with row locks, so a lead moves exactly once however
-many events race.
+conditional UPDATEs re-checked under the row lock, so a lead moves exactly once
+however many events race.
 """
 
 # SQL here is assembled from this app's own fragments and compiled rules; every value
@@ -16,13 +17,17 @@ many events race.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import F, Max
+from django.db.models.functions import Least
 from django.utils import timezone
 
+from leads.models import EVENT_TYPES
 from scoring.models import RescoreRun, ScoringModel
 from scoring.rules import Compiled, Sql, compile_definition
 
@@ -65,96 +70,122 @@ def compiled_model(now: datetime) -> tuple[ScoringModel, Compiled] | None:
     return model, compile_definition(model.definition, now=now)
 
 
-# --- Engagement awards --------------------------------------------------------------------
+# --- Ranked events -----------------------------------------------------------------------
+
+BUCKET_SQL = "floor(date_part('epoch', {at}) / 86400 / 30)::int"
 
 
-def _awards_select(compiled: Compiled, where: Sql) -> Sql:
-    """SELECT of every matching event's award: capped per lead, type and 30-day bucket,
-    in (occurred_at, id) order."""
+def _ranks_select(where: Sql) -> Sql:
+    """SELECT of every behavioural event `a` matching `where` with its bucket and its
+    rank within its lead, type and bucket, in (occurred_at, id) order."""
+    bucket = BUCKET_SQL.format(at="a.occurred_at")
+    text = f"""
+        SELECT a.id, a.lead_id, a.kind, {bucket}, a.occurred_at,
+               row_number() OVER (PARTITION BY a.lead_id, a.kind, {bucket}
+                                  ORDER BY a.occurred_at, a.id)
+        FROM leads_activity a
+        WHERE a.kind = ANY(%s) AND {where.text}
+    """
+    return Sql(text, [[str(kind) for kind in EVENT_TYPES], *where.params])
+
+
+_INSERT_RANKS = (
+    "INSERT INTO scoring_scoredevent (activity_id, lead_id, event_type, bucket, occurred_at, rank) "
+)
+
+
+def rank_events(*, lead_ids: list[int] | None = None) -> None:
+    """Rebuild the ranked events of the given leads (or of all): after a bulk load, a
+    merge moving events between leads, or to sweep up after a crash."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if lead_ids is None:
+            cursor.execute("TRUNCATE scoring_scoredevent")
+            select = _ranks_select(Sql("true", []))
+        else:
+            # Rows ranked under another lead (events a merge moved) go too.
+            cursor.execute(
+                "DELETE FROM scoring_scoredevent WHERE lead_id = ANY(%s) OR activity_id IN "
+                "(SELECT id FROM leads_activity WHERE lead_id = ANY(%s))",
+                [lead_ids, lead_ids],
+            )
+            select = _ranks_select(Sql("a.lead_id = ANY(%s)", [lead_ids]))
+        cursor.execute(_INSERT_RANKS + select.text, select.params)
+
+
+def rank_event(*, lead_id: int, activity_id: int) -> None:
+    """Incremental: re-rank only the events of this event's lead, type and bucket."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT kind, {BUCKET_SQL.format(at='occurred_at')} FROM leads_activity "
+            "WHERE id = %s AND lead_id = %s",
+            [activity_id, lead_id],
+        )
+        row = cursor.fetchone()
+        if row is None or row[0] not in EVENT_TYPES:
+            return
+        kind, bucket = row
+        cursor.execute(
+            "DELETE FROM scoring_scoredevent WHERE lead_id = %s AND event_type = %s "
+            "AND bucket = %s",
+            [lead_id, kind, bucket],
+        )
+        select = _ranks_select(
+            Sql(
+                f"a.lead_id = %s AND a.kind = %s AND {BUCKET_SQL.format(at='a.occurred_at')} = %s",
+                [lead_id, kind, bucket],
+            )
+        )
+        cursor.execute(_INSERT_RANKS + select.text, select.params)
+
+
+def points_sql(compiled: Compiled) -> Sql:
+    """SELECT lead_id, event_type, occurred_at, points of every ranked event the model
+    gives points: its type's points, or under a cap what is left of the cap by its rank
+    (10 points capped at 25: 10, 10, 5, 0, ...)."""
     if not compiled.engagement:
-        return Sql("SELECT NULL::bigint, NULL::bigint, NULL, NULL::int, NULL::timestamptz, "
-                   "NULL::float WHERE false", [])  # fmt: skip
+        nothing = (
+            "SELECT NULL::bigint AS lead_id, NULL AS event_type, "
+            "NULL::timestamptz AS occurred_at, NULL::float AS points WHERE false"
+        )
+        return Sql(nothing, [])
     values = ", ".join("(%s, %s::float, %s::float)" for _ in compiled.engagement)
     params = [
         p for event, (points, cap) in compiled.engagement.items() for p in (event, points, cap)
     ]
     text = f"""
-        SELECT id, lead_id, kind, bucket, occurred_at,
-               CASE WHEN cap IS NULL THEN pts
-                    ELSE LEAST(pts, GREATEST(0, cap - (rn - 1) * pts)) END
-        FROM (
-            SELECT a.id, a.lead_id, a.kind, a.occurred_at, r.pts, r.cap,
-                   floor(date_part('epoch', a.occurred_at) / 86400 / 30)::int AS bucket,
-                   row_number() OVER (
-                       PARTITION BY a.lead_id, a.kind,
-                                    floor(date_part('epoch', a.occurred_at) / 86400 / 30)
-                       ORDER BY a.occurred_at, a.id) AS rn
-            FROM leads_activity a JOIN (VALUES {values}) AS r(kind, pts, cap) ON r.kind = a.kind
-            WHERE {where.text}
-        ) ranked
+        SELECT e.lead_id, e.event_type, e.occurred_at,
+               CASE WHEN r.cap IS NULL THEN r.pts
+                    ELSE LEAST(r.pts, GREATEST(0, r.cap - (e.rank - 1) * r.pts)) END AS points
+        FROM scoring_scoredevent e JOIN (VALUES {values}) AS r(kind, pts, cap)
+             ON r.kind = e.event_type
     """
-    return Sql(text, [*params, *where.params])
-
-
-def recompute_awards(compiled: Compiled, *, lead_ids: list[int] | None = None) -> None:
-    """Rebuild the awards of the given leads (or of all), e.g. after a model change."""
-    where = Sql("a.lead_id = ANY(%s)", [lead_ids]) if lead_ids is not None else Sql("true", [])
-    select = _awards_select(compiled, where)
-    with connection.cursor() as cursor:
-        if lead_ids is None:
-            cursor.execute("TRUNCATE scoring_engagementaward")
-        else:
-            cursor.execute(
-                "DELETE FROM scoring_engagementaward WHERE lead_id = ANY(%s)", [lead_ids]
-            )
-        cursor.execute(
-            "INSERT INTO scoring_engagementaward "
-            "(activity_id, lead_id, event_type, bucket, occurred_at, points) " + select.text,
-            select.params,
-        )
-
-
-def award_event(compiled: Compiled, *, lead_id: int, activity_id: int) -> None:
-    """Incremental: re-award only the events of this event's lead, type and bucket."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT kind, floor(date_part('epoch', occurred_at) / 86400 / 30)::int "
-            "FROM leads_activity WHERE id = %s",
-            [activity_id],
-        )
-        row = cursor.fetchone()
-        if row is None or row[0] not in compiled.engagement:
-            return
-        kind, bucket = row
-        where = Sql(
-            "a.lead_id = %s AND a.kind = %s "
-            "AND floor(date_part('epoch', a.occurred_at) / 86400 / 30)::int = %s",
-            [lead_id, kind, bucket],
-        )
-        cursor.execute(
-            "DELETE FROM scoring_engagementaward WHERE lead_id = %s AND event_type = %s "
-            "AND bucket = %s",
-            [lead_id, kind, bucket],
-        )
-        select = _awards_select(compiled, where)
-        cursor.execute(
-            "INSERT INTO scoring_engagementaward "
-            "(activity_id, lead_id, event_type, bucket, occurred_at, points) " + select.text,
-            select.params,
-        )
+    return Sql(text, params)
 
 
 # --- Scores -------------------------------------------------------------------------------
 
 
-def scores_sql(compiled: Compiled, *, where: Sql, now: datetime, awards: Sql | None = None) -> Sql:
+def _within(where: Sql, span: tuple[int, int] | None) -> Sql:
+    if span is None:
+        return where
+    return Sql(f"({where.text}) AND l.id BETWEEN %s AND %s", [*where.params, *span])
+
+
+def scores_sql(
+    compiled: Compiled, *, where: Sql, now: datetime, span: tuple[int, int] | None = None
+) -> Sql:
     """SELECT id, fit, engagement, grade, score (and the old values) for leads `l` matching
-    `where`: the arithmetic every scoring path shares. `awards` (a SELECT of lead_id,
-    points, occurred_at) replaces the stored awards, for a what-if."""
+    `where`: the arithmetic every scoring path (and the what-if of a draft) shares.
+    `span` (lowest, highest lead id) narrows both the leads and the ranked events read,
+    by index: a batch of a rescoring reads only its own leads' events."""
     fit = compiled.sum_sql("fit")
     adjust = compiled.sum_sql("engagement")
     grade = compiled.grade_sql("c.fit")
-    source = awards or Sql("SELECT lead_id, points, occurred_at FROM scoring_engagementaward", [])
+    source = points_sql(compiled)
+    if span is not None:
+        source = Sql(f"SELECT * FROM ({source.text}) p WHERE p.lead_id BETWEEN %s AND %s",
+                     [*source.params, *span])  # fmt: skip
+        where = _within(where, span)
     text = f"""
         WITH eng AS (
             SELECT w.lead_id,
@@ -187,12 +218,26 @@ class ScoreCounts:
     left_mql: int = 0
 
 
-def score_leads(compiled: Compiled, *, version: int, where: Sql, now: datetime) -> ScoreCounts:
-    """Write fit/engagement/grade/score (and history points) for the leads `where`
-    selects, then apply disqualification rules and the MQL rule. One transaction."""
-    scores = scores_sql(compiled, where=where, now=now)
+def score_leads(
+    compiled: Compiled,
+    *,
+    version: int,
+    where: Sql,
+    now: datetime,
+    span: tuple[int, int] | None = None,
+) -> ScoreCounts:
+    """Write fit/engagement/grade/score (and history points) for the leads `where` (and
+    `span`, see scores_sql) selects, then apply disqualification rules and the MQL rule.
+    One transaction. A lead whose scores did not change is not rewritten (unless it was
+    never scored or was edited since), so a decay pass writes only what decayed."""
+    scores = scores_sql(compiled, where=where, now=now, span=span)
+    # `where` again on the updated table: the same rows, and lets PostgreSQL find them by
+    # index rather than hashing the whole table for each batch.
+    where = _within(where, span)
     counts = ScoreCounts()
     with transaction.atomic(), connection.cursor() as cursor:
+        if span is not None:  # a batch of a rescoring: room to aggregate in memory
+            cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(
             f"""
             WITH s AS ({scores.text}),
@@ -200,8 +245,10 @@ def score_leads(compiled: Compiled, *, version: int, where: Sql, now: datetime) 
                 UPDATE leads_lead l
                 SET fit = s.fit, engagement = s.engagement, grade = s.grade, score = s.score,
                     scored_at = %s
-                FROM s WHERE l.id = s.id
-                RETURNING l.id
+                FROM s WHERE l.id = s.id AND {where.text}
+                  AND (l.scored_at IS NULL OR l.updated_at > l.scored_at
+                       OR (l.fit, l.engagement, l.grade, l.score)
+                          IS DISTINCT FROM (s.fit, s.engagement, s.grade, s.score))
             ),
             history AS (
                 INSERT INTO scoring_scorepoint
@@ -209,9 +256,9 @@ def score_leads(compiled: Compiled, *, version: int, where: Sql, now: datetime) 
                 SELECT s.id, %s, s.fit, s.engagement, s.score, s.grade, %s FROM s
                 WHERE abs(s.score - s.old_score) >= %s OR s.grade IS DISTINCT FROM s.old_grade
             )
-            SELECT count(*) FROM upd
+            SELECT count(*) FROM s
             """,
-            [*scores.params, now, now, version, MEANINGFUL],
+            [*scores.params, now, *where.params, now, version, MEANINGFUL],
         )
         counts.scored = cursor.fetchone()[0]
         counts.disqualified = _disqualify(cursor, compiled, where=where, version=version, now=now)
@@ -220,24 +267,22 @@ def score_leads(compiled: Compiled, *, version: int, where: Sql, now: datetime) 
 
 
 def _move(cursor, *, select: Sql, to_stage: str, now: datetime) -> int:
-    """Move the leads `select` returns (id, reason) to `to_stage`, recording each move;
-    rows are locked and the stage re-checked, so a concurrent move is never doubled."""
+    """Move the leads `select` returns (id, stage, reason) to `to_stage`, recording each move.
+    The UPDATE re-checks each lead's stage once it holds the row lock (PostgreSQL
+    re-evaluates the condition on the newest row version), so a move that raced another
+    one is skipped, never doubled."""
     cursor.execute(
         f"""
         WITH target AS ({select.text}),
-        locked AS (
-            SELECT l.id, l.stage, t.reason FROM leads_lead l JOIN target t ON t.id = l.id
-            WHERE l.stage <> %s FOR UPDATE OF l
-        ),
         moved AS (
             UPDATE leads_lead l SET stage = %s, updated_at = %s, scored_at = %s
-            FROM locked WHERE l.id = locked.id AND l.stage = locked.stage
-            RETURNING l.id, locked.stage AS from_stage, locked.reason
+            FROM target t WHERE l.id = t.id AND l.stage = t.stage AND t.stage <> %s
+            RETURNING l.id, t.stage AS from_stage, t.reason
         )
         INSERT INTO leads_stagechange (lead_id, from_stage, to_stage, changed_at, reason)
         SELECT id, from_stage, %s, %s, reason FROM moved
         """,
-        [*select.params, to_stage, to_stage, now, now, to_stage, now],
+        [*select.params, to_stage, now, now, to_stage, to_stage, now],
     )
     return cursor.rowcount
 
@@ -248,7 +293,8 @@ def _disqualify(cursor, compiled: Compiled, *, where: Sql, version: int, now: da
         return 0
     select = Sql(
         f"""
-        SELECT l.id, 'Disqualification rule “' || {first_name.text} || '” (model v' || %s || ')'
+        SELECT l.id, l.stage,
+               'Disqualification rule “' || {first_name.text} || '” (model v' || %s || ')'
                AS reason
         FROM leads_lead l
         WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage = ANY(%s) AND {matches.text}
@@ -265,7 +311,8 @@ def _mql_moves(cursor, compiled: Compiled, where: Sql, version: int, now: dateti
     meets = compiled.mql_sql("l.grade", "l.engagement")
     up = Sql(
         f"""
-        SELECT l.id, 'Met the MQL rule (model v' || %s || ')' AS reason FROM leads_lead l
+        SELECT l.id, l.stage, 'Met the MQL rule (model v' || %s || ')' AS reason
+        FROM leads_lead l
         WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage IN ('new', 'nurturing')
           AND {meets.text}
         """,
@@ -274,7 +321,8 @@ def _mql_moves(cursor, compiled: Compiled, where: Sql, version: int, now: dateti
     became = _move(cursor, select=up, to_stage="mql", now=now)
     down = Sql(
         f"""
-        SELECT l.id, 'Fell below the MQL rule (model v' || %s || ')' AS reason FROM leads_lead l
+        SELECT l.id, l.stage, 'Fell below the MQL rule (model v' || %s || ')' AS reason
+        FROM leads_lead l
         WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage = 'mql'
           AND NOT {meets.text}
         """,
@@ -294,56 +342,84 @@ def score_lead(*, lead_id: int, now: datetime) -> ScoreCounts | None:
 
 
 def record_event_points(*, lead_id: int, activity_id: int, now: datetime) -> None:
-    """Incremental engagement after one event: its bucket's awards, then the lead."""
+    """Incremental engagement after one event: rank it (and the later events of its
+    lead, type and bucket), then rescore the lead. Events are ranked even with no active
+    model, so the first model scores them at once."""
     found = compiled_model(now)
-    if found is None:
-        return
-    model, compiled = found
     with transaction.atomic():
         # One lead's scoring at a time: concurrent events of a lead queue up here.
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM leads_lead WHERE id = %s FOR UPDATE", [lead_id])
-        award_event(compiled, lead_id=lead_id, activity_id=activity_id)
-        score_leads(compiled, version=model.version, where=Sql("l.id = %s", [lead_id]), now=now)
+        rank_event(lead_id=lead_id, activity_id=activity_id)
+        if found is not None:
+            model, compiled = found
+            where = Sql("l.id = %s", [lead_id])
+            score_leads(compiled, version=model.version, where=where, now=now)
 
 
-def rescore_all(
-    *, now: datetime, run: RescoreRun | None = None, awards: bool = True
-) -> ScoreCounts:
-    """Rescore every lead in id batches (each its own transaction, progress recorded)."""
+def events_moved(*, lead_ids: list[int], now: datetime) -> None:
+    """Events changed leads (a merge or its undo): re-rank those leads', rescore them."""
+    rank_events(lead_ids=lead_ids)
+    for lead_id in lead_ids:
+        score_lead(lead_id=lead_id, now=now)
+
+
+def rescore_all(*, now: datetime, run: RescoreRun | None = None) -> ScoreCounts:
+    """Rescore every lead in id batches, each its own transaction, progress recorded after
+    each. PostgreSQL runs one UPDATE on one core, so RESCORE_CONNECTIONS batches run side
+    by side on their own connections (one at a time inside an open transaction, whose
+    uncommitted rows other connections could not see)."""
     found = compiled_model(now)
-    total = ScoreCounts()
     if found is None:
-        return total
+        return ScoreCounts()
     model, compiled = found
-    if awards:
-        with transaction.atomic():
-            recompute_awards(compiled)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT min(id), max(id), count(*) FROM leads_lead")
+        cursor.execute(
+            "SELECT min(id), max(id), count(*) FILTER (WHERE merged_into_id IS NULL) "
+            "FROM leads_lead"
+        )
         low, high, count = cursor.fetchone()
     if run is not None:
         RescoreRun.objects.filter(pk=run.pk).update(leads_total=count, leads_done=0)
     if low is None:
-        return total
-    for start in range(low, high + 1, BATCH):
-        where = Sql("l.id BETWEEN %s AND %s", [start, start + BATCH - 1])
-        counts = score_leads(compiled, version=model.version, where=where, now=now)
-        total.scored += counts.scored
-        total.disqualified += counts.disqualified
-        total.became_mql += counts.became_mql
-        total.left_mql += counts.left_mql
-        if run is not None:
-            RescoreRun.objects.filter(pk=run.pk).update(
-                leads_done=min(count, total.scored), became_mql=total.became_mql,
-                left_mql=total.left_mql, disqualified=total.disqualified,
-            )  # fmt: skip
-    return total
+        return ScoreCounts()
+    everyone = Sql("true", [])
+    side_by_side = not connection.in_atomic_block and settings.RESCORE_CONNECTIONS > 1
+
+    def batch(start: int) -> ScoreCounts:
+        try:
+            span = (start, min(high, start + BATCH - 1))
+            counts = score_leads(compiled, version=model.version, where=everyone, now=now,
+                                 span=span)  # fmt: skip
+            if run is not None:
+                RescoreRun.objects.filter(pk=run.pk).update(
+                    leads_done=Least(F("leads_done") + counts.scored, count),
+                    became_mql=F("became_mql") + counts.became_mql,
+                    left_mql=F("left_mql") + counts.left_mql,
+                    disqualified=F("disqualified") + counts.disqualified,
+                )
+            return counts
+        finally:
+            if side_by_side:
+                connection.close()  # this thread's own connection
+
+    starts = range(low, high + 1, BATCH)
+    if side_by_side:
+        with ThreadPoolExecutor(settings.RESCORE_CONNECTIONS) as pool:
+            results = list(pool.map(batch, starts))
+    else:
+        results = [batch(start) for start in starts]
+    return ScoreCounts(
+        scored=sum(c.scored for c in results),
+        disqualified=sum(c.disqualified for c in results),
+        became_mql=sum(c.became_mql for c in results),
+        left_mql=sum(c.left_mql for c in results),
+    )
 
 
-def run_rescore(*, run_id: int, now: datetime, awards: bool = True) -> RescoreRun | None:
+def run_rescore(*, run_id: int, now: datetime) -> RescoreRun | None:
     """The task's work: claim the run (pending → running), rescore as of `now` (its
-    started_at), record the outcome. `awards=False` keeps the awards (a decay pass)."""
+    started_at), record the outcome."""
     claimed = RescoreRun.objects.filter(pk=run_id, status=RescoreRun.Status.PENDING).update(
         status=RescoreRun.Status.RUNNING, started_at=now
     )
@@ -351,7 +427,7 @@ def run_rescore(*, run_id: int, now: datetime, awards: bool = True) -> RescoreRu
         return None  # done, running elsewhere, or unknown
     run = RescoreRun.objects.get(pk=run_id)
     try:
-        rescore_all(now=now, run=run, awards=awards)
+        rescore_all(now=now, run=run)
     except Exception as exc:
         logger.exception("rescoring run %s failed", run_id)
         RescoreRun.objects.filter(pk=run_id).update(
@@ -368,32 +444,46 @@ def run_rescore(*, run_id: int, now: datetime, awards: bool = True) -> RescoreRu
 DECAY_EVERY_SECONDS = 3600
 
 
-def tick(now: datetime) -> dict:
-    """The scheduler's scoring job: award any events a crash left unawarded, rescore the
-    leads changed since they were scored, and once an hour decay everyone."""
-    found = compiled_model(now)
-    if found is None:
-        return {"skipped": "no active scoring model"}
-    model, compiled = found
+def _sweep_ranks() -> list[int]:
+    """Re-rank the events a crash left unranked, ranked under another lead, or ranked
+    though deleted; the leads concerned."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT DISTINCT a.lead_id FROM leads_activity a "
-            "LEFT JOIN scoring_engagementaward w ON w.activity_id = a.id "
-            "WHERE w.activity_id IS NULL AND a.kind = ANY(%s)",
-            [list(compiled.engagement)],
+            """
+            WITH wrong AS (
+                SELECT a.lead_id, e.lead_id AS ranked_under
+                FROM leads_activity a LEFT JOIN scoring_scoredevent e ON e.activity_id = a.id
+                WHERE a.kind = ANY(%s) AND (e.activity_id IS NULL OR e.lead_id <> a.lead_id)
+                UNION ALL
+                SELECT NULL, e.lead_id FROM scoring_scoredevent e
+                WHERE NOT EXISTS (SELECT 1 FROM leads_activity a WHERE a.id = e.activity_id)
+            )
+            SELECT DISTINCT v.id FROM wrong, LATERAL (VALUES (lead_id), (ranked_under)) v(id)
+            WHERE v.id IS NOT NULL
+            """,
+            [[str(kind) for kind in EVENT_TYPES]],
         )
-        unawarded = [row[0] for row in cursor.fetchall()]
-        if unawarded:
-            recompute_awards(compiled, lead_ids=unawarded)
-    stale = Sql(
-        "(l.scored_at IS NULL OR l.updated_at > l.scored_at OR l.id = ANY(%s))", [unawarded]
-    )
+        lead_ids = [row[0] for row in cursor.fetchall()]
+        if lead_ids:
+            rank_events(lead_ids=lead_ids)
+    return lead_ids
+
+
+def tick(now: datetime) -> dict:
+    """The scheduler's scoring job: rank any events a crash left unranked, rescore the
+    leads changed since they were scored, and once an hour decay everyone."""
+    swept = _sweep_ranks()
+    found = compiled_model(now)
+    if found is None:
+        return {"skipped": "no active scoring model", "reranked": len(swept)}
+    model, compiled = found
+    stale = Sql("(l.scored_at IS NULL OR l.updated_at > l.scored_at OR l.id = ANY(%s))", [swept])
     counts = score_leads(compiled, version=model.version, where=stale, now=now)
     result = {"rescored": counts.scored, "mql": counts.became_mql, "left_mql": counts.left_mql,
-              "disqualified": counts.disqualified}  # fmt: skip
+              "disqualified": counts.disqualified, "reranked": len(swept)}  # fmt: skip
     last = RescoreRun.objects.filter(status=RescoreRun.Status.DONE).order_by("-started_at").first()
     if last is None or abs((now - last.started_at).total_seconds()) >= DECAY_EVERY_SECONDS:
         run = RescoreRun.objects.create(model=model, created_at=now)
-        done = run_rescore(run_id=run.pk, now=now, awards=False)
+        done = run_rescore(run_id=run.pk, now=now)
         result["decayed"] = done.leads_done if done else 0
     return result

@@ -1,6 +1,7 @@
 """Scoring: fit and grade from rules, capped and decaying engagement, the MQL rule and
 disqualification moving stages exactly once, rescoring equal to the incremental path."""
 
+import copy
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -11,10 +12,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leads.models import Lead, StageChange
+from leads.merges import merge_leads, unmerge
+from leads.models import Activity, Lead, StageChange
 from leads.services import move_stage, record_event
 from scoring import services
-from scoring.models import RescoreRun, ScorePoint
+from scoring.models import RescoreRun, ScoredEvent, ScorePoint
 from scoring.selectors import explain
 from tests.conftest import CURRENT_TIME
 from tests.helpers import make_lead
@@ -243,3 +245,101 @@ def test_scoring_one_lead_leaves_the_others_alone():
     services.score_lead(lead_id=scored.pk, now=T0)
     assert _lead_row(scored)["fit"] == 15
     assert _lead_row(other)["fit"] == 0 and _lead_row(other)["grade"] == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rescoring_side_by_side_equals_one_batch_at_a_time(settings, monkeypatch):
+    """Batches on two connections (committed data, as in the worker) give the same
+    scores, stage moves and progress as one batch after another."""
+    monkeypatch.setattr(services, "BATCH", 2)  # five leads: three batches
+    model = activate()
+    leads = [
+        make_lead(title=title, company_size=size, budget=Decimal(1), need="CRM", now=T0)
+        for title, size in [("VP", 500), ("VP", 500), ("CTO", 50), ("VP", 500), ("CTO", 50)]
+    ]
+    for lead in leads:
+        for minute, kind in enumerate(["demo_request", *["pricing_page_view"] * 4]):
+            record_event(lead_id=lead.pk, type=kind, now=T0,
+                         occurred_at=T0 - timedelta(minutes=minute))  # fmt: skip
+    results = {}
+    for connections in (1, 2):
+        settings.RESCORE_CONNECTIONS = connections
+        Lead.objects.update(stage="new", fit=0, engagement=0, score=0, grade="", scored_at=None)
+        StageChange.objects.all().delete()
+        run = RescoreRun.objects.create(model=model)
+        done = services.run_rescore(run_id=run.pk, now=T0 + timedelta(hours=1))
+        assert (done.status, done.leads_total, done.leads_done) == ("done", 5, 5)
+        assert done.became_mql == 3  # the VPs: fit 45 (A), 40 + capped 30 engagement
+        results[connections] = (
+            {lead.pk: _lead_row(lead) for lead in leads},
+            sorted(StageChange.objects.values_list("lead_id", "to_stage")),
+        )
+    assert results[1] == results[2]
+
+
+@pytest.mark.django_db
+def test_a_rescoring_rewrites_only_leads_whose_scores_changed():
+    activate()
+    same = make_lead(title="VP", now=T0 - timedelta(days=1))
+    edited = make_lead(title="CTO", now=T0 - timedelta(days=1))
+    Lead.objects.update(updated_at=T0 - timedelta(days=1))
+    services.rescore_all(now=T0)
+    scored_at = dict(Lead.objects.values_list("pk", "scored_at"))
+    Lead.objects.filter(pk=edited.pk).update(updated_at=T0 + timedelta(minutes=1))
+    services.rescore_all(now=T0 + timedelta(minutes=2))
+    after = dict(Lead.objects.values_list("pk", "scored_at"))
+    assert after[same.pk] == scored_at[same.pk]  # nothing changed: row not rewritten
+    assert after[edited.pk] == T0 + timedelta(minutes=2)  # edited since: looked at again
+
+
+@pytest.mark.django_db
+def test_a_model_change_reprices_events_without_reranking_them():
+    model = activate()
+    lead = make_lead(now=T0 - timedelta(days=1))
+    for minute in range(4):
+        _event(lead, "pricing_page_view", T0 + timedelta(minutes=minute))
+    assert _lead_row(lead)["engagement"] == pytest.approx(30, abs=0.1)  # 10 each, cap 30
+    ranks = sorted(ScoredEvent.objects.filter(lead_id=lead.pk).values_list("rank", flat=True))
+    assert ranks == [1, 2, 3, 4]
+    cheaper = copy.deepcopy(model.definition)
+    cheaper["engagement"][0].update(points=4, cap=10)  # 4, 4, 2, 0
+    activate(cheaper)
+    services.rescore_all(now=T0 + timedelta(minutes=4))
+    assert _lead_row(lead)["engagement"] == pytest.approx(10, abs=0.1)
+    assert sorted(ScoredEvent.objects.values_list("rank", flat=True)) == ranks
+
+
+@pytest.mark.django_db
+def test_merging_moves_the_events_points_with_them_and_unmerging_moves_them_back(
+    marketer, django_capture_on_commit_callbacks
+):
+    """The rescoring after a merge runs on commit, with the real clock: so do the events."""
+    activate()
+    at = timezone.now()
+    keep = make_lead(email="keep@acme.test", now=at - timedelta(days=1))
+    other = make_lead(email="other@acme.test", now=at - timedelta(days=1))
+    _event(keep, "pricing_page_view", at)
+    _event(other, "demo_request", at)
+    with django_capture_on_commit_callbacks(execute=True):
+        merge = merge_leads(survivor_id=keep.pk, other_id=other.pk, take=[], by=marketer, now=at)
+    assert _lead_row(keep)["engagement"] == pytest.approx(50, abs=0.1)
+    with django_capture_on_commit_callbacks(execute=True):
+        unmerge(merge_id=merge.pk, by=marketer, now=at)
+    assert _lead_row(keep)["engagement"] == pytest.approx(10, abs=0.1)
+    assert _lead_row(other)["engagement"] == pytest.approx(40, abs=0.1)
+
+
+@pytest.mark.django_db
+def test_the_tick_reranks_events_ranked_under_another_lead_or_deleted(now):
+    activate()
+    first = make_lead(now=T0 - timedelta(days=1))
+    second = make_lead(now=T0 - timedelta(days=1))
+    moved = _event(first, "demo_request", T0).activity
+    gone = _event(second, "pricing_page_view", T0).activity
+    Activity.objects.filter(pk=moved.pk).update(lead=second)  # behind scoring's back
+    Activity.objects.filter(pk=gone.pk).delete()
+    result = services.tick(T0 + timedelta(minutes=1))
+    assert result["reranked"] == 2
+    assert _lead_row(first)["engagement"] == 0
+    assert _lead_row(second)["engagement"] == pytest.approx(40, abs=0.1)
+    assert not ScoredEvent.objects.filter(activity_id=gone.pk).exists()
