@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bench.list_leads import _populate, _rows
-from scoring import services
+from scoring import selectors, services
 from scoring.models import RescoreRun, ScoringModel
 
 V1 = {
@@ -51,6 +51,12 @@ V1 = {
 V2 = copy.deepcopy(V1)
 V2["rules"][0]["points"] = 20  # VP: 15 -> 20
 V2["engagement"][1].update(points=2, cap=20)  # page views: 1 (cap 10) -> 2 (cap 20)
+
+# A draft marketing looks at before saving: the what-if of the editor.
+DRAFT = copy.deepcopy(V2)
+DRAFT["mql"]["min_engagement"] = 12
+DRAFT["disqualify"] = [{"name": "Students", "field": "title", "op": "contains",
+                        "value": "Student"}]  # fmt: skip
 
 # v2's arithmetic by hand: fit rules, capped and decayed event points, grade bands, score.
 BASELINE = """
@@ -143,10 +149,21 @@ def main(options: list[str]) -> None:
         )
         differ = cursor.fetchone()[0]
 
+    connections = settings.RESCORE_CONNECTIONS
     print(f"LeadFlow rescoring after the v2 change ({run.leads_done:,} leads, "
-          f"{settings.RESCORE_CONNECTIONS} connections, history, {run.became_mql:,} new MQLs, "
-          f"{run.left_mql:,} fell below): {ours:.1f} s")  # fmt: skip
+          f"{connections} connection{'s' if connections > 1 else ''}, history, "
+          f"{run.became_mql:,} new MQLs, {run.left_mql:,} fell below): {ours:.1f} s")  # fmt: skip
     agree = "same result for every lead" if not differ else f"{differ:,} leads DIFFER"
     print(f"hand-written UPDATE, same arithmetic: {baseline:.1f} s ({agree})")
     print(f"ratio {ours / baseline:.2f}x (target <= 1.5x), target < 30 s: "
           f"{'ok' if ours < 30 else 'MISSED'}")  # fmt: skip
+
+    started = time.perf_counter()
+    outcome = selectors.what_if(DRAFT, now=now)
+    counts = ", ".join(f"{change} {result['count']:,}" for change, result in outcome.items())
+    print(f"what-if of a draft over every lead ({counts}): {time.perf_counter() - started:.1f} s")
+
+    started = time.perf_counter()
+    swept = services._sweep_ranks()
+    print(f"the tick's sweep for unranked events ({len(swept)} leads): "
+          f"{time.perf_counter() - started:.1f} s")  # fmt: skip
