@@ -478,9 +478,16 @@ class EventResult:
 
 
 def record_event(
-    *, lead_id: int, type: str, occurred_at: datetime, key: str | None = None, now: datetime
+    *,
+    lead_id: int,
+    type: str,
+    occurred_at: datetime,
+    key: str | None = None,
+    data: dict | None = None,
+    now: datetime,
 ) -> EventResult:
-    """Record a behavioural event on the lead's timeline, once per idempotency key."""
+    """Record a behavioural event on the lead's timeline, once per idempotency key: the
+    one path of every event (API, web forms, ...), so scoring reacts to each."""
     from leads.models import EVENT_TYPES
 
     if type not in EVENT_TYPES:
@@ -496,14 +503,13 @@ def record_event(
             existing = Activity.objects.filter(lead=lead, key=key).first()
             if existing is not None:
                 return EventResult(activity=existing, created=False)
+        fields = {"lead": lead, "kind": type, "occurred_at": occurred_at, "data": data or {}}
         if key is None:
-            activity = Activity.objects.create(lead=lead, kind=type, occurred_at=occurred_at)
+            activity = Activity.objects.create(**fields)
         else:
             try:
                 with transaction.atomic():
-                    activity = Activity.objects.create(
-                        lead=lead, kind=type, occurred_at=occurred_at, key=key
-                    )
+                    activity = Activity.objects.create(**fields, key=key)
             except IntegrityError:  # the same key, recorded concurrently
                 existing = Activity.objects.get(lead=lead, key=key)
                 return EventResult(activity=existing, created=False)

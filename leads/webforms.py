@@ -18,7 +18,7 @@ from django.db import transaction
 
 from leads.models import Activity, ConsentStatus, CustomField, LeadForm
 from leads.serializers import LeadSerializer
-from leads.services import capture_lead, record_consent
+from leads.services import capture_lead, record_consent, record_event
 
 # Standard fields a form may ask for: name → (label, input type).
 FORM_FIELDS = {
@@ -153,10 +153,11 @@ def submit(*, form: LeadForm, post: dict[str, str], now: datetime) -> Submission
                 method=f"web form {form.slug}",
                 now=now,
             )
-        Activity.objects.create(
-            lead=result.lead,
-            kind=Activity.Kind.FORM_SUBMIT,
+        record_event(
+            lead_id=result.lead.pk,
+            type=Activity.Kind.FORM_SUBMIT,
             occurred_at=now,
             data={"form": form.slug},
+            now=now,
         )
     return Submission(ok=True, created=result.created, lead_id=result.lead.pk)

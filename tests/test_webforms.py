@@ -7,6 +7,8 @@ from django.core.cache import cache
 
 from leads.models import Activity, Campaign, Lead, LeadForm
 from leads.webforms import HONEYPOT
+from scoring.models import ScoredEvent
+from tests.scoring_helpers import DEFAULT_DEFINITION, activate
 
 JSON = {"HTTP_ACCEPT": "application/json"}
 
@@ -126,3 +128,15 @@ def test_marketing_creates_a_form_and_gets_an_embeddable_snippet(client, markete
     client.force_login(rep_ann)
     assert client.get("/leads/forms/").status_code == 403
     assert client.get("/leads/forms/spring-sign-up/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_submission_is_an_event_scoring_reacts_to(
+    client, webinar_form, django_capture_on_commit_callbacks
+):
+    activate(DEFAULT_DEFINITION)  # form submits: 10 points
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/f/spring-webinar/", {"email": "ada@acme.io", "first_name": "Ada"})
+    lead = Lead.objects.get()
+    assert ScoredEvent.objects.filter(lead_id=lead.pk, event_type="form_submit").count() == 1
+    assert lead.engagement == pytest.approx(10, abs=0.1)
