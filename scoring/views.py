@@ -86,6 +86,15 @@ def run(request, pk: int):
     return render(request, template, {"run": run})
 
 
+def _chart_labels(moments: list) -> list[str]:
+    """Local dates, or dates and times when the history spans less than three days."""
+    if not moments:
+        return []
+    short = (moments[-1] - moments[0]).total_seconds() < 3 * 86400
+    pattern = "%b %d %H:%M" if short else "%Y-%m-%d"
+    return [timezone.localtime(moment).strftime(pattern) for moment in moments]
+
+
 @login_required
 def lead_panel(request, pk: int):
     """The score panel of a lead's page (loaded into it with htmx): the explanation and
@@ -102,7 +111,7 @@ def lead_panel(request, pk: int):
             "lead": lead,
             "explanation": selectors.explain(lead, now=now),
             "chart": {
-                "labels": [p.at.strftime("%Y-%m-%d") for p in history],
+                "labels": _chart_labels([p.at for p in history]),
                 "scores": [p.score for p in history],
                 "fits": [p.fit for p in history],
             },
