@@ -20,6 +20,8 @@ from django.db import transaction
 # lead_changed(lead_id): a lead's fields changed (capture, edit)
 # event_recorded(lead_id, activity_id): a behavioural event was recorded
 # events_moved(lead_ids): activities changed leads (a merge, or its undo)
+# leads_changed_in_bulk(): many leads changed in one go (an import, its undo); each got
+#   a new updated_at
 _handlers: dict[str, list[Callable[..., None]]] = defaultdict(list)
 _muted: ContextVar[bool] = ContextVar("leads_hooks_muted", default=False)
 

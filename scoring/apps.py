@@ -24,7 +24,13 @@ class ScoringConfig(AppConfig):
         def events_moved(*, lead_ids: list[int]) -> None:
             services.events_moved(lead_ids=lead_ids, now=timezone.now())
 
+        def leads_changed_in_bulk() -> None:
+            from scoring.tasks import score_changed
+
+            score_changed.delay()  # announcements run after commit: the leads are there
+
         hooks.register("lead_changed", lead_changed)
+        hooks.register("leads_changed_in_bulk", leads_changed_in_bulk)
         hooks.register("events_moved", events_moved)
         hooks.register("event_recorded", event_recorded)
         tick_job("scoring.tick")(services.tick)

@@ -217,6 +217,14 @@ class ScoreCounts:
     became_mql: int = 0
     left_mql: int = 0
 
+    def __add__(self, other: ScoreCounts) -> ScoreCounts:
+        return ScoreCounts(
+            scored=self.scored + other.scored,
+            disqualified=self.disqualified + other.disqualified,
+            became_mql=self.became_mql + other.became_mql,
+            left_mql=self.left_mql + other.left_mql,
+        )
+
 
 def score_leads(
     compiled: Compiled,
@@ -389,8 +397,10 @@ def rescore_all(*, now: datetime, run: RescoreRun | None = None) -> ScoreCounts:
     def batch(start: int) -> ScoreCounts:
         try:
             span = (start, min(high, start + BATCH - 1))
-            counts = score_leads(compiled, version=model.version, where=everyone, now=now,
-                                 span=span)  # fmt: skip
+            with transaction.atomic():
+                _lock_many(exclusive=False)
+                counts = score_leads(compiled, version=model.version, where=everyone, now=now,
+                                     span=span)  # fmt: skip
             if run is not None:
                 RescoreRun.objects.filter(pk=run.pk).update(
                     leads_done=Least(F("leads_done") + counts.scored, count),
@@ -409,12 +419,7 @@ def rescore_all(*, now: datetime, run: RescoreRun | None = None) -> ScoreCounts:
             results = list(pool.map(batch, starts))
     else:
         results = [batch(start) for start in starts]
-    return ScoreCounts(
-        scored=sum(c.scored for c in results),
-        disqualified=sum(c.disqualified for c in results),
-        became_mql=sum(c.became_mql for c in results),
-        left_mql=sum(c.left_mql for c in results),
-    )
+    return sum(results, ScoreCounts())
 
 
 def run_rescore(*, run_id: int, now: datetime) -> RescoreRun | None:
@@ -442,6 +447,7 @@ def run_rescore(*, run_id: int, now: datetime) -> RescoreRun | None:
 
 
 DECAY_EVERY_SECONDS = 3600
+MANY_LOCK_ID = 0x5C0E  # the advisory lock key of scoring's passes over many leads
 
 
 def _sweep_ranks() -> list[int]:
@@ -469,16 +475,50 @@ def _sweep_ranks() -> list[int]:
     return lead_ids
 
 
+def score_changed(*, now: datetime, lead_ids: list[int] | None = None) -> ScoreCounts | None:
+    """Score, in one set-based pass, every lead never scored or changed since it was
+    (and `lead_ids`): after an import, and in every tick."""
+    found = compiled_model(now)
+    if found is None:
+        return None
+    model, compiled = found
+    # The ids first: scoring a lead sets scored_at, so the condition would no longer
+    # select it for the stage moves that follow in the same transaction.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM leads_lead WHERE merged_into_id IS NULL AND (scored_at IS NULL "
+            "OR updated_at > scored_at OR id = ANY(%s)) ORDER BY id",
+            [lead_ids or []],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    total = ScoreCounts()
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        with transaction.atomic():
+            _lock_many(exclusive=True)
+            where = Sql("l.id = ANY(%s)", [chunk])
+            span = (chunk[0], chunk[-1])
+            total += score_leads(compiled, version=model.version, where=where, now=now, span=span)
+    return total
+
+
+def _lock_many(*, exclusive: bool) -> None:
+    """Passes writing many leads' scores at once hold this transaction lock: the batches
+    of a rescoring (disjoint: shared) or a pass over changed leads (exclusive), so two
+    passes never lock the same rows in different orders (a deadlock)."""
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s)", [MANY_LOCK_ID])
+
+
 def tick(now: datetime) -> dict:
     """The scheduler's scoring job: rank any events a crash left unranked, rescore the
     leads changed since they were scored, and once an hour decay everyone."""
     swept = _sweep_ranks()
-    found = compiled_model(now)
-    if found is None:
+    counts = score_changed(now=now, lead_ids=swept)
+    if counts is None:
         return {"skipped": "no active scoring model", "reranked": len(swept)}
-    model, compiled = found
-    stale = Sql("(l.scored_at IS NULL OR l.updated_at > l.scored_at OR l.id = ANY(%s))", [swept])
-    counts = score_leads(compiled, version=model.version, where=stale, now=now)
+    model = active_model()
     result = {"rescored": counts.scored, "mql": counts.became_mql, "left_mql": counts.left_mql,
               "disqualified": counts.disqualified, "reranked": len(swept)}  # fmt: skip
     last = RescoreRun.objects.filter(status=RescoreRun.Status.DONE).order_by("-started_at").first()

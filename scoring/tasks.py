@@ -16,3 +16,13 @@ def rescore(run_id: int) -> dict:
     if run is None:
         return {"id": run_id, "skipped": True}
     return {"id": run.pk, "status": run.status, "leads": run.leads_done}
+
+
+@shared_task(name="scoring.tasks.score_changed")
+def score_changed() -> dict:
+    """Score the leads an import (or its undo) changed, and any other lead changed since
+    it was scored. Running twice scores nothing the second time."""
+    counts = services.score_changed(now=timezone.now())
+    if counts is None:
+        return {"skipped": "no active scoring model"}
+    return {"scored": counts.scored, "mql": counts.became_mql}

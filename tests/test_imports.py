@@ -19,6 +19,7 @@ from leads.services import capture_lead, define_custom_field, update_lead
 from leads.tasks import import_leads
 from tests.conftest import CURRENT_TIME
 from tests.helpers import make_lead
+from tests.scoring_helpers import activate
 
 URL = "/api/v1/imports/"
 
@@ -555,3 +556,19 @@ def test_only_marketing_imports_and_sees_imports(marketer, rep_ann, manager, api
     colleague = marketer.__class__.objects.create_user("mia")
     colleague.groups.add(Group.objects.get(name=roles.MARKETING))
     assert api_as(colleague).get(f"{URL}{job.pk}/").json()["created_by"] == "marketer"
+
+
+@pytest.mark.django_db
+def test_imported_leads_are_scored_as_soon_as_the_import_commits(
+    marketer, eager_celery, django_capture_on_commit_callbacks
+):
+    activate()  # VP title +15, mid-size +10
+    with django_capture_on_commit_callbacks(execute=True):
+        job = run_csv(
+            "email,title,company_size\nvp@acme.io,VP Sales,500\nkid@uni.edu,Student,5\n",
+            by=marketer,
+        )
+    assert job.status == "done"
+    scores = dict(Lead.objects.values_list("email", "fit"))
+    assert scores == {"vp@acme.io": 25, "kid@uni.edu": 0}
+    assert Lead.objects.get(email="kid@uni.edu").stage == "disqualified"  # students rule

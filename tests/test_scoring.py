@@ -343,3 +343,14 @@ def test_the_tick_reranks_events_ranked_under_another_lead_or_deleted(now):
     assert _lead_row(first)["engagement"] == 0
     assert _lead_row(second)["engagement"] == pytest.approx(40, abs=0.1)
     assert not ScoredEvent.objects.filter(activity_id=gone.pk).exists()
+
+
+@pytest.mark.django_db
+def test_the_tick_applies_the_stage_rules_to_the_leads_it_scores():
+    """With the real clock's order of things: edited, then scored by a later tick."""
+    activate()
+    student = make_lead(title="Student")  # updated now, never scored
+    later = timezone.now() + timedelta(minutes=1)
+    result = services.tick(later)
+    assert result["disqualified"] == 1
+    assert _lead_row(student)["stage"] == "disqualified"

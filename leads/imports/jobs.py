@@ -16,7 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections,
 from django.db.models import QuerySet
 from django.template.defaultfilters import filesizeformat
 
-from leads import roles
+from leads import hooks, roles
 from leads.exceptions import InvalidTransition, LeadFlowError
 from leads.imports import merge, reading
 from leads.imports.mapping import check_mapping, suggest_mapping, targets
@@ -354,6 +354,7 @@ def run_import(*, job_id: int, now: datetime) -> ImportJob | None:
                 job.started_at = job.started_at or now
                 job.finished_at = now
                 job.save()
+                hooks.announce("leads_changed_in_bulk")
         finally:
             progress.close()
     return job

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 
+from leads import hooks
 from leads.exceptions import InvalidTransition
 from leads.imports import merge
 from leads.models import ImportJob, Lead
@@ -48,6 +49,7 @@ def undo_import(*, job_id: int, by, now: datetime) -> ImportJob:
         job.status = Status.UNDONE
         job.undone_at = now
         job.save(update_fields=["status", "undone_at"])
+        hooks.announce("leads_changed_in_bulk")
     return job
 
 
