@@ -157,9 +157,23 @@ def lead_detail(request, pk: int):
     return render(request, "leads/lead_detail.html", _detail_context(lead))
 
 
+def _custom_values(lead) -> list[tuple[str, str]]:
+    """The lead's custom values under their labels, in the fields' order; a value whose
+    field was removed keeps its name."""
+    values = dict(lead.custom)
+    shown = []
+    for field in CustomField.objects.filter(name__in=values):
+        value = values.pop(field.name)
+        if field.type == CustomField.Type.BOOL and isinstance(value, bool):
+            value = "Yes" if value else "No"
+        shown.append((field.label, value))
+    return shown + sorted(values.items())
+
+
 def _detail_context(lead, **extra):
     return {
         "lead": lead,
+        "custom_values": _custom_values(lead),
         "timeline": selectors.timeline(lead),
         "stages": [(v, label) for v, label in Stage.choices if v != lead.stage],
         "touch_kinds": [(k, Activity.Kind(k).label) for k in services.HUMAN_TOUCHES],

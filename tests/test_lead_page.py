@@ -49,6 +49,8 @@ def test_editing_a_lead_saves_normalised_values_and_audits_them(client, marketer
     assert lead.custom == {"seats": 1200}
     assert "email" in lead.human_edited
     assert FieldChange.objects.filter(lead=lead, field="email", changed_by=marketer).exists()
+    page = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "<dt>Seats</dt><dd>1200</dd>" in page  # under its label, not its name
 
 
 @pytest.mark.django_db
