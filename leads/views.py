@@ -246,6 +246,7 @@ def lead_touch(request, pk: int):
         messages.error(request, exc.message)
         return redirect("leads:detail", pk=lead.pk)
     if request.htmx:
+        lead.refresh_from_db(fields=["last_sales_touch_at"])
         return render(
             request, "leads/lead_detail.html#activity", _detail_context(lead, touch_saved=True)
         )

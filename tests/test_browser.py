@@ -64,9 +64,11 @@ def test_a_marketer_filters_bulk_disqualifies_opens_a_lead_and_logs_a_call(
 
     page.get_by_role("link", name="Clear").click()
     page.get_by_role("link", name="Ada Lovelace").click()
+    expect(page.locator("#last-touch")).to_have_text("–")
     page.get_by_label("Kind").select_option("call")
     page.get_by_label("What happened").fill("Spoke with Ada, demo booked for Friday")
     page.get_by_role("button", name="Log", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("Logged.")
     expect(page.locator(".timeline li").first).to_contain_text("Spoke with Ada, demo booked")
+    expect(page.locator("#last-touch")).not_to_have_text("–")  # updated without a reload
     page.screenshot(path=os.path.join(screenshot_dir, "lead-call-logged.png"), full_page=True)
