@@ -154,6 +154,9 @@ if RESCORE_CONNECTIONS < 1:
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024)
 # The largest CSV file an import accepts (bytes); bigger uploads get a clear 400.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+# Uploaded CSV files are removed this many days after their import finished (or after
+# the upload, for one never started); the import's outcome and its undo stay.
+IMPORT_KEEP_DAYS = env_int("IMPORT_KEEP_DAYS", 30)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

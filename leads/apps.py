@@ -5,3 +5,9 @@ class LeadsConfig(AppConfig):
     """The base app: leads, their identity, stages, timeline, campaigns and teams."""
 
     name = "leads"
+
+    def ready(self) -> None:
+        from leadflow.scheduler import tick_job
+        from leads.imports.upkeep import upkeep
+
+        tick_job("leads.imports")(upkeep)

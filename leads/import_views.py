@@ -74,8 +74,12 @@ def import_mapping(request, pk: int):
     job = _job(request, pk)
     if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.FAILED):
         return redirect("imports:detail", pk=job.pk)
-    columns = imports.file_columns(job)
-    samples = imports.column_samples(job)
+    try:
+        columns = imports.file_columns(job)
+        samples = imports.column_samples(job)
+    except LeadFlowError as exc:
+        messages.error(request, exc.message)
+        return redirect("imports:detail", pk=job.pk)
     mapping = dict(job.mapping)
     error = None
     if request.method == "POST":
@@ -128,6 +132,8 @@ def import_start(request, pk: int):
         imports.start_import(job_id=job.pk, by=request.user, now=timezone.now())
     except LeadFlowError as exc:
         messages.error(request, exc.message)
+        if exc.field == "file":  # nothing to map any more
+            return redirect("imports:detail", pk=job.pk)
         return redirect("imports:mapping", pk=job.pk)
     return redirect("imports:detail", pk=job.pk)
 

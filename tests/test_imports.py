@@ -3,7 +3,9 @@ real-world files, and the API contract."""
 
 import io
 import json
+import os
 import threading
+from datetime import timedelta
 
 import psycopg2
 import pytest
@@ -11,9 +13,11 @@ from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
 from leads import imports, roles
-from leads.imports.jobs import MAX_STORED_ERRORS
+from leads.imports.jobs import LOCK_NAMESPACE, MAX_STORED_ERRORS
+from leads.imports.upkeep import upkeep
 from leads.models import Activity, Campaign, FieldChange, ImportJob, Lead, StageChange
 from leads.services import capture_lead, define_custom_field, update_lead
 from leads.tasks import import_leads
@@ -572,3 +576,56 @@ def test_imported_leads_are_scored_as_soon_as_the_import_commits(
     scores = dict(Lead.objects.values_list("email", "fit"))
     assert scores == {"vp@acme.io": 25, "kid@uni.edu": 0}
     assert Lead.objects.get(email="kid@uni.edu").stage == "disqualified"  # students rule
+
+
+# --- upkeep (the tick job) -----------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_import_whose_worker_was_lost_is_failed_and_can_be_started_again(marketer):
+    job = imports.create_import_job(
+        upload=csv_file("Email\nann@acme.io\n"), by=marketer, now=CURRENT_TIME, start=False
+    )
+    ImportJob.objects.filter(pk=job.pk).update(status="running")  # what a dead run leaves
+    other = psycopg2.connect(**connection.get_connection_params())
+    try:
+        with other.cursor() as cursor:  # a live worker holds the lock: left alone
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, job.pk])
+            assert upkeep(CURRENT_TIME)["lost_runs_failed"] == 0
+        other.rollback()
+    finally:
+        other.close()
+    assert upkeep(CURRENT_TIME)["lost_runs_failed"] == 1
+    job.refresh_from_db()
+    assert job.status == "failed" and "worker was lost" in job.errors[0]["message"]
+    assert import_leads(job.pk)["status"] == "failed"  # a late redelivery leaves it alone
+    assert Lead.objects.count() == 0
+    imports.start_import(job_id=job.pk, by=marketer, now=CURRENT_TIME)
+    assert import_leads(job.pk)["status"] == "done"
+    assert Lead.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_old_upload_files_are_removed_and_their_imports_say_so(
+    client, marketer, settings, django_capture_on_commit_callbacks
+):
+    settings.IMPORT_KEEP_DAYS = 30
+    old = run_csv("Email\nann@acme.io\n", by=marketer)
+    recent = run_csv("Email\nbo@acme.io\n", by=marketer)
+    abandoned = imports.create_import_job(
+        upload=csv_file("Email\ncy@acme.io\n"), by=marketer, now=CURRENT_TIME, start=False
+    )
+    later = timezone.now() + timedelta(days=31)  # runs finish at the real time
+    ImportJob.objects.filter(pk=recent.pk).update(finished_at=later - timedelta(days=1))
+    path = old.file.path
+    assert os.path.exists(path)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert upkeep(later) == {"lost_runs_failed": 0, "files_removed": 2}
+    assert not os.path.exists(path)
+    old.refresh_from_db(), recent.refresh_from_db(), abandoned.refresh_from_db()
+    assert not old.file and old.status == "done" and recent.file
+    assert abandoned.status == "failed" and "never started" in abandoned.errors[0]["message"]
+    client.force_login(marketer)
+    page = client.get(f"/imports/{abandoned.pk}/mapping/", follow=True)
+    assert b"upload the file again" in page.content
+    assert upkeep(later)["files_removed"] == 0  # nothing left to remove

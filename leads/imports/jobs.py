@@ -31,7 +31,7 @@ PREVIEW_CHECK_ROWS = 2000  # rows checked for errors before the import starts
 MAX_STORED_ERRORS = 1000
 PROGRESS_EVERY_ROWS = 10_000
 # pg_try_advisory_xact_lock(namespace, job id): one run of a job at a time.
-_LOCK_NAMESPACE = 0x1EAD
+LOCK_NAMESPACE = 0x1EAD
 
 Status = ImportJob.Status
 
@@ -54,8 +54,19 @@ def imports_visible_to(user) -> QuerySet[ImportJob]:
     return jobs if roles.sees_all_leads(user) else jobs.none()
 
 
+def open_upload(job: ImportJob):
+    """The uploaded file, to read; a clear error once upkeep removed it."""
+    if not job.file:
+        raise LeadFlowError(
+            f"The uploaded file of this import was removed {settings.IMPORT_KEEP_DAYS} days "
+            "after it finished; upload the file again to import it.",
+            field="file",
+        )
+    return job.file.open("rb")
+
+
 def file_columns(job: ImportJob) -> list[str]:
-    with job.file.open("rb") as binary:
+    with open_upload(job) as binary:
         text = reading.open_text(binary, _format(job))
         try:
             for _, cells in reading.records(text, _format(job)):
@@ -69,7 +80,7 @@ def file_columns(job: ImportJob) -> list[str]:
 def column_samples(job: ImportJob, *, rows: int = 3) -> dict[str, list[str]]:
     """The first non-empty values of each column, to show beside the mapping."""
     samples: dict[str, list[str]] = {}
-    with job.file.open("rb") as binary:
+    with open_upload(job) as binary:
         text = reading.open_text(binary, _format(job))
         try:
             columns = None
@@ -220,7 +231,7 @@ def preview_import(job: ImportJob, mapping: dict | None = None) -> Preview:
     mapping = {c: t for c, t in (job.mapping if mapping is None else mapping).items() if t}
     custom_fields = {f.name: f for f in CustomField.objects.all()}
     labels = dict(targets(list(custom_fields.values())))
-    with job.file.open("rb") as binary:
+    with open_upload(job) as binary:
         fmt = _format(job)
         text = reading.open_text(binary, fmt)
         try:
@@ -324,7 +335,7 @@ def run_import(*, job_id: int, now: datetime) -> ImportJob | None:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT pg_try_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, job_id & 0x7FFFFFFF]
+                "SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, job_id & 0x7FFFFFFF]
             )
             (locked,) = cursor.fetchone()
         if not locked:
@@ -342,6 +353,8 @@ def run_import(*, job_id: int, now: datetime) -> ImportJob | None:
                 _finish_failed(job, failed, now)
             except ImportFileError as exc:
                 _finish_failed(job, ImportFailed([RowError(exc.row, None, exc.message)]), now)
+            except LeadFlowError as exc:  # e.g. the file was removed
+                _finish_failed(job, ImportFailed([RowError(None, None, exc.message)]), now)
             except Exception:
                 logger.exception("Import %s stopped by an unexpected error", job.pk)
                 message = "The import stopped because of an unexpected error; nothing was imported."
@@ -374,7 +387,7 @@ def _finish_failed(job: ImportJob, failed: ImportFailed, now: datetime) -> None:
 
 
 def _import(job: ImportJob, progress: _Progress, now: datetime) -> tuple[int, int, int]:
-    with job.file.open("rb") as binary:
+    with open_upload(job) as binary:
         total = _count_rows(binary, _format(job))
         if total == 0:
             raise ImportFileError("The file has no data rows: there is nothing to import.")
