@@ -450,24 +450,36 @@ DECAY_EVERY_SECONDS = 3600
 MANY_LOCK_ID = 0x5C0E  # the advisory lock key of scoring's passes over many leads
 
 
-def _sweep_ranks() -> list[int]:
+RECENT_ACTIVITIES = 100_000
+
+
+def _sweep_ranks(*, recent_only: bool = False) -> list[int]:
     """Re-rank the events a crash left unranked, ranked under another lead, or ranked
-    though deleted; the leads concerned."""
+    though deleted; the leads concerned. `recent_only` looks at the newest
+    RECENT_ACTIVITIES activities only (by primary key: cheap every minute), where an
+    event whose reaction was lost in a crash is found at the next tick."""
+    if recent_only:
+        scope = Sql("a.id > (SELECT coalesce(max(id), 0) - %s FROM leads_activity)",
+                    [RECENT_ACTIVITIES])  # fmt: skip
+        deleted = "false"  # rank rows of deleted events: the full sweep
+    else:
+        scope = Sql("true", [])
+        deleted = "NOT EXISTS (SELECT 1 FROM leads_activity a WHERE a.id = e.activity_id)"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             WITH wrong AS (
                 SELECT a.lead_id, e.lead_id AS ranked_under
                 FROM leads_activity a LEFT JOIN scoring_scoredevent e ON e.activity_id = a.id
-                WHERE a.kind = ANY(%s) AND (e.activity_id IS NULL OR e.lead_id <> a.lead_id)
+                WHERE a.kind = ANY(%s) AND {scope.text}
+                  AND (e.activity_id IS NULL OR e.lead_id <> a.lead_id)
                 UNION ALL
-                SELECT NULL, e.lead_id FROM scoring_scoredevent e
-                WHERE NOT EXISTS (SELECT 1 FROM leads_activity a WHERE a.id = e.activity_id)
+                SELECT NULL, e.lead_id FROM scoring_scoredevent e WHERE {deleted}
             )
             SELECT DISTINCT v.id FROM wrong, LATERAL (VALUES (lead_id), (ranked_under)) v(id)
             WHERE v.id IS NOT NULL
             """,
-            [[str(kind) for kind in EVENT_TYPES]],
+            [[str(kind) for kind in EVENT_TYPES], *scope.params],
         )
         lead_ids = [row[0] for row in cursor.fetchall()]
         if lead_ids:
@@ -512,17 +524,19 @@ def _lock_many(*, exclusive: bool) -> None:
 
 
 def tick(now: datetime) -> dict:
-    """The scheduler's scoring job: rank any events a crash left unranked, rescore the
-    leads changed since they were scored, and once an hour decay everyone."""
-    swept = _sweep_ranks()
+    """The scheduler's scoring job: rank any recent events a crash left unranked (once an
+    hour: all events), rescore the leads changed since they were scored, and once an
+    hour decay everyone."""
+    last = RescoreRun.objects.filter(status=RescoreRun.Status.DONE).order_by("-started_at").first()
+    hourly = last is None or abs((now - last.started_at).total_seconds()) >= DECAY_EVERY_SECONDS
+    swept = _sweep_ranks(recent_only=not hourly)
     counts = score_changed(now=now, lead_ids=swept)
     if counts is None:
         return {"skipped": "no active scoring model", "reranked": len(swept)}
     model = active_model()
     result = {"rescored": counts.scored, "mql": counts.became_mql, "left_mql": counts.left_mql,
               "disqualified": counts.disqualified, "reranked": len(swept)}  # fmt: skip
-    last = RescoreRun.objects.filter(status=RescoreRun.Status.DONE).order_by("-started_at").first()
-    if last is None or abs((now - last.started_at).total_seconds()) >= DECAY_EVERY_SECONDS:
+    if hourly:
         run = RescoreRun.objects.create(model=model, created_at=now)
         done = run_rescore(run_id=run.pk, now=now)
         result["decayed"] = done.leads_done if done else 0
