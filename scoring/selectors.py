@@ -10,13 +10,14 @@ Both run the same compiled SQL conditions that rescoring writes with.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from django.db import connection
 
 from leads.models import Activity
 from scoring.models import ScorePoint
 from scoring.rules import GRADES, Compiled, Sql, compile_definition
-from scoring.services import PRE_HANDOFF, compiled_model, points_sql, scores_sql
+from scoring.services import PRE_HANDOFF, compiled_model, over_spans, points_sql, scores_sql
 
 EXAMPLES = 5
 
@@ -93,11 +94,33 @@ def score_history(lead, *, limit: int = 200):
 
 def what_if(definition: dict, *, now: datetime) -> dict:
     """What saving `definition` would do to today's leads: how many would newly become
-    MQL, drop out of MQL or be disqualified, with examples. One SQL statement, the
-    scoring statement itself run with the draft's rules (events are ranked independently
-    of any model, so the draft's points and caps apply to them as they are)."""
+    MQL, drop out of MQL or be disqualified, with examples. The scoring statement itself
+    run with the draft's rules (events are ranked independently of any model, so the
+    draft's points and caps apply to them as they are), over spans of lead ids side by
+    side like a rescoring."""
     compiled: Compiled = compile_definition(definition, now=now)
-    scores = scores_sql(compiled, where=Sql("true", []), now=now)
+    result = {
+        change: {"count": 0, "examples": []}
+        for change in ("newly_mql", "leave_mql", "disqualified")
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id), max(id) FROM leads_lead")
+        low, high = cursor.fetchone()
+    if low is None:
+        return result
+    for rows in over_spans(partial(_what_if_span, compiled, now), low, high):
+        for change, count, examples in rows:  # spans in id order: the first examples first
+            result[change]["count"] += count
+            result[change]["examples"] += [
+                {"id": i, "name": name, "email": email} for i, name, email in examples
+            ]
+    for outcome in result.values():
+        del outcome["examples"][EXAMPLES:]
+    return result
+
+
+def _what_if_span(compiled: Compiled, now: datetime, span: tuple[int, int]) -> list[tuple]:
+    scores = scores_sql(compiled, where=Sql("true", []), now=now, span=span)
     meets = compiled.mql_sql("s.grade", "s.engagement")
     disq, _ = compiled.disqualify_sql()
     sql = f"""
@@ -110,6 +133,7 @@ def what_if(definition: dict, *, now: datetime) -> dict:
                         AND h.from_stage = 'disqualified' AND h.changed_by_id IS NOT NULL))
                        AS disqualified
             FROM s JOIN leads_lead l ON l.id = s.id
+            WHERE l.id BETWEEN %s AND %s
         ), outcome AS (
             SELECT *, CASE
                 WHEN disqualified THEN 'disqualified'
@@ -122,16 +146,7 @@ def what_if(definition: dict, *, now: datetime) -> dict:
                           ORDER BY id))[1:{EXAMPLES}]
         FROM outcome WHERE change IS NOT NULL GROUP BY change
     """
+    params = [*scores.params, *meets.params, list(PRE_HANDOFF), *disq.params, *span]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*scores.params, *meets.params, list(PRE_HANDOFF), *disq.params])
-        rows = cursor.fetchall()
-    result = {
-        change: {"count": 0, "examples": []}
-        for change in ("newly_mql", "leave_mql", "disqualified")
-    }
-    for change, count, examples in rows:
-        result[change] = {
-            "count": count,
-            "examples": [{"id": i, "name": name, "email": email} for i, name, email in examples],
-        }
-    return result
+        cursor.execute(sql, params)
+        return cursor.fetchall()

@@ -17,9 +17,11 @@ however many events race.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -32,6 +34,7 @@ from scoring.models import RescoreRun, ScoringModel
 from scoring.rules import Compiled, Sql, compile_definition
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Stages scoring may move a lead out of: before a rep has accepted it.
 PRE_HANDOFF = ("new", "nurturing", "mql")
@@ -372,11 +375,28 @@ def events_moved(*, lead_ids: list[int], now: datetime) -> None:
         score_lead(lead_id=lead_id, now=now)
 
 
+def over_spans(work: Callable[[tuple[int, int]], T], low: int, high: int) -> list[T]:
+    """`work(span)` for every span of BATCH lead ids from `low` to `high`, results in span
+    order. PostgreSQL runs one statement on one core, so RESCORE_CONNECTIONS spans run
+    side by side, each on its own connection (one at a time inside an open transaction,
+    whose uncommitted rows other connections could not see)."""
+    spans = [(start, min(high, start + BATCH - 1)) for start in range(low, high + 1, BATCH)]
+    if connection.in_atomic_block or settings.RESCORE_CONNECTIONS == 1 or len(spans) == 1:
+        return [work(span) for span in spans]
+
+    def on_own_connection(span: tuple[int, int]) -> T:
+        try:
+            return work(span)
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(settings.RESCORE_CONNECTIONS) as pool:
+        return list(pool.map(on_own_connection, spans))
+
+
 def rescore_all(*, now: datetime, run: RescoreRun | None = None) -> ScoreCounts:
-    """Rescore every lead in id batches, each its own transaction, progress recorded after
-    each. PostgreSQL runs one UPDATE on one core, so RESCORE_CONNECTIONS batches run side
-    by side on their own connections (one at a time inside an open transaction, whose
-    uncommitted rows other connections could not see)."""
+    """Rescore every lead in id batches (over_spans), each its own transaction, progress
+    recorded after each."""
     found = compiled_model(now)
     if found is None:
         return ScoreCounts()
@@ -392,34 +412,22 @@ def rescore_all(*, now: datetime, run: RescoreRun | None = None) -> ScoreCounts:
     if low is None:
         return ScoreCounts()
     everyone = Sql("true", [])
-    side_by_side = not connection.in_atomic_block and settings.RESCORE_CONNECTIONS > 1
 
-    def batch(start: int) -> ScoreCounts:
-        try:
-            span = (start, min(high, start + BATCH - 1))
-            with transaction.atomic():
-                _lock_many(exclusive=False)
-                counts = score_leads(compiled, version=model.version, where=everyone, now=now,
-                                     span=span)  # fmt: skip
-            if run is not None:
-                RescoreRun.objects.filter(pk=run.pk).update(
-                    leads_done=Least(F("leads_done") + counts.scored, count),
-                    became_mql=F("became_mql") + counts.became_mql,
-                    left_mql=F("left_mql") + counts.left_mql,
-                    disqualified=F("disqualified") + counts.disqualified,
-                )
-            return counts
-        finally:
-            if side_by_side:
-                connection.close()  # this thread's own connection
+    def batch(span: tuple[int, int]) -> ScoreCounts:
+        with transaction.atomic():
+            _lock_many(exclusive=False)
+            counts = score_leads(compiled, version=model.version, where=everyone, now=now,
+                                 span=span)  # fmt: skip
+        if run is not None:
+            RescoreRun.objects.filter(pk=run.pk).update(
+                leads_done=Least(F("leads_done") + counts.scored, count),
+                became_mql=F("became_mql") + counts.became_mql,
+                left_mql=F("left_mql") + counts.left_mql,
+                disqualified=F("disqualified") + counts.disqualified,
+            )
+        return counts
 
-    starts = range(low, high + 1, BATCH)
-    if side_by_side:
-        with ThreadPoolExecutor(settings.RESCORE_CONNECTIONS) as pool:
-            results = list(pool.map(batch, starts))
-    else:
-        results = [batch(start) for start in starts]
-    return sum(results, ScoreCounts())
+    return sum(over_spans(batch, low, high), ScoreCounts())
 
 
 def run_rescore(*, run_id: int, now: datetime) -> RescoreRun | None:
@@ -458,20 +466,19 @@ def _sweep_ranks(*, recent_only: bool = False) -> list[int]:
     though deleted; the leads concerned. `recent_only` looks at the newest
     RECENT_ACTIVITIES activities only (by primary key: cheap every minute), where an
     event whose reaction was lost in a crash is found at the next tick."""
-    if recent_only:
-        scope = Sql("a.id > (SELECT coalesce(max(id), 0) - %s FROM leads_activity)",
-                    [RECENT_ACTIVITIES])  # fmt: skip
-        deleted = "false"  # rank rows of deleted events: the full sweep
-    else:
-        scope = Sql("true", [])
-        deleted = "NOT EXISTS (SELECT 1 FROM leads_activity a WHERE a.id = e.activity_id)"
+    low, deleted = 0, "NOT EXISTS (SELECT 1 FROM leads_activity a WHERE a.id = e.activity_id)"
     with transaction.atomic(), connection.cursor() as cursor:
+        if recent_only:  # both sides by primary-key range
+            cursor.execute("SELECT coalesce(max(id), 0) FROM leads_activity")
+            low = cursor.fetchone()[0] - RECENT_ACTIVITIES
+            deleted = "false"  # rank rows of deleted events: the full sweep
         cursor.execute(
             f"""
             WITH wrong AS (
                 SELECT a.lead_id, e.lead_id AS ranked_under
-                FROM leads_activity a LEFT JOIN scoring_scoredevent e ON e.activity_id = a.id
-                WHERE a.kind = ANY(%s) AND {scope.text}
+                FROM leads_activity a LEFT JOIN scoring_scoredevent e
+                     ON e.activity_id = a.id AND e.activity_id > %s
+                WHERE a.kind = ANY(%s) AND a.id > %s
                   AND (e.activity_id IS NULL OR e.lead_id <> a.lead_id)
                 UNION ALL
                 SELECT NULL, e.lead_id FROM scoring_scoredevent e WHERE {deleted}
@@ -479,7 +486,7 @@ def _sweep_ranks(*, recent_only: bool = False) -> list[int]:
             SELECT DISTINCT v.id FROM wrong, LATERAL (VALUES (lead_id), (ranked_under)) v(id)
             WHERE v.id IS NOT NULL
             """,
-            [[str(kind) for kind in EVENT_TYPES], *scope.params],
+            [low, [str(kind) for kind in EVENT_TYPES], low],
         )
         lead_ids = [row[0] for row in cursor.fetchall()]
         if lead_ids:

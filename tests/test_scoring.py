@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from leads.merges import merge_leads, unmerge
 from leads.models import Activity, Lead, StageChange
 from leads.services import move_stage, record_event
-from scoring import services
+from scoring import selectors, services
 from scoring.models import RescoreRun, ScoredEvent, ScorePoint
 from scoring.selectors import explain
 from tests.conftest import CURRENT_TIME
 from tests.helpers import make_lead
-from tests.scoring_helpers import activate
+from tests.scoring_helpers import SIMPLE, activate
 
 T0 = CURRENT_TIME
 
@@ -368,3 +368,23 @@ def test_between_hourly_passes_the_tick_sweeps_only_the_newest_events(monkeypatc
     assert _lead_row(newer)["engagement"] > 0 and _lead_row(older)["engagement"] == 0
     assert services.tick(T0 + timedelta(minutes=61))["reranked"] == 1  # hourly: all events
     assert _lead_row(older)["engagement"] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_what_if_over_spans_side_by_side_equals_one_pass(settings, monkeypatch):
+    """Counts add up and the examples stay the first leads by id across spans."""
+    activate()
+    for i in range(12):
+        make_lead(title="Student" if i % 2 else "VP", email=f"p{i}@acme.io", now=T0)
+    draft = copy.deepcopy(SIMPLE)
+    draft["disqualify"][0]["value"] = "vp"
+    outcomes = []
+    for connections, batch in [(1, 100), (2, 2)]:  # one span; four spans on two connections
+        settings.RESCORE_CONNECTIONS = connections
+        monkeypatch.setattr(services, "BATCH", batch)
+        outcomes.append(selectors.what_if(draft, now=T0))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0]["disqualified"]["count"] == 6
+    assert [e["email"] for e in outcomes[0]["disqualified"]["examples"]] == [
+        "p0@acme.io", "p2@acme.io", "p4@acme.io", "p6@acme.io", "p8@acme.io"
+    ]  # fmt: skip
