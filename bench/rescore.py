@@ -165,6 +165,6 @@ def main(options: list[str]) -> None:
 
     for recent_only, label in [(True, "every minute, newest events"), (False, "hourly, all")]:
         started = time.perf_counter()
-        swept = services._sweep_ranks(recent_only=recent_only)
+        swept = services.sweep_ranks(recent_only=recent_only)
         print(f"the tick's sweep for unranked events ({label}; {len(swept)} leads): "
               f"{time.perf_counter() - started:.2f} s")  # fmt: skip

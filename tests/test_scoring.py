@@ -18,6 +18,8 @@ from leads.services import move_stage, record_event
 from scoring import selectors, services
 from scoring.models import RescoreRun, ScoredEvent, ScorePoint
 from scoring.selectors import explain
+from scoring.services import events as ranked_events
+from scoring.services import passes
 from tests.conftest import CURRENT_TIME
 from tests.helpers import make_lead
 from tests.scoring_helpers import SIMPLE, activate
@@ -251,7 +253,7 @@ def test_scoring_one_lead_leaves_the_others_alone():
 def test_rescoring_side_by_side_equals_one_batch_at_a_time(settings, monkeypatch):
     """Batches on two connections (committed data, as in the worker) give the same
     scores, stage moves and progress as one batch after another."""
-    monkeypatch.setattr(services, "BATCH", 2)  # five leads: three batches
+    monkeypatch.setattr(passes, "BATCH", 2)  # five leads: three batches
     model = activate()
     leads = [
         make_lead(title=title, company_size=size, budget=Decimal(1), need="CRM", now=T0)
@@ -361,7 +363,7 @@ def test_between_hourly_passes_the_tick_sweeps_only_the_newest_events(monkeypatc
     activate()
     older, newer = make_lead(now=T0), make_lead(now=T0)
     services.tick(T0)  # the hourly pass
-    monkeypatch.setattr(services, "RECENT_ACTIVITIES", 1)
+    monkeypatch.setattr(ranked_events, "RECENT_ACTIVITIES", 1)
     for lead in (older, newer):  # recorded, but their reactions were lost
         record_event(lead_id=lead.pk, type="demo_request", occurred_at=T0, now=T0)
     assert services.tick(T0 + timedelta(minutes=1))["reranked"] == 1
@@ -381,7 +383,7 @@ def test_the_what_if_over_spans_side_by_side_equals_one_pass(settings, monkeypat
     outcomes = []
     for connections, batch in [(1, 100), (2, 2)]:  # one span; four spans on two connections
         settings.RESCORE_CONNECTIONS = connections
-        monkeypatch.setattr(services, "BATCH", batch)
+        monkeypatch.setattr(passes, "BATCH", batch)
         outcomes.append(selectors.what_if(draft, now=T0))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0]["disqualified"]["count"] == 6

@@ -1,0 +1,241 @@
+"""Scores: the one statement computing fit, engagement, grade and score for a set of
+leads, writing them with the history, and the stage moves that follow.
+"""
+
+# SQL here is assembled from this app's own fragments and compiled rules; every value
+# from a person travels as a query parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from scoring.models import ScoringModel
+from scoring.rules import Compiled, Sql, compile_definition
+from scoring.services.events import points_sql, rank_event, rank_events
+
+# Stages scoring may move a lead out of: before a rep has accepted it.
+PRE_HANDOFF = ("new", "nurturing", "mql")
+# A score change this big (or a grade change) is kept in the score history.
+MEANINGFUL = 5
+
+
+def active_model() -> ScoringModel | None:
+    return ScoringModel.objects.filter(is_active=True).first()
+
+
+def compiled_model(now: datetime) -> tuple[ScoringModel, Compiled] | None:
+    model = active_model()
+    if model is None:
+        return None
+    return model, compile_definition(model.definition, now=now)
+
+
+def _within(where: Sql, span: tuple[int, int] | None) -> Sql:
+    if span is None:
+        return where
+    return Sql(f"({where.text}) AND l.id BETWEEN %s AND %s", [*where.params, *span])
+
+
+def scores_sql(
+    compiled: Compiled, *, where: Sql, now: datetime, span: tuple[int, int] | None = None
+) -> Sql:
+    """SELECT id, fit, engagement, grade, score (and the old values) for leads `l` matching
+    `where`: the arithmetic every scoring path (and the what-if of a draft) shares.
+    `span` (lowest, highest lead id) narrows both the leads and the ranked events read,
+    by index: a batch of a rescoring reads only its own leads' events."""
+    fit = compiled.sum_sql("fit")
+    adjust = compiled.sum_sql("engagement")
+    grade = compiled.grade_sql("c.fit")
+    source = points_sql(compiled)
+    if span is not None:
+        source = Sql(f"SELECT * FROM ({source.text}) p WHERE p.lead_id BETWEEN %s AND %s",
+                     [*source.params, *span])  # fmt: skip
+        where = _within(where, span)
+    text = f"""
+        WITH eng AS (
+            SELECT w.lead_id,
+                   sum(w.points * power(0.5, date_part('epoch', (%s::timestamptz - w.occurred_at))
+                                             / (86400 * %s))) AS e
+            FROM ({source.text}) w JOIN leads_lead l ON l.id = w.lead_id
+            WHERE {where.text}
+            GROUP BY w.lead_id
+        ), c AS (
+            SELECT l.id, l.stage, l.need, l.score AS old_score, l.grade AS old_grade,
+                   l.fit AS old_fit, l.engagement AS old_engagement,
+                   round({fit.text})::int AS fit,
+                   round(GREATEST(0, coalesce(eng.e, 0) + {adjust.text})::numeric, 2)::float
+                       AS engagement
+            FROM leads_lead l LEFT JOIN eng ON eng.lead_id = l.id
+            WHERE {where.text} AND l.merged_into_id IS NULL
+        )
+        SELECT c.*, {grade.text} AS grade, round(c.engagement)::int AS score FROM c
+    """
+    params = [now, compiled.half_life_days, *source.params, *where.params, *fit.params,
+              *adjust.params, *where.params, *grade.params]  # fmt: skip
+    return Sql(text, params)
+
+
+@dataclass
+class ScoreCounts:
+    scored: int = 0
+    disqualified: int = 0
+    became_mql: int = 0
+    left_mql: int = 0
+
+    def __add__(self, other: ScoreCounts) -> ScoreCounts:
+        return ScoreCounts(
+            scored=self.scored + other.scored,
+            disqualified=self.disqualified + other.disqualified,
+            became_mql=self.became_mql + other.became_mql,
+            left_mql=self.left_mql + other.left_mql,
+        )
+
+
+def score_leads(
+    compiled: Compiled,
+    *,
+    version: int,
+    where: Sql,
+    now: datetime,
+    span: tuple[int, int] | None = None,
+) -> ScoreCounts:
+    """Write fit/engagement/grade/score (and history points) for the leads `where` (and
+    `span`, see scores_sql) selects, then apply disqualification rules and the MQL rule.
+    One transaction. A lead whose scores did not change is not rewritten (unless it was
+    never scored or was edited since), so a decay pass writes only what decayed."""
+    scores = scores_sql(compiled, where=where, now=now, span=span)
+    # `where` again on the updated table: the same rows, and lets PostgreSQL find them by
+    # index rather than hashing the whole table for each batch.
+    where = _within(where, span)
+    counts = ScoreCounts()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if span is not None:  # a batch of a rescoring: room to aggregate in memory
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(
+            f"""
+            WITH s AS ({scores.text}),
+            upd AS (
+                UPDATE leads_lead l
+                SET fit = s.fit, engagement = s.engagement, grade = s.grade, score = s.score,
+                    scored_at = %s
+                FROM s WHERE l.id = s.id AND {where.text}
+                  AND (l.scored_at IS NULL OR l.updated_at > l.scored_at
+                       OR (l.fit, l.engagement, l.grade, l.score)
+                          IS DISTINCT FROM (s.fit, s.engagement, s.grade, s.score))
+            ),
+            history AS (
+                INSERT INTO scoring_scorepoint
+                    (lead_id, at, fit, engagement, score, grade, model_version)
+                SELECT s.id, %s, s.fit, s.engagement, s.score, s.grade, %s FROM s
+                WHERE abs(s.score - s.old_score) >= %s OR s.grade IS DISTINCT FROM s.old_grade
+            )
+            SELECT count(*) FROM s
+            """,
+            [*scores.params, now, *where.params, now, version, MEANINGFUL],
+        )
+        counts.scored = cursor.fetchone()[0]
+        counts.disqualified = _disqualify(cursor, compiled, where=where, version=version, now=now)
+        counts.became_mql, counts.left_mql = _mql_moves(cursor, compiled, where, version, now)
+    return counts
+
+
+def _move(cursor, *, select: Sql, to_stage: str, now: datetime) -> int:
+    """Move the leads `select` returns (id, stage, reason) to `to_stage`, recording each move.
+    The UPDATE re-checks each lead's stage once it holds the row lock (PostgreSQL
+    re-evaluates the condition on the newest row version), so a move that raced another
+    one is skipped, never doubled."""
+    cursor.execute(
+        f"""
+        WITH target AS ({select.text}),
+        moved AS (
+            UPDATE leads_lead l SET stage = %s, updated_at = %s, scored_at = %s
+            FROM target t WHERE l.id = t.id AND l.stage = t.stage AND t.stage <> %s
+            RETURNING l.id, t.stage AS from_stage, t.reason
+        )
+        INSERT INTO leads_stagechange (lead_id, from_stage, to_stage, changed_at, reason)
+        SELECT id, from_stage, %s, %s, reason FROM moved
+        """,
+        [*select.params, to_stage, now, now, to_stage, to_stage, now],
+    )
+    return cursor.rowcount
+
+
+def _disqualify(cursor, compiled: Compiled, *, where: Sql, version: int, now: datetime) -> int:
+    matches, first_name = compiled.disqualify_sql()
+    if not compiled.disqualify:
+        return 0
+    select = Sql(
+        f"""
+        SELECT l.id, l.stage,
+               'Disqualification rule “' || {first_name.text} || '” (model v' || %s || ')'
+               AS reason
+        FROM leads_lead l
+        WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage = ANY(%s) AND {matches.text}
+          AND NOT EXISTS (  -- a person took it out of disqualified: respect that
+              SELECT 1 FROM leads_stagechange h WHERE h.lead_id = l.id
+              AND h.from_stage = 'disqualified' AND h.changed_by_id IS NOT NULL)
+        """,
+        [*first_name.params, version, *where.params, list(PRE_HANDOFF), *matches.params],
+    )
+    return _move(cursor, select=select, to_stage="disqualified", now=now)
+
+
+def _mql_moves(cursor, compiled: Compiled, where: Sql, version: int, now: datetime):
+    meets = compiled.mql_sql("l.grade", "l.engagement")
+    up = Sql(
+        f"""
+        SELECT l.id, l.stage, 'Met the MQL rule (model v' || %s || ')' AS reason
+        FROM leads_lead l
+        WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage IN ('new', 'nurturing')
+          AND {meets.text}
+        """,
+        [version, *where.params, *meets.params],
+    )
+    became = _move(cursor, select=up, to_stage="mql", now=now)
+    down = Sql(
+        f"""
+        SELECT l.id, l.stage, 'Fell below the MQL rule (model v' || %s || ')' AS reason
+        FROM leads_lead l
+        WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage = 'mql'
+          AND NOT {meets.text}
+        """,
+        [version, *where.params, *meets.params],
+    )
+    left = _move(cursor, select=down, to_stage="nurturing", now=now)
+    return became, left
+
+
+def score_lead(*, lead_id: int, now: datetime) -> ScoreCounts | None:
+    """Rescore one lead under the active model (after an edit or an event)."""
+    found = compiled_model(now)
+    if found is None:
+        return None
+    model, compiled = found
+    return score_leads(compiled, version=model.version, where=Sql("l.id = %s", [lead_id]), now=now)
+
+
+def record_event_points(*, lead_id: int, activity_id: int, now: datetime) -> None:
+    """Incremental engagement after one event: rank it (and the later events of its
+    lead, type and bucket), then rescore the lead. Events are ranked even with no active
+    model, so the first model scores them at once."""
+    found = compiled_model(now)
+    with transaction.atomic():
+        # One lead's scoring at a time: concurrent events of a lead queue up here.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM leads_lead WHERE id = %s FOR UPDATE", [lead_id])
+        rank_event(lead_id=lead_id, activity_id=activity_id)
+        if found is not None:
+            model, compiled = found
+            where = Sql("l.id = %s", [lead_id])
+            score_leads(compiled, version=model.version, where=where, now=now)
+
+
+def events_moved(*, lead_ids: list[int], now: datetime) -> None:
+    """Events changed leads (a merge or its undo): re-rank those leads', rescore them."""
+    rank_events(lead_ids=lead_ids)
+    for lead_id in lead_ids:
+        score_lead(lead_id=lead_id, now=now)
