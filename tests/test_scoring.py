@@ -174,6 +174,10 @@ def test_incremental_engagement_equals_a_full_recomputation(stream, rnd):
                               now=end)  # fmt: skip
         services.record_event_points(lead_id=lead.pk, activity_id=result.activity.pk, now=end)
     incremental = _lead_row(lead)
+    ranked = ScoredEvent.objects.filter(lead_id=lead.pk).order_by("activity_id")
+    ranks = list(ranked.values_list("activity_id", "bucket", "rank"))
+    services.rank_events()  # from scratch: every event ranked again, then every lead scored
+    assert list(ranked.values_list("activity_id", "bucket", "rank")) == ranks
     services.rescore_all(now=end)
     assert _lead_row(lead)["engagement"] == pytest.approx(incremental["engagement"], abs=0.011)
     assert _lead_row(lead)["score"] == incremental["score"]
