@@ -35,6 +35,10 @@ def overview(request):
         {
             "model": model,
             "definition": model.definition if model else None,
+            "engagement": [
+                (Activity.Kind(e["event"]).label, e["points"], e.get("cap"))
+                for e in (model.definition.get("engagement") or [] if model else [])
+            ],
             "versions": ScoringModel.objects.all()[:20],
             "can_edit": roles.sees_all_leads(request.user),
             "last_run": RescoreRun.objects.select_related("model").first(),

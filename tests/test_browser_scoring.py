@@ -45,6 +45,10 @@ def test_a_marketer_changes_a_rule_sees_the_what_if_and_the_new_explanation(
     page.get_by_role("button", name="Save as a new version").click()
     expect(page.get_by_text("Status: Done")).to_be_visible()
     expect(page.get_by_text("1 became MQL")).to_be_visible()
+    page.screenshot(path=os.path.join(screenshot_dir, "scoring-run.png"), full_page=True)
+    page.goto(f"{live_server.url}/scoring/")
+    expect(page.get_by_text("Lower MQL bar, VPs count double").first).to_be_visible()
+    page.screenshot(path=os.path.join(screenshot_dir, "scoring-overview.png"), full_page=True)
 
     page.goto(f"{live_server.url}/leads/{lead.pk}/")
     panel = page.locator("#score-panel")
