@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -248,6 +248,15 @@ class Lead(models.Model):
             models.Index(fields=["stage", "-created_at"], name="lead_stage_created_idx"),
             models.Index(fields=["owner", "-created_at"], name="lead_owner_created_idx"),
             models.Index(fields=["phone"], name="lead_phone_idx"),
+            # Duplicate suggestions look each new lead up by these (leads.selectors).
+            models.Index(
+                Lower("first_name"), Lower("last_name"), "company_domain", name="lead_name_idx"
+            ),
+            models.Index(
+                Func(F("email"), Value("@"), Value(1), function="split_part"),
+                Lower("last_name"),
+                name="lead_email_local_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -118,51 +118,83 @@ class DuplicatePair:
     reasons: str
 
 
+@dataclass(frozen=True)
+class Duplicates:
+    pairs: list[DuplicatePair]
+    checked_from: int | None  # the oldest lead id checked, when older leads remain to check
+
+
 # Local parts of email addresses that say nothing about the person.
 _ROLE_ADDRESSES = ("info", "sales", "contact", "admin", "hello", "office", "support", "team")
+# How many of the newest leads one look at the duplicates compares with all older ones.
+DUPLICATE_WINDOW = 100_000
 
 
-def duplicate_suggestions(user, *, limit: int = 50) -> list[DuplicatePair]:
+def duplicate_suggestions(
+    user, *, limit: int = 50, before: int | None = None, window: int | None = None
+) -> Duplicates:
     """Likely duplicates among the leads `user` sees: same phone, same name at the same
-    company domain, or the same email name with the same last name. One SQL statement
-    (self-joins over the visible set), minus pairs a person said are different."""
+    company domain, or the same email name with the same last name, minus pairs a person
+    said are different. Each of the newest `window` leads (below id `before`) is looked
+    up against every older lead through indexes, newest first, stopping at `limit`
+    pairs: the cost follows the window, never the square of the table."""
     from django.core.exceptions import EmptyResultSet
     from django.db import connection
 
     try:
         visible, params = leads_visible_to(user).values("pk").query.sql_with_params()
     except EmptyResultSet:
-        return []
-    sql = f"""
-        WITH v AS MATERIALIZED (
-            SELECT id, phone, lower(first_name) AS fn, lower(last_name) AS ln, company_domain,
-                   split_part(email, '@', 1) AS local
-            FROM leads_lead WHERE id IN ({visible})
-        ), pairs AS (
-            SELECT a.id AS a_id, b.id AS b_id, 'same phone' AS reason
-            FROM v a JOIN v b ON a.phone = b.phone AND a.id < b.id
-            UNION ALL
-            SELECT a.id, b.id, 'same name and company'
-            FROM v a JOIN v b ON a.fn = b.fn AND a.ln = b.ln
-                 AND a.company_domain = b.company_domain AND a.id < b.id
-            WHERE a.fn <> '' AND a.ln <> '' AND a.company_domain <> ''
-            UNION ALL
-            SELECT a.id, b.id, 'similar email'
-            FROM v a JOIN v b ON a.local = b.local AND a.ln = b.ln AND a.id < b.id
-            WHERE length(a.local) >= 4 AND a.ln <> '' AND NOT (a.local = ANY(%s))
-        )
-        SELECT a_id, b_id, string_agg(DISTINCT reason, ', ' ORDER BY reason)
-        FROM pairs p
-        WHERE NOT EXISTS (
-            SELECT 1 FROM leads_notduplicate n WHERE n.lead_a_id = a_id AND n.lead_b_id = b_id
-        )
-        GROUP BY a_id, b_id
-        ORDER BY b_id DESC
-        LIMIT %s
-    """  # noqa: S608 - `visible` is SQL compiled by the ORM; values are parameters
+        return Duplicates([], None)
+    below = before if before is not None else 2**63 - 1
+    window = window or DUPLICATE_WINDOW
+    # `visible` is SQL compiled by the ORM; values travel as parameters.
+    low_sql = (
+        f"SELECT min(id) FROM (SELECT id FROM ({visible}) v(id) WHERE id < %s "  # noqa: S608
+        "ORDER BY id DESC LIMIT %s) w"
+    )
+    older_sql = f"SELECT EXISTS (SELECT 1 FROM ({visible}) v(id) WHERE id < %s)"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, list(_ROLE_ADDRESSES), limit])
+        cursor.execute(low_sql, [*params, below, window])
+        (low,) = cursor.fetchone()
+        if low is None:
+            return Duplicates([], None)
+        cursor.execute(older_sql, [*params, low])
+        (older,) = cursor.fetchone()
+        cursor.execute(
+            f"""
+            SELECT p.a_id, b.id, p.reasons
+            FROM leads_lead b
+            CROSS JOIN LATERAL (
+                SELECT m.a_id, string_agg(DISTINCT m.reason, ', ' ORDER BY m.reason) AS reasons
+                FROM (
+                    SELECT a.id AS a_id, 'same phone' AS reason FROM leads_lead a
+                    WHERE a.phone = b.phone AND a.id < b.id
+                    UNION ALL
+                    SELECT a.id, 'same name and company' FROM leads_lead a
+                    WHERE lower(a.first_name) = lower(b.first_name)
+                      AND lower(a.last_name) = lower(b.last_name)
+                      AND a.company_domain = b.company_domain AND a.id < b.id
+                      AND b.first_name <> '' AND b.last_name <> '' AND b.company_domain <> ''
+                    UNION ALL
+                    SELECT a.id, 'similar email' FROM leads_lead a
+                    WHERE split_part(a.email, '@', 1) = split_part(b.email, '@', 1)
+                      AND lower(a.last_name) = lower(b.last_name) AND a.id < b.id
+                      AND length(split_part(b.email, '@', 1)) >= 4 AND b.last_name <> ''
+                      AND NOT (split_part(b.email, '@', 1) = ANY(%s))
+                ) m
+                WHERE m.a_id IN ({visible})
+                  AND NOT EXISTS (SELECT 1 FROM leads_notduplicate n
+                                  WHERE n.lead_a_id = m.a_id AND n.lead_b_id = b.id)
+                GROUP BY m.a_id
+            ) p
+            WHERE b.id >= %s AND b.id < %s AND b.id IN ({visible})
+            ORDER BY b.id DESC, p.a_id DESC
+            LIMIT %s
+            """,  # noqa: S608 - `visible` is SQL compiled by the ORM; values are parameters
+            [list(_ROLE_ADDRESSES), *params, low, below, *params, limit],
+        )
         rows = cursor.fetchall()
     ids = {i for a, b, _ in rows for i in (a, b)}
     leads = Lead.objects.select_related("campaign", "owner").in_bulk(ids)
-    return [DuplicatePair(leads[a], leads[b], reasons) for a, b, reasons in rows]
+    pairs = [DuplicatePair(leads[a], leads[b], reasons) for a, b, reasons in rows]
+    return Duplicates(pairs, low if older else None)

@@ -420,11 +420,17 @@ def saved_view_delete(request, pk: int):
 
 @roles.marketing_required
 def duplicates(request):
+    try:
+        before = int(request.GET["before"]) if request.GET.get("before") else None
+    except ValueError:
+        before = None  # a hand-edited address: start from the newest leads
+    found = selectors.duplicate_suggestions(request.user, limit=100, before=before)
     return render(
         request,
         "leads/duplicates.html",
-        {"pairs": selectors.duplicate_suggestions(request.user, limit=100)},
-    )
+        {"pairs": found.pairs, "checked_from": found.checked_from, "before": before,
+         "window": selectors.DUPLICATE_WINDOW},
+    )  # fmt: skip
 
 
 @roles.marketing_required

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from leads import selectors
 from leads.exceptions import InvalidTransition
 from leads.merges import merge_leads, unmerge
 from leads.models import Activity, FieldChange, Lead, LeadMerge, StageChange
@@ -46,7 +47,7 @@ def twins(marketer, now):
 def test_likely_duplicates_are_suggested_with_the_reason(marketer, twins):
     work, home = twins
     make_lead(email="someone@else.io", first_name="Bo")
-    pairs = duplicate_suggestions(marketer)
+    pairs = duplicate_suggestions(marketer).pairs
     assert [(p.lead.pk, p.other.pk, p.reasons) for p in pairs] == [(work.pk, home.pk, "same phone")]
 
 
@@ -68,7 +69,7 @@ def test_merging_takes_chosen_fields_and_keeps_both_timelines_and_histories(mark
     assert gone.merged_into_id == work.pk and gone.email is None
     assert FieldChange.objects.filter(lead=work, channel="merge", field="title").exists()
     # The merged lead is hidden, and its email is free for the survivor's future captures.
-    assert not duplicate_suggestions(marketer)
+    assert not duplicate_suggestions(marketer).pairs
     again = capture_lead(data={"email": "ada.lovelace@gmail.com"}, channel="api", now=now)
     assert again.created  # the old private address was not taken over in this merge
 
@@ -137,3 +138,27 @@ def test_not_duplicates_are_not_suggested_again_and_reps_cannot_merge(
     client.force_login(rep_ann)
     assert client.get("/leads/duplicates/").status_code == 403
     assert client.post(f"/leads/{work.pk}/merge/{home.pk}/", {}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_duplicates_are_checked_newest_first_a_window_at_a_time(client, marketer, monkeypatch):
+    """Each look compares the newest leads with every older one; older leads get their
+    turn from a link."""
+    monkeypatch.setattr(selectors, "DUPLICATE_WINDOW", 2)
+    old_a = make_lead(email="ann@acme.io", phone="+14155550101")
+    old_b = make_lead(email="ann.b@acme.io", phone="+14155550101")  # same phone as old_a
+    make_lead(email="cy@acme.io")
+    new = make_lead(email="di@acme.io", phone="+14155550101")  # the same phone again
+    first = duplicate_suggestions(marketer)
+    pairs = [(p.lead.pk, p.other.pk) for p in first.pairs]
+    assert pairs == [(old_b.pk, new.pk), (old_a.pk, new.pk)]
+    assert first.checked_from is not None  # two older leads are left to check
+    older = duplicate_suggestions(marketer, before=first.checked_from)
+    assert [(p.lead.pk, p.other.pk) for p in older.pairs] == [(old_a.pk, old_b.pk)]
+    assert older.checked_from is None
+    client.force_login(marketer)
+    page = client.get("/leads/duplicates/").content.decode()
+    assert f'href="?before={first.checked_from}"' in page
+    page = client.get(f"/leads/duplicates/?before={first.checked_from}").content.decode()
+    assert f"/leads/{old_a.pk}/merge/{old_b.pk}/" in page and "Check older leads" not in page
+    assert client.get("/leads/duplicates/?before=nonsense").status_code == 200

@@ -28,7 +28,7 @@ def test_seed_demo_creates_logins_campaigns_and_leads_with_consistent_history(ca
     from leads.selectors import duplicate_suggestions
 
     marketer = users.get(username="marketer")
-    assert len(duplicate_suggestions(marketer)) >= 8
+    assert len(duplicate_suggestions(marketer).pairs) >= 8
     assert Lead.objects.values("source").distinct().count() >= 6
     stages = dict(Lead.objects.values_list("stage").annotate(n=Count("id")))
     assert {"new", "nurturing", "mql", "sal", "won", "lost", "disqualified"} <= set(stages)
