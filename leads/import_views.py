@@ -24,6 +24,12 @@ def _job(request, pk: int) -> ImportJob:
     return get_object_or_404(imports.imports_visible_to(request.user), pk=pk)
 
 
+def _refused(request, job: ImportJob, exc: LeadFlowError):
+    """Say why, and go back to the mapping, or to the job once its file is gone."""
+    messages.error(request, exc.message)
+    return redirect("imports:detail" if exc.field == "file" else "imports:mapping", pk=job.pk)
+
+
 class UploadForm(forms.Form):
     file = forms.FileField(label="CSV file", help_text="UTF-8 or Latin-1, comma or semicolon.")
     source = forms.ChoiceField(choices=Source.choices, initial=Source.OTHER)
@@ -77,7 +83,7 @@ def import_mapping(request, pk: int):
     try:
         columns = imports.file_columns(job)
         samples = imports.column_samples(job)
-    except LeadFlowError as exc:
+    except LeadFlowError as exc:  # the file is gone: nothing to map
         messages.error(request, exc.message)
         return redirect("imports:detail", pk=job.pk)
     mapping = dict(job.mapping)
@@ -115,8 +121,7 @@ def import_preview(request, pk: int):
     try:
         preview = imports.preview_import(job)
     except LeadFlowError as exc:
-        messages.error(request, exc.message)
-        return redirect("imports:mapping", pk=job.pk)
+        return _refused(request, job, exc)
     return render(
         request,
         "leads/imports/preview.html",
@@ -131,10 +136,7 @@ def import_start(request, pk: int):
     try:
         imports.start_import(job_id=job.pk, by=request.user, now=timezone.now())
     except LeadFlowError as exc:
-        messages.error(request, exc.message)
-        if exc.field == "file":  # nothing to map any more
-            return redirect("imports:detail", pk=job.pk)
-        return redirect("imports:mapping", pk=job.pk)
+        return _refused(request, job, exc)
     return redirect("imports:detail", pk=job.pk)
 
 

@@ -1,5 +1,6 @@
 """Test data made through the product's own services (no `.save()` with a rule beside it)."""
 
+import threading
 from itertools import count
 
 from leads.services import assign_owner, capture_lead
@@ -15,3 +16,31 @@ def make_lead(*, owner=None, now=CURRENT_TIME, **fields):
     if owner is not None:
         lead = assign_owner(lead_id=lead.pk, owner=owner, now=now)
     return lead
+
+
+def race(work, *, times: int = 4) -> list:
+    """Run `work(i)` for i in range(times) on as many threads, released together, each on
+    its own database connection; their results in order. An error in any is raised."""
+    from django.db import connection
+
+    barrier = threading.Barrier(times)
+    results: list = [None] * times
+    errors: list[BaseException] = []
+
+    def run(i):
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except BaseException as exc:  # pragma: no cover - raised below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results

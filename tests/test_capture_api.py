@@ -169,35 +169,14 @@ def test_session_auth_works_and_enforces_csrf(marketer):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_captures_of_one_email_make_one_lead(marketer):
     """Two threads race through capture_lead; the unique constraint + retry keeps one lead."""
-    import threading
-
-    from django.db import connection
-
     from leads.services import capture_lead
     from tests.conftest import CURRENT_TIME
-
-    barrier = threading.Barrier(4)
-    results, errors = [], []
+    from tests.helpers import race
 
     def capture(i):
-        try:
-            barrier.wait()
-            result = capture_lead(
-                data={"email": "race@example.com", "title": f"T{i}"},
-                channel="test",
-                now=CURRENT_TIME,
-            )
-            results.append(result.created)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+        data = {"email": "race@example.com", "title": f"T{i}"}
+        return capture_lead(data=data, channel="test", now=CURRENT_TIME).created
 
-    threads = [threading.Thread(target=capture, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    results = race(capture)  # raises what any thread raised
     assert sorted(results) == [False, False, False, True]
     assert Lead.objects.filter(email="race@example.com").count() == 1

@@ -628,4 +628,7 @@ def test_old_upload_files_are_removed_and_their_imports_say_so(
     client.force_login(marketer)
     page = client.get(f"/imports/{abandoned.pk}/mapping/", follow=True)
     assert b"upload the file again" in page.content
+    page = client.get(f"/imports/{abandoned.pk}/preview/", follow=True)
+    assert page.redirect_chain == [(f"/imports/{abandoned.pk}/", 302)]
+    assert b"upload the file again" in page.content
     assert upkeep(later)["files_removed"] == 0  # nothing left to remove

@@ -2,12 +2,10 @@
 disqualification moving stages exactly once, rescoring equal to the incremental path."""
 
 import copy
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +19,7 @@ from scoring.selectors import explain
 from scoring.services import events as ranked_events
 from scoring.services import passes
 from tests.conftest import CURRENT_TIME
-from tests.helpers import make_lead
+from tests.helpers import make_lead, race
 from tests.scoring_helpers import SIMPLE, activate
 
 T0 = CURRENT_TIME
@@ -218,25 +216,12 @@ def test_concurrent_events_move_a_lead_to_mql_exactly_once():
     lead = make_lead(title="VP Sales", budget=Decimal(1), need="Routing", now=start)
     record_event(lead_id=lead.pk, type="demo_request", occurred_at=start, now=timezone.now())
     assert _lead_row(lead)["stage"] == "new"  # 40 points: not yet
-    barrier = threading.Barrier(4)
-    errors = []
 
     def push(i):
-        try:
-            barrier.wait()
-            at = start + timedelta(minutes=i + 1)
-            record_event(lead_id=lead.pk, type="pricing_page_view", occurred_at=at, now=at)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+        at = start + timedelta(minutes=i + 1)
+        record_event(lead_id=lead.pk, type="pricing_page_view", occurred_at=at, now=at)
 
-    threads = [threading.Thread(target=push, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    race(push)  # raises what any thread raised
     assert _lead_row(lead)["stage"] == "mql"
     assert _lead_row(lead)["engagement"] == pytest.approx(70, abs=0.1)  # 40 + capped 30
     assert StageChange.objects.filter(lead=lead, to_stage="mql").count() == 1

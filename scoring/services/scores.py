@@ -106,7 +106,11 @@ def score_leads(
     """Write fit/engagement/grade/score (and history points) for the leads `where` (and
     `span`, see scores_sql) selects, then apply disqualification rules and the MQL rule.
     One transaction. A lead whose scores did not change is not rewritten (unless it was
-    never scored or was edited since), so a decay pass writes only what decayed."""
+    never scored or was edited since), so a decay pass writes only what decayed.
+
+    The stage rules select their leads with `where` again, after the scores are written:
+    `where` must not depend on what scoring writes (scores, scored_at, stage). Select by
+    id (`l.id = ANY(...)`, a span) — score_changed picks its ids first for that reason."""
     scores = scores_sql(compiled, where=where, now=now, span=span)
     # `where` again on the updated table: the same rows, and lets PostgreSQL find them by
     # index rather than hashing the whole table for each batch.
@@ -237,5 +241,8 @@ def record_event_points(*, lead_id: int, activity_id: int, now: datetime) -> Non
 def events_moved(*, lead_ids: list[int], now: datetime) -> None:
     """Events changed leads (a merge or its undo): re-rank those leads', rescore them."""
     rank_events(lead_ids=lead_ids)
-    for lead_id in lead_ids:
-        score_lead(lead_id=lead_id, now=now)
+    found = compiled_model(now)
+    if found is not None:
+        model, compiled = found
+        where = Sql("l.id = ANY(%s)", [lead_ids])
+        score_leads(compiled, version=model.version, where=where, now=now)
