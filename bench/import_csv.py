@@ -1,7 +1,7 @@
 """CSV import: the whole service (parse, validate, COPY, merge) against a plain COPY.
 
 For each size: generate a realistic CSV (a tenth of the rows repeat an earlier
-email, a few match leads that already exist), run `leads.imports.run_import` end
+email, a few match leads that already exist), run `leads.services.imports.run_import` end
 to end in a fresh child process (so peak memory is that run's), and COPY the same
 file into an UNLOGGED table with the same columns as the baseline. Prints rows/s,
 seconds, the ratio to the baseline and peak memory (ru_maxrss).
@@ -89,8 +89,8 @@ def _run_import(path: str, queue) -> None:
     from django.core.files import File
     from django.utils import timezone
 
-    from leads import imports
-    from leads.imports.jobs import run_import
+    from leads.services import imports
+    from leads.services.imports.jobs import run_import
 
     with open(path, "rb") as handle:
         upload = File(handle, name="bench.csv")

@@ -19,7 +19,7 @@ from django.http import QueryDict
 from django.test import RequestFactory
 from rest_framework.request import Request
 
-from leads.api import LeadCursorPagination
+from leads.api.leads import LeadCursorPagination
 from leads.filters import LeadFilter
 from leads.selectors import lead_list
 

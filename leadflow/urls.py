@@ -6,9 +6,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from leadflow.views import healthz
-from leads import webform_views
-from leads.api import BulkEventsView, CustomFieldViewSet, LeadViewSet
-from leads.import_api import ImportJobViewSet
+from leads.api.imports import ImportJobViewSet
+from leads.api.leads import BulkEventsView, CustomFieldViewSet, LeadViewSet
+from leads.urls import import_patterns, public_patterns
 from scoring import api as scoring_api
 
 router = DefaultRouter()
@@ -22,10 +22,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("leads/", include("leads.urls")),
-    path("imports/", include("leads.import_urls")),
+    path("imports/", include(import_patterns)),
     path("scoring/", include("scoring.urls")),
-    path("f/<slug:slug>/", webform_views.public_submit, name="form-submit"),
-    path("f/<slug:slug>/thanks/", webform_views.thanks, name="form-thanks"),
+    *public_patterns,
     path("api/v1/events/", BulkEventsView.as_view(), name="events-bulk"),
     path("api/v1/leads/<int:pk>/score/", scoring_api.LeadScoreView.as_view(), name="lead-score"),
     path("api/v1/scoring-models/", scoring_api.ScoringModelsView.as_view(), name="scoring-models"),

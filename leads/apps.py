@@ -8,6 +8,6 @@ class LeadsConfig(AppConfig):
 
     def ready(self) -> None:
         from leadflow.scheduler import tick_job
-        from leads.imports.upkeep import upkeep
+        from leads.services.imports.upkeep import upkeep
 
         tick_job("leads.imports")(upkeep)

@@ -42,7 +42,7 @@ class LeadFilter(django_filters.FilterSet):
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     search = django_filters.CharFilter(method="filter_search", label="Search")
-    # Applied by the keyset paginator (leads.api.LeadCursorPagination), not here.
+    # Applied by the keyset paginator (leads.api.leads.LeadCursorPagination), not here.
     sort = django_filters.ChoiceFilter(choices=SORT_CHOICES, method="keep", label="Sort")
 
     class Meta:

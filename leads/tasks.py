@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from leads import imports
+from leads.services import imports
 
 
 @shared_task(name="leads.tasks.import_leads", acks_late=True, reject_on_worker_lost=True)

@@ -1,24 +1,45 @@
+"""Leads' pages: `urlpatterns` under /leads/ (namespace `leads`), `import_patterns` under
+/imports/ (namespace `imports`), `public_patterns` (the web-to-lead form) at the root."""
+
 from django.urls import path
 
-from leads import campaign_views, views, webform_views
+from leads.views import campaigns, duplicates, fields, forms, imports, leads, lists
 
 app_name = "leads"
 urlpatterns = [
-    path("", views.lead_list, name="list"),
-    path("export.csv", views.lead_export, name="export"),
-    path("bulk/", views.lead_bulk, name="bulk"),
-    path("views/", views.saved_view_save, name="view-save"),
-    path("views/<int:pk>/delete/", views.saved_view_delete, name="view-delete"),
-    path("custom-fields/", views.custom_fields, name="custom-fields"),
-    path("campaigns/", campaign_views.campaigns, name="campaigns"),
-    path("forms/", webform_views.form_list, name="forms"),
-    path("forms/<slug:slug>/", webform_views.form_detail, name="form-detail"),
-    path("duplicates/", views.duplicates, name="duplicates"),
-    path("duplicates/dismiss/", views.not_duplicate, name="not-duplicate"),
-    path("merges/<int:merge_pk>/undo/", views.unmerge, name="unmerge"),
-    path("<int:pk>/merge/<int:other_pk>/", views.merge, name="merge"),
-    path("<int:pk>/", views.lead_detail, name="detail"),
-    path("<int:pk>/edit/", views.lead_edit, name="edit"),
-    path("<int:pk>/touch/", views.lead_touch, name="touch"),
-    path("<int:pk>/move/", views.lead_move, name="move"),
+    path("", lists.lead_list, name="list"),
+    path("export.csv", lists.lead_export, name="export"),
+    path("bulk/", lists.lead_bulk, name="bulk"),
+    path("views/", lists.saved_view_save, name="view-save"),
+    path("views/<int:pk>/delete/", lists.saved_view_delete, name="view-delete"),
+    path("custom-fields/", fields.custom_fields, name="custom-fields"),
+    path("campaigns/", campaigns.campaigns, name="campaigns"),
+    path("forms/", forms.form_list, name="forms"),
+    path("forms/<slug:slug>/", forms.form_detail, name="form-detail"),
+    path("duplicates/", duplicates.duplicates, name="duplicates"),
+    path("duplicates/dismiss/", duplicates.not_duplicate, name="not-duplicate"),
+    path("merges/<int:merge_pk>/undo/", duplicates.unmerge, name="unmerge"),
+    path("<int:pk>/merge/<int:other_pk>/", duplicates.merge, name="merge"),
+    path("<int:pk>/", leads.lead_detail, name="detail"),
+    path("<int:pk>/edit/", leads.lead_edit, name="edit"),
+    path("<int:pk>/touch/", leads.lead_touch, name="touch"),
+    path("<int:pk>/move/", leads.lead_move, name="move"),
+]
+
+import_patterns = (
+    [
+        path("", imports.import_list, name="list"),
+        path("new/", imports.import_new, name="new"),
+        path("<int:pk>/", imports.import_detail, name="detail"),
+        path("<int:pk>/mapping/", imports.import_mapping, name="mapping"),
+        path("<int:pk>/preview/", imports.import_preview, name="preview"),
+        path("<int:pk>/start/", imports.import_start, name="start"),
+        path("<int:pk>/undo/", imports.import_undo, name="undo"),
+    ],
+    "imports",
+)
+
+public_patterns = [
+    path("f/<slug:slug>/", forms.public_submit, name="form-submit"),
+    path("f/<slug:slug>/thanks/", forms.thanks, name="form-thanks"),
 ]

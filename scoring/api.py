@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leads.api import MarketingWrites
+from leads.api.permissions import MarketingWrites
 from leads.selectors import leads_visible_to
 from scoring import selectors, services
 from scoring.models import ScoringModel

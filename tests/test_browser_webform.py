@@ -9,7 +9,7 @@ from django.core.cache import cache
 from playwright.sync_api import expect
 
 from leads.models import Lead, LeadForm
-from leads.webforms import snippet
+from leads.services.webforms import snippet
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from leads import imports, roles
-from leads.imports.jobs import LOCK_NAMESPACE, MAX_STORED_ERRORS
-from leads.imports.upkeep import upkeep
+from leads import roles
 from leads.models import Activity, Campaign, FieldChange, ImportJob, Lead, StageChange
-from leads.services import capture_lead, define_custom_field, update_lead
+from leads.services import capture_lead, define_custom_field, imports, update_lead
+from leads.services.imports.jobs import LOCK_NAMESPACE, MAX_STORED_ERRORS
+from leads.services.imports.upkeep import upkeep
 from leads.tasks import import_leads
 from tests.conftest import CURRENT_TIME
 from tests.helpers import make_lead
@@ -348,8 +348,8 @@ def test_a_run_leaves_a_job_alone_while_another_worker_holds_it(marketer):
 
 @pytest.mark.django_db(transaction=True)
 def test_progress_is_visible_to_others_while_the_import_runs(marketer, monkeypatch):
-    monkeypatch.setattr("leads.imports.jobs.PROGRESS_EVERY_ROWS", 1)
-    monkeypatch.setattr("leads.imports.merge.COPY_CHUNK_ROWS", 1)
+    monkeypatch.setattr("leads.services.imports.jobs.PROGRESS_EVERY_ROWS", 1)
+    monkeypatch.setattr("leads.services.imports.merge.COPY_CHUNK_ROWS", 1)
     seen = []
     real_copy = imports.merge.StagingWriter.flush
 

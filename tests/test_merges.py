@@ -7,10 +7,10 @@ import pytest
 
 from leads import selectors
 from leads.exceptions import InvalidTransition
-from leads.merges import merge_leads, unmerge
 from leads.models import Activity, FieldChange, Lead, LeadMerge, StageChange
 from leads.selectors import duplicate_suggestions
 from leads.services import capture_lead, log_touch, move_stage
+from leads.services.merges import merge_leads, unmerge
 from tests.helpers import make_lead
 
 
@@ -144,7 +144,7 @@ def test_not_duplicates_are_not_suggested_again_and_reps_cannot_merge(
 def test_duplicates_are_checked_newest_first_a_window_at_a_time(client, marketer, monkeypatch):
     """Each look compares the newest leads with every older one; older leads get their
     turn from a link."""
-    monkeypatch.setattr(selectors, "DUPLICATE_WINDOW", 2)
+    monkeypatch.setattr("leads.selectors.duplicates.DUPLICATE_WINDOW", 2)
     old_a = make_lead(email="ann@acme.io", phone="+14155550101")
     old_b = make_lead(email="ann.b@acme.io", phone="+14155550101")  # same phone as old_a
     make_lead(email="cy@acme.io")

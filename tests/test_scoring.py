@@ -10,9 +10,9 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leads.merges import merge_leads, unmerge
 from leads.models import Activity, Lead, StageChange
 from leads.services import move_stage, record_event
+from leads.services.merges import merge_leads, unmerge
 from scoring import selectors, services
 from scoring.models import RescoreRun, ScoredEvent, ScorePoint
 from scoring.selectors import explain

@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from leads.models import Activity, Campaign, Lead, LeadForm
-from leads.webforms import HONEYPOT
+from leads.services.webforms import HONEYPOT
 from scoring.models import ScoredEvent
 from tests.scoring_helpers import DEFAULT_DEFINITION, activate
 

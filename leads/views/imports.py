@@ -13,9 +13,10 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from leads import imports, roles
+from leads import roles
 from leads.exceptions import LeadFlowError
 from leads.models import Campaign, ImportJob, Source
+from leads.services import imports
 
 SKIP = ""
 

@@ -1,7 +1,7 @@
 """Import API (public contract v1): `POST /api/v1/imports/` (multipart file, mapping,
 source, campaign) → 202, `GET /api/v1/imports/{id}/` → status and row errors.
 
-Shape in, shape out; the rules live in `leads.imports`.
+Shape in, shape out; the rules live in `leads.services.imports`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from leads import imports, roles
+from leads import roles
 from leads.exceptions import LeadFlowError
 from leads.models import Campaign, ImportJob, Source
+from leads.services import imports
 
 
 class ImportErrorSerializer(serializers.Serializer):

@@ -18,11 +18,11 @@ from django.template.defaultfilters import filesizeformat
 
 from leads import hooks, roles
 from leads.exceptions import InvalidTransition, LeadFlowError
-from leads.imports import merge, reading
-from leads.imports.mapping import check_mapping, suggest_mapping, targets
-from leads.imports.reading import CsvFormat, ImportFileError
-from leads.imports.rows import RowError, RowParser
 from leads.models import Campaign, CustomField, ImportJob, Source
+from leads.services.imports import merge, reading
+from leads.services.imports.mapping import check_mapping, suggest_mapping, targets
+from leads.services.imports.reading import CsvFormat, ImportFileError
+from leads.services.imports.rows import RowError, RowParser
 
 logger = logging.getLogger(__name__)
 

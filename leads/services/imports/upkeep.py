@@ -17,8 +17,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 
-from leads.imports.jobs import LOCK_NAMESPACE
 from leads.models import ImportJob
+from leads.services.imports.jobs import LOCK_NAMESPACE
 
 Status = ImportJob.Status
 STORAGE = ImportJob._meta.get_field("file").storage

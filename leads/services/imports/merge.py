@@ -48,8 +48,8 @@ from datetime import datetime
 from django.db import connection
 
 from leads import services
-from leads.imports.rows import STAGED
 from leads.models import Lead
+from leads.services.imports.rows import STAGED
 
 STAGING = "import_rows"
 COPY_CHUNK_ROWS = 20_000

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from leads.api.serializers import LeadSerializer
 from leads.models import Activity, ConsentStatus, CustomField, LeadForm
-from leads.serializers import LeadSerializer
 from leads.services import capture_lead, record_consent, record_event
 
 # Standard fields a form may ask for: name → (label, input type).

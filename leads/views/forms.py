@@ -11,8 +11,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
 
-from leads import roles, webforms
+from leads import roles
 from leads.models import Campaign, LeadForm, Source
+from leads.services import webforms
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",

@@ -17,7 +17,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from leads.custom_fields import clean_value
-from leads.imports.mapping import CUSTOM_PREFIX, IDENTITY_TARGETS
 from leads.models import Campaign, CustomField, Lead, Source
 from leads.normalise import (
     company_domain,
@@ -26,6 +25,7 @@ from leads.normalise import (
     normalise_external_id,
     normalise_phone,
 )
+from leads.services.imports.mapping import CUSTOM_PREFIX, IDENTITY_TARGETS
 from leads.values import parse_bool, parse_number
 
 # The staging columns, in COPY order, with their PostgreSQL types.

@@ -13,8 +13,8 @@ from django.db import IntegrityError, connection, transaction
 
 from leads import hooks
 from leads.exceptions import InvalidTransition
-from leads.imports import merge
 from leads.models import ImportJob, Lead
+from leads.services.imports import merge
 
 Status = ImportJob.Status
 DELETE_BATCH = 5000

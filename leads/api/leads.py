@@ -12,16 +12,17 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leads import roles, selectors, services
-from leads.filters import SORTS, LeadFilter
-from leads.models import CustomField
-from leads.serializers import (
+from leads import selectors, services
+from leads.api.permissions import CanCapture, MarketingWrites
+from leads.api.serializers import (
     BULK_EVENTS_MAX,
     BulkEventSerializer,
     CustomFieldSerializer,
     EventSerializer,
     LeadSerializer,
 )
+from leads.filters import SORTS, LeadFilter
+from leads.models import CustomField
 
 
 class LeadCursorPagination(CursorPagination):
@@ -35,22 +36,6 @@ class LeadCursorPagination(CursorPagination):
 
     def get_ordering(self, request, queryset, view):
         return SORTS.get(request.query_params.get("sort", ""), self.ordering)
-
-
-class MarketingWrites(permissions.BasePermission):
-    """Everyone signed in reads; marketing (and admins) create."""
-
-    message = "Only marketing (or an admin) may change this."
-
-    def has_permission(self, request, view):
-        return request.method in permissions.SAFE_METHODS or roles.sees_all_leads(request.user)
-
-
-class CanCapture(permissions.BasePermission):
-    message = "Only marketing (or an admin) may capture leads through the API."
-
-    def has_permission(self, request, view):
-        return view.action != "create" or roles.can_capture(request.user)
 
 
 class LeadViewSet(

@@ -8,7 +8,7 @@
 - `jobs`: the service functions every entry point calls; `undo`: undoing an import.
 """
 
-from leads.imports.jobs import (
+from leads.services.imports.jobs import (
     ImportFailed,
     Preview,
     column_samples,
@@ -20,9 +20,9 @@ from leads.imports.jobs import (
     set_mapping,
     start_import,
 )
-from leads.imports.mapping import FIELD_LABELS, check_mapping, suggest_mapping, targets
-from leads.imports.reading import ImportFileError
-from leads.imports.undo import undo_import
+from leads.services.imports.mapping import FIELD_LABELS, check_mapping, suggest_mapping, targets
+from leads.services.imports.reading import ImportFileError
+from leads.services.imports.undo import undo_import
 
 __all__ = [
     "FIELD_LABELS",

@@ -1,0 +1,46 @@
+"""Every change of a lead's state: one function per transition, one module per subject.
+
+Pages, API views, tasks, commands and tests all call these; none writes a lead with
+`.save()` and a rule of its own beside it.
+
+- `capture`: create or fill the lead a set of values identifies (API, forms, imports)
+- `edits`: field edits (audited), custom field definitions, consent
+- `stages`: the stage machine — every funnel move, one lead or many
+- `ownership`: who owns a lead
+- `timeline`: touches, behavioural events, the activity of other apps
+- `campaigns`, `merges`, `webforms`, `imports` (a package): their own subjects
+- `audit`, `bulk`: the field audit and set-based targeting shared by the above
+"""
+
+from leads.services.campaigns import bulk_set_campaign
+from leads.services.capture import FILLABLE_FIELDS, CaptureResult, capture_lead
+from leads.services.edits import EDITABLE_FIELDS, define_custom_field, record_consent, update_lead
+from leads.services.ownership import assign_owner, bulk_assign_owner
+from leads.services.stages import bulk_move_stage, move_stage
+from leads.services.timeline import (
+    FUTURE_TOLERANCE_SECONDS,
+    HUMAN_TOUCHES,
+    EventResult,
+    log_touch,
+    record_event,
+)
+
+__all__ = [
+    "EDITABLE_FIELDS",
+    "FILLABLE_FIELDS",
+    "FUTURE_TOLERANCE_SECONDS",
+    "HUMAN_TOUCHES",
+    "CaptureResult",
+    "EventResult",
+    "assign_owner",
+    "bulk_assign_owner",
+    "bulk_move_stage",
+    "bulk_set_campaign",
+    "capture_lead",
+    "define_custom_field",
+    "log_touch",
+    "move_stage",
+    "record_consent",
+    "record_event",
+    "update_lead",
+]

@@ -1,0 +1,111 @@
+"""Duplicate suggestions, merges and their undo."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from leads import roles, selectors
+from leads.exceptions import LeadFlowError
+from leads.models import (
+    Lead,
+    LeadMerge,
+)
+from leads.services import merges
+
+
+@roles.marketing_required
+def duplicates(request):
+    try:
+        before = int(request.GET["before"]) if request.GET.get("before") else None
+    except ValueError:
+        before = None  # a hand-edited address: start from the newest leads
+    found = selectors.duplicate_suggestions(request.user, limit=100, before=before)
+    return render(
+        request,
+        "leads/duplicates.html",
+        {"pairs": found.pairs, "checked_from": found.checked_from, "before": before,
+         "window": selectors.duplicates.DUPLICATE_WINDOW},
+    )  # fmt: skip
+
+
+@roles.marketing_required
+@require_POST
+def not_duplicate(request):
+    visible = selectors.leads_visible_to(request.user)
+    a = get_object_or_404(visible, pk=request.POST.get("lead", 0))
+    b = get_object_or_404(visible, pk=request.POST.get("other", 0))
+    merges.mark_not_duplicate(lead_id=a.pk, other_id=b.pk, by=request.user)
+    messages.success(request, f"{a.display_name} and {b.display_name} will not be suggested again.")
+    return redirect("leads:duplicates")
+
+
+@roles.marketing_required
+def merge(request, pk: int, other_pk: int):
+    """Compare two leads field by field and merge `other_pk` into `pk`."""
+    visible = selectors.lead_list(request.user)
+    survivor = get_object_or_404(visible, pk=pk)
+    other = get_object_or_404(visible, pk=other_pk)
+    if request.method == "POST":
+        try:
+            merges.merge_leads(
+                survivor_id=survivor.pk,
+                other_id=other.pk,
+                take=[n for n, v in request.POST.items() if v == "other"],
+                by=request.user,
+                now=timezone.now(),
+            )
+        except LeadFlowError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                f"Merged {other.display_name} into {survivor.display_name} "
+                "(you can undo this below).",
+            )
+            return redirect("leads:detail", pk=survivor.pk)
+    rows = []
+    for name in merges.MERGE_FIELDS:
+        mine, theirs = getattr(survivor, name), getattr(other, name)
+        if mine in (None, "") and theirs in (None, ""):
+            continue
+        rows.append(
+            {
+                "name": name,
+                "label": Lead._meta.get_field(name).verbose_name.capitalize(),
+                "mine": mine,
+                "theirs": theirs,
+                "same": mine == theirs,
+                # Default: keep the survivor's value unless it is empty.
+                "take_other": mine in (None, "") and theirs not in (None, ""),
+            }
+        )
+    for key in sorted(set(survivor.custom) | set(other.custom)):
+        mine, theirs = survivor.custom.get(key), other.custom.get(key)
+        rows.append(
+            {
+                "name": f"custom.{key}",
+                "label": key,
+                "mine": mine,
+                "theirs": theirs,
+                "same": mine == theirs,
+                "take_other": mine is None and theirs is not None,
+            }
+        )
+    return render(request, "leads/merge.html", {"survivor": survivor, "other": other, "rows": rows})
+
+
+@roles.marketing_required
+@require_POST
+def unmerge(request, merge_pk: int):
+    done = get_object_or_404(LeadMerge, pk=merge_pk)
+    get_object_or_404(selectors.leads_visible_to(request.user), pk=done.survivor_id)
+    try:
+        merges.unmerge(merge_id=done.pk, by=request.user, now=timezone.now())
+    except LeadFlowError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "The merge is undone: both leads are back as they were.")
+    return redirect("leads:detail", pk=done.survivor_id)

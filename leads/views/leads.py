@@ -1,0 +1,196 @@
+"""A lead's page and its actions: edit, log a touch, move its stage."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from leads import selectors, services
+from leads.api.serializers import LeadSerializer
+from leads.exceptions import LeadFlowError
+from leads.models import (
+    Activity,
+    Campaign,
+    CustomField,
+    Lead,
+    Source,
+    Stage,
+)
+
+EDIT_FIELDS = [
+    ("first_name", "First name"),
+    ("last_name", "Last name"),
+    ("email", "Email"),
+    ("phone", "Phone"),
+    ("title", "Title"),
+    ("company", "Company"),
+    ("website", "Website"),
+    ("company_size", "Company size"),
+    ("industry", "Industry"),
+    ("country", "Country (ISO code)"),
+    ("time_zone", "Time zone"),
+]
+
+
+NULLABLE_FIELDS = {"email", "phone", "company_size"}
+
+
+def _visible_lead(request, pk):
+    return get_object_or_404(selectors.lead_list(request.user), pk=pk)
+
+
+def _edit_rows(lead, data=None, errors=None):
+    """The edit form's rows: standard fields, then custom fields by type."""
+    errors = errors or {}
+    custom_errors = errors.get("custom", {}) if isinstance(errors.get("custom"), dict) else {}
+    rows = []
+    for name, label in EDIT_FIELDS:
+        value = data.get(name, "") if data is not None else (getattr(lead, name) or "")
+        rows.append({"name": name, "label": label, "value": value, "errors": errors.get(name, [])})
+    for field in CustomField.objects.all():
+        key = f"custom.{field.name}"
+        value = data.get(key, "") if data is not None else lead.custom.get(field.name, "")
+        rows.append(
+            {
+                "name": key,
+                "label": field.label,
+                "value": value,
+                "type": field.type,
+                "choices": field.choices,
+                "errors": custom_errors.get(field.name, []),
+            }
+        )
+    return rows
+
+
+@login_required
+def lead_detail(request, pk: int):
+    merged = Lead.objects.filter(pk=pk, merged_into__isnull=False).only("merged_into").first()
+    if (
+        merged
+        and selectors.leads_visible_to(request.user).filter(pk=merged.merged_into_id).exists()
+    ):
+        messages.info(request, "That lead was merged into this one.")
+        return redirect("leads:detail", pk=merged.merged_into_id)
+    lead = _visible_lead(request, pk)
+    return render(request, "leads/lead_detail.html", _detail_context(lead))
+
+
+def _custom_values(lead) -> list[tuple[str, str]]:
+    """The lead's custom values under their labels, in the fields' order; a value whose
+    field was removed keeps its name."""
+    values = dict(lead.custom)
+    shown = []
+    for field in CustomField.objects.filter(name__in=values):
+        value = values.pop(field.name)
+        if field.type == CustomField.Type.BOOL and isinstance(value, bool):
+            value = "Yes" if value else "No"
+        shown.append((field.label, value))
+    return shown + sorted(values.items())
+
+
+def _detail_context(lead, **extra):
+    return {
+        "lead": lead,
+        "custom_values": _custom_values(lead),
+        "timeline": selectors.timeline(lead),
+        "stages": [(v, label) for v, label in Stage.choices if v != lead.stage],
+        "touch_kinds": [(k, Activity.Kind(k).label) for k in services.HUMAN_TOUCHES],
+        "campaigns": Campaign.objects.order_by("name").only("code", "name"),
+        "sources": Source.choices,
+        "merges": lead.merges_kept.filter(undone_at__isnull=True).select_related("merged"),
+        **extra,
+    }
+
+
+@login_required
+def lead_edit(request, pk: int):
+    lead = _visible_lead(request, pk)
+    if request.method != "POST":
+        return render(request, "leads/lead_edit.html", {"lead": lead, "rows": _edit_rows(lead)})
+    # Only what the form sent: a field left out is left alone, a field sent empty is cleared.
+    data = {name: request.POST[name].strip() for name, _ in EDIT_FIELDS if name in request.POST}
+    custom = {
+        key.removeprefix("custom."): value.strip()
+        for key, value in request.POST.items()
+        if key.startswith("custom.")
+    }
+    payload = {k: (v or None) if k in NULLABLE_FIELDS else v for k, v in data.items()}
+    if custom:
+        payload["custom"] = {k: (v or None) for k, v in custom.items()}
+    serializer = LeadSerializer(lead, data=payload, partial=True)
+    if serializer.is_valid():
+        try:
+            services.update_lead(
+                lead_id=lead.pk,
+                changes=serializer.validated_data,
+                by=request.user,
+                now=timezone.now(),
+            )
+        except LeadFlowError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Lead saved.")
+            return redirect("leads:detail", pk=lead.pk)
+        errors = {}
+    else:
+        errors = serializer.errors
+    form_data = {**data, **{f"custom.{k}": v for k, v in custom.items()}}
+    return render(
+        request,
+        "leads/lead_edit.html",
+        {"lead": lead, "rows": _edit_rows(lead, form_data, errors), "has_errors": True},
+        status=400,
+    )
+
+
+@login_required
+@require_POST
+def lead_touch(request, pk: int):
+    lead = _visible_lead(request, pk)
+    try:
+        services.log_touch(
+            lead_id=lead.pk,
+            kind=request.POST.get("kind", ""),
+            body=request.POST.get("body", ""),
+            by=request.user,
+            now=timezone.now(),
+        )
+    except LeadFlowError as exc:
+        if request.htmx:
+            context = _detail_context(
+                lead, touch_error=exc.message, touch_body=request.POST.get("body", "")
+            )
+            return render(request, "leads/lead_detail.html#activity", context, status=400)
+        messages.error(request, exc.message)
+        return redirect("leads:detail", pk=lead.pk)
+    if request.htmx:
+        lead.refresh_from_db(fields=["last_sales_touch_at"])
+        return render(
+            request, "leads/lead_detail.html#activity", _detail_context(lead, touch_saved=True)
+        )
+    messages.success(request, "Logged.")
+    return redirect("leads:detail", pk=lead.pk)
+
+
+@login_required
+@require_POST
+def lead_move(request, pk: int):
+    lead = _visible_lead(request, pk)
+    to_stage = request.POST.get("stage", "")
+    try:
+        services.move_stage(
+            lead_id=lead.pk,
+            to_stage=to_stage,
+            by=request.user,
+            reason=request.POST.get("reason", "").strip()[:500],
+            now=timezone.now(),
+        )
+    except LeadFlowError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Moved to {Stage(to_stage).label}.")
+    return redirect("leads:detail", pk=lead.pk)
