@@ -39,6 +39,7 @@ def exception_handler(exc, context):
     if isinstance(exc, LeadFlowError):
         key = exc.field or "detail"
         body = {key: [exc.message]} if exc.field else {"detail": exc.message}
+        body.update(exc.extra)
         return Response(body, status=exc.status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

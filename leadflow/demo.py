@@ -25,6 +25,7 @@ from leads.services import (
     move_stage,
     record_event,
 )
+from leads.services.stages import Mover
 from scoring.rules import DEFAULT_DEFINITION
 from scoring.services import create_version, rank_events, run_rescore
 
@@ -384,8 +385,12 @@ def _lead(rng: random.Random, index: int, now: datetime, users, campaigns) -> in
             break
         if target == Stage.SAL:
             assign_owner(lead_id=lead.pk, owner=rep, by=users["manager"], now=when)
-        by = rep if stage in SALES_STAGES or target in SALES_STAGES else marketer
-        move_stage(lead_id=lead.pk, to_stage=target, by=by, reason=reason, now=when)
+        if stage in SALES_STAGES or target in SALES_STAGES:
+            # What handoff's services will do when the rep accepts and records outcomes.
+            move_stage(lead_id=lead.pk, to_stage=target, by=rep, reason=reason, now=when,
+                       mover=Mover.HANDOFF)  # fmt: skip
+        else:
+            move_stage(lead_id=lead.pk, to_stage=target, by=marketer, reason=reason, now=when)
         moves += 1
         if target != following:  # disqualified, lost, or sent back to nurturing: stop here
             break

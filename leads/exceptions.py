@@ -7,10 +7,11 @@ class LeadFlowError(Exception):
 
     status_code = 400
 
-    def __init__(self, message: str, *, field: str | None = None):
+    def __init__(self, message: str, *, field: str | None = None, **extra):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.extra = extra  # more of the API's answer, e.g. the allowed stage moves
 
 
 class InvalidTransition(LeadFlowError):

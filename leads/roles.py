@@ -33,6 +33,11 @@ def can_assign(user) -> bool:
     return sees_all_leads(user) or MANAGER in group_names(user)
 
 
+def can_move_sales_stages(user) -> bool:
+    """Moves from SAL on are handoff's; marketing, managers and admins may make them by hand."""
+    return user is not None and can_assign(user)
+
+
 def marketing_required(view):
     """A page for marketing (and admins) only: others get 403, visitors the login page."""
 

@@ -17,7 +17,7 @@ from django.db import connection
 from leads.models import Activity
 from scoring.models import ScorePoint
 from scoring.rules import GRADES, Compiled, Sql, compile_definition
-from scoring.services import PRE_HANDOFF, compiled_model, over_spans, points_sql, scores_sql
+from scoring.services import automatic_from, compiled_model, over_spans, points_sql, scores_sql
 
 EXAMPLES = 5
 
@@ -146,7 +146,7 @@ def _what_if_span(compiled: Compiled, now: datetime, span: tuple[int, int]) -> l
                           ORDER BY id))[1:{EXAMPLES}]
         FROM outcome WHERE change IS NOT NULL GROUP BY change
     """
-    params = [*scores.params, *meets.params, list(PRE_HANDOFF), *disq.params, *span]
+    params = [*scores.params, *meets.params, automatic_from("disqualified"), *disq.params, *span]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

@@ -102,7 +102,7 @@ def test_moving_to_the_same_stage_says_why_it_did_nothing(client, marketer):
     lead = make_lead()
     client.force_login(marketer)
     response = client.post(f"/leads/{lead.pk}/move/", {"stage": "new"}, follow=True)
-    assert b"already in stage" in response.content
+    assert b"The lead is already New." in response.content
     assert lead.stage_changes.count() == 1
 
 

@@ -64,7 +64,10 @@ class LeadViewSet(
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.capture_lead(
-            data=serializer.validated_data, by=request.user, channel="api", now=timezone.now()
+            data={k: v for k, v in serializer.validated_data.items() if k != "stage_reason"},
+            by=request.user,
+            channel="api",
+            now=timezone.now(),
         )
         lead = self.get_queryset().get(pk=result.lead.pk)
         return Response(
@@ -97,8 +100,10 @@ class LeadViewSet(
         lead = self.get_object()
         serializer = self.get_serializer(lead, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        changes = dict(serializer.validated_data)
+        reason = changes.pop("stage_reason", "")
         services.update_lead(
-            lead_id=lead.pk, changes=serializer.validated_data, by=request.user, now=timezone.now()
+            lead_id=lead.pk, changes=changes, by=request.user, reason=reason, now=timezone.now()
         )
         return Response(self.get_serializer(self.get_queryset().get(pk=lead.pk)).data)
 

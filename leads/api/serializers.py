@@ -22,6 +22,10 @@ class LeadSerializer(serializers.ModelSerializer):
     country = serializers.CharField(required=False, allow_blank=True, max_length=2, min_length=2)
     source = serializers.ChoiceField(choices=Source.choices, required=False)
     stage = serializers.ChoiceField(choices=Stage.choices, required=False)
+    stage_reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=500, write_only=True,
+        help_text="Why the stage changes (with `stage`; required for some moves).",
+    )  # fmt: skip
     campaign = serializers.SlugRelatedField(
         slug_field="code", queryset=Campaign.objects.all(), required=False, allow_null=True
     )
@@ -44,6 +48,7 @@ class LeadSerializer(serializers.ModelSerializer):
             "campaign",
             "owner",
             "stage",
+            "stage_reason",
             "score",
             "grade",
             "custom",

@@ -53,6 +53,9 @@ class Lead(models.Model):
         related_name="owned_leads",
     )
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.NEW)
+    # Written by `handoff` only (leads.services.stages.set_in_handoff): the lead is routed
+    # to a rep, so automatic rules (scoring) leave its stage alone.
+    in_handoff = models.BooleanField(default=False)
 
     # BANT
     budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)

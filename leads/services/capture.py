@@ -13,6 +13,7 @@ from leads.exceptions import IdentityConflict, LeadFlowError
 from leads.models import Activity, Lead, Source, Stage, StageChange
 from leads.normalise import company_domain
 from leads.services.audit import record_field_changes
+from leads.services.stages import check_initial
 
 # Fields a repeated capture may fill when they are empty on the existing lead.
 FILLABLE_FIELDS = (
@@ -123,6 +124,7 @@ def capture_lead(
 
 def _create(data, *, by, channel, now, created_at) -> Lead:
     stage = data.pop("stage", None) or Stage.NEW
+    check_initial(stage)
     when = created_at or now
     lead = Lead.objects.create(
         **data,

@@ -30,9 +30,9 @@ from scoring.services.passes import (
 )
 from scoring.services.scores import (
     MEANINGFUL,
-    PRE_HANDOFF,
     ScoreCounts,
     active_model,
+    automatic_from,
     compiled_model,
     events_moved,
     record_event_points,
@@ -46,10 +46,10 @@ __all__ = [
     "BUCKET_SQL",
     "DECAY_EVERY_SECONDS",
     "MEANINGFUL",
-    "PRE_HANDOFF",
     "RECENT_ACTIVITIES",
     "ScoreCounts",
     "active_model",
+    "automatic_from",
     "compiled_model",
     "create_version",
     "events_moved",

@@ -13,12 +13,11 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
+from leads.services import stages
 from scoring.models import ScoringModel
 from scoring.rules import Compiled, Sql, compile_definition
 from scoring.services.events import points_sql, rank_event, rank_events
 
-# Stages scoring may move a lead out of: before a rep has accepted it.
-PRE_HANDOFF = ("new", "nurturing", "mql")
 # A score change this big (or a grade change) is kept in the score history.
 MEANINGFUL = 5
 
@@ -116,7 +115,15 @@ def score_leads(
     # index rather than hashing the whole table for each batch.
     where = _within(where, span)
     counts = ScoreCounts()
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic():
+        counts.scored = _write_scores(scores, where=where, version=version, now=now, span=span)
+        counts.disqualified = _disqualify(compiled, where=where, version=version, now=now)
+        counts.became_mql, counts.left_mql = _mql_moves(compiled, where, version, now)
+    return counts
+
+
+def _write_scores(scores: Sql, *, where: Sql, version: int, now: datetime, span) -> int:
+    with connection.cursor() as cursor:
         if span is not None:  # a batch of a rescoring: room to aggregate in memory
             cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(
@@ -141,75 +148,73 @@ def score_leads(
             """,
             [*scores.params, now, *where.params, now, version, MEANINGFUL],
         )
-        counts.scored = cursor.fetchone()[0]
-        counts.disqualified = _disqualify(cursor, compiled, where=where, version=version, now=now)
-        counts.became_mql, counts.left_mql = _mql_moves(cursor, compiled, where, version, now)
-    return counts
+        return cursor.fetchone()[0]
 
 
-def _move(cursor, *, select: Sql, to_stage: str, now: datetime) -> int:
-    """Move the leads `select` returns (id, stage, reason) to `to_stage`, recording each move.
-    The UPDATE re-checks each lead's stage once it holds the row lock (PostgreSQL
-    re-evaluates the condition on the newest row version), so a move that raced another
-    one is skipped, never doubled."""
-    cursor.execute(
-        f"""
-        WITH target AS ({select.text}),
-        moved AS (
-            UPDATE leads_lead l SET stage = %s, updated_at = %s, scored_at = %s
-            FROM target t WHERE l.id = t.id AND l.stage = t.stage AND t.stage <> %s
-            RETURNING l.id, t.stage AS from_stage, t.reason
-        )
-        INSERT INTO leads_stagechange (lead_id, from_stage, to_stage, changed_at, reason)
-        SELECT id, from_stage, %s, %s, reason FROM moved
-        """,
-        [*select.params, to_stage, now, now, to_stage, to_stage, now],
-    )
-    return cursor.rowcount
+def _move(select: Sql, *, to_stage: str, now: datetime) -> int:
+    """Move the leads `select` returns (id, reason) to `to_stage` through the stage machine
+    (as an automatic rule: never a lead in a handoff), then mark them scored as of `now`:
+    the move itself is no change scoring has to look at again."""
+    moved = stages.move_stages(
+        select=(select.text, select.params), to_stage=to_stage, reason=None, now=now,
+        mover=stages.Mover.AUTOMATIC,
+    )  # fmt: skip
+    if moved.ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE leads_lead SET scored_at = %s WHERE id = ANY(%s)", [now, moved.ids]
+            )
+    return moved.count
 
 
-def _disqualify(cursor, compiled: Compiled, *, where: Sql, version: int, now: datetime) -> int:
+def automatic_from(to_stage: str) -> list[str]:
+    return stages.movable_from(to_stage, stages.Mover.AUTOMATIC)
+
+
+def _disqualify(compiled: Compiled, *, where: Sql, version: int, now: datetime) -> int:
     matches, first_name = compiled.disqualify_sql()
     if not compiled.disqualify:
         return 0
     select = Sql(
         f"""
-        SELECT l.id, l.stage,
+        SELECT l.id,
                'Disqualification rule “' || {first_name.text} || '” (model v' || %s || ')'
                AS reason
         FROM leads_lead l
-        WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage = ANY(%s) AND {matches.text}
+        WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage = ANY(%s)
+          AND NOT l.in_handoff AND {matches.text}
           AND NOT EXISTS (  -- a person took it out of disqualified: respect that
               SELECT 1 FROM leads_stagechange h WHERE h.lead_id = l.id
               AND h.from_stage = 'disqualified' AND h.changed_by_id IS NOT NULL)
         """,
-        [*first_name.params, version, *where.params, list(PRE_HANDOFF), *matches.params],
-    )
-    return _move(cursor, select=select, to_stage="disqualified", now=now)
+        [*first_name.params, version, *where.params, automatic_from("disqualified"),
+         *matches.params],
+    )  # fmt: skip
+    return _move(select, to_stage="disqualified", now=now)
 
 
-def _mql_moves(cursor, compiled: Compiled, where: Sql, version: int, now: datetime):
+def _mql_moves(compiled: Compiled, where: Sql, version: int, now: datetime):
     meets = compiled.mql_sql("l.grade", "l.engagement")
     up = Sql(
         f"""
-        SELECT l.id, l.stage, 'Met the MQL rule (model v' || %s || ')' AS reason
+        SELECT l.id, 'Met the MQL rule (model v' || %s || ')' AS reason
         FROM leads_lead l
-        WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage IN ('new', 'nurturing')
-          AND {meets.text}
+        WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage = ANY(%s)
+          AND NOT l.in_handoff AND {meets.text}
         """,
-        [version, *where.params, *meets.params],
+        [version, *where.params, automatic_from("mql"), *meets.params],
     )
-    became = _move(cursor, select=up, to_stage="mql", now=now)
+    became = _move(up, to_stage="mql", now=now)
     down = Sql(
         f"""
-        SELECT l.id, l.stage, 'Fell below the MQL rule (model v' || %s || ')' AS reason
+        SELECT l.id, 'Fell below the MQL rule (model v' || %s || ')' AS reason
         FROM leads_lead l
         WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage = 'mql'
-          AND NOT {meets.text}
+          AND NOT l.in_handoff AND NOT {meets.text}
         """,
         [version, *where.params, *meets.params],
     )
-    left = _move(cursor, select=down, to_stage="nurturing", now=now)
+    left = _move(down, to_stage="nurturing", now=now)
     return became, left
 
 
