@@ -7,30 +7,13 @@ class ScoringConfig(AppConfig):
     name = "scoring"
 
     def ready(self) -> None:
-        from django.utils import timezone
-
         from leadflow.scheduler import tick_job
         from leads import hooks
-        from scoring import services
+        from scoring import handlers, services
 
-        def lead_changed(*, lead_id: int) -> None:
-            services.score_lead(lead_id=lead_id, now=timezone.now())
-
-        def event_recorded(*, lead_id: int, activity_id: int) -> None:
-            services.record_event_points(
-                lead_id=lead_id, activity_id=activity_id, now=timezone.now()
-            )
-
-        def events_moved(*, lead_ids: list[int]) -> None:
-            services.events_moved(lead_ids=lead_ids, now=timezone.now())
-
-        def leads_changed_in_bulk() -> None:
-            from scoring.tasks import score_changed
-
-            score_changed.delay()  # announcements run after commit: the leads are there
-
-        hooks.register("lead_changed", lead_changed)
-        hooks.register("leads_changed_in_bulk", leads_changed_in_bulk)
-        hooks.register("events_moved", events_moved)
-        hooks.register("event_recorded", event_recorded)
+        hooks.register("lead_changed", handlers.lead_changed)
+        hooks.register("events_recorded", handlers.events_recorded)
+        hooks.register("leads_merged", handlers.leads_merged)
+        hooks.register("leads_unmerged", handlers.leads_unmerged)
+        hooks.register("leads_changed_in_bulk", handlers.leads_changed_in_bulk)
         tick_job("scoring.tick")(services.tick)

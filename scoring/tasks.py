@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from celery import shared_task
 from django.utils import timezone
 
@@ -26,3 +28,11 @@ def score_changed() -> dict:
     if counts is None:
         return {"skipped": "no active scoring model"}
     return {"scored": counts.scored, "mql": counts.became_mql}
+
+
+@shared_task(name="scoring.tasks.events_recorded")
+def events_recorded(lead_ids: list[int], at: str) -> dict:
+    """Rank a burst of new events and rescore their leads, as of `at` (ISO 8601, the
+    instant they were recorded). Safe twice: ranking and scoring are recomputed."""
+    services.events_moved(lead_ids=lead_ids, now=datetime.fromisoformat(at))
+    return {"leads": len(lead_ids)}

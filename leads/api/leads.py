@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
@@ -147,11 +146,8 @@ class BulkEventsView(APIView):
         missing = sorted({e["lead"] for e in events} - visible)
         if missing:
             raise NotFound(f"No lead with id {', '.join(map(str, missing))} that you may see.")
-        now, recorded = timezone.now(), 0
-        with transaction.atomic():
-            for event in events:
-                lead_id = event.pop("lead")
-                recorded += services.record_event(lead_id=lead_id, **event, now=now).created
+        results = services.record_events(events, now=timezone.now())
+        recorded = sum(result.created for result in results)
         return Response(
             {"recorded": recorded, "duplicates": len(events) - recorded},
             status=status.HTTP_201_CREATED,

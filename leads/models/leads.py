@@ -219,7 +219,16 @@ class Activity(models.Model):
         indexes = [models.Index(fields=["lead", "-occurred_at"], name="activity_lead_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} on lead {self.lead_id}"
+        return f"{self.label} on lead {self.lead_id}"
+
+    @property
+    def label(self) -> str:
+        """The kind's label, also for kinds other apps register (leads.services.timeline)."""
+        return ACTIVITY_LABELS.get(self.kind, self.kind)
+
+
+# Every timeline entry kind with its label: these, plus what higher apps register.
+ACTIVITY_LABELS: dict[str, str] = dict(Activity.Kind.choices)
 
 
 EVENT_TYPES = (

@@ -32,7 +32,7 @@ def timeline(lead: Lead, *, limit: int = 100) -> list[TimelineEntry]:
         TimelineEntry(
             when=a.occurred_at,
             kind=a.kind,
-            title=a.get_kind_display(),
+            title=a.label,
             user=a.user,
             detail=a.data.get("body") or _activity_detail(a),
         )

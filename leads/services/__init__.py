@@ -22,7 +22,9 @@ from leads.services.timeline import (
     HUMAN_TOUCHES,
     EventResult,
     log_touch,
+    record_activity,
     record_event,
+    record_events,
 )
 
 __all__ = [
@@ -40,7 +42,9 @@ __all__ = [
     "define_custom_field",
     "log_touch",
     "move_stage",
+    "record_activity",
     "record_consent",
     "record_event",
+    "record_events",
     "update_lead",
 ]

@@ -110,7 +110,7 @@ def capture_lead(
             try:
                 with transaction.atomic():
                     lead = _create(data, by=by, channel=channel, now=now, created_at=created_at)
-                hooks.announce("lead_changed", lead_id=lead.pk)
+                hooks.announce("lead_changed", lead_ids=[lead.pk], now=now)
                 return CaptureResult(lead=lead, created=True)
             except IntegrityError:
                 # A concurrent capture of the same identity won the insert: update that one.
@@ -118,7 +118,7 @@ def capture_lead(
                 if existing is None:
                     raise
         _fill(existing, data, by=by, channel=channel, now=now)
-        hooks.announce("lead_changed", lead_id=existing.pk)
+        hooks.announce("lead_changed", lead_ids=[existing.pk], now=now)
         return CaptureResult(lead=existing, created=False)
 
 

@@ -62,7 +62,7 @@ def update_lead(
                     "Another lead already has this email, phone or external id."
                 ) from None
             record_field_changes(lead, audit, by=by, channel="edit", now=now)
-            hooks.announce("lead_changed", lead_id=lead.pk)
+            hooks.announce("lead_changed", lead_ids=[lead.pk], now=now)
         new_stage = changes.get("stage")
         if new_stage and new_stage != lead.stage:
             lead = move_stage(lead_id=lead.pk, to_stage=new_stage, by=by, reason=reason, now=now)
@@ -92,4 +92,5 @@ def record_consent(*, lead_id: int, status: str, method: str, now: datetime) -> 
         )
         lead.consent_status, lead.consent_at, lead.consent_method = status, now, method[:100]
         lead.save(update_fields=["consent_status", "consent_at", "consent_method", "updated_at"])
+        hooks.announce("consent_changed", lead_ids=[lead.pk], status=status, now=now)
     return lead

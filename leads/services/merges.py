@@ -102,7 +102,10 @@ def merge_leads(
             ids = list(model.objects.filter(lead=other).values_list("pk", flat=True))
             model.objects.filter(pk__in=ids).update(lead=survivor)
             moved[key] = ids
-        hooks.announce("events_moved", lead_ids=[survivor.pk, other.pk])
+        hooks.announce(
+            "leads_merged", survivor_id=survivor.pk, merged_id=other.pk,
+            lead_ids=[survivor.pk, other.pk], now=now,
+        )  # fmt: skip
         FieldChange.objects.bulk_create(
             FieldChange(
                 lead=survivor, field=name, old_value=old, new_value=new,
@@ -138,7 +141,10 @@ def unmerge(*, merge_id: int, by, now: datetime) -> LeadMerge:
         survivor, merged = pair[merge.survivor_id], pair[merge.merged_id]
         for key, model in MOVED.items():
             model.objects.filter(pk__in=merge.moved.get(key, [])).update(lead=merged)
-        hooks.announce("events_moved", lead_ids=[survivor.pk, merged.pk])
+        hooks.announce(
+            "leads_unmerged", survivor_id=survivor.pk, merged_id=merged.pk,
+            lead_ids=[survivor.pk, merged.pk], now=now,
+        )  # fmt: skip
         FieldChange.objects.filter(
             lead=survivor, channel="merge", changed_at=merge.merged_at
         ).delete()

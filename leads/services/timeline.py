@@ -1,60 +1,213 @@
-"""The lead's timeline: human touches and behavioural events."""
+"""The lead's timeline: the one way any app adds to it, and the dates it keeps current.
+
+`record_activities` (and `record_activity` for one) is how every entry gets there —
+behavioural events, human touches, and what other apps do to a lead (nurture sends,
+handoff steps, SLA breaches, with kinds they register) — once per idempotency key,
+set-based. `Lead.last_activity_at` and `last_sales_touch_at` follow from the timeline
+by one rule (`COUNTS_AS_ACTIVITY`, `SALES_TOUCHES`): moved forward as entries arrive,
+and recomputed from the timeline when entries move between leads (merges).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 
 from leads import hooks
 from leads.exceptions import LeadFlowError
-from leads.models import Activity, Lead
+from leads.models import EVENT_TYPES, Activity, Lead
+from leads.models.leads import ACTIVITY_LABELS
 
 HUMAN_TOUCHES = (Activity.Kind.NOTE, Activity.Kind.CALL, Activity.Kind.EMAIL, Activity.Kind.MEETING)
-
-
-def log_touch(
-    *, lead_id: int, kind: str, body: str, by, now: datetime, occurred_at: datetime | None = None
-) -> Activity:
-    """Record a note, call, email or meeting on the lead's timeline.
-
-    A call, email or meeting is a sales touch: it moves `last_sales_touch_at`.
-    """
-    if kind not in HUMAN_TOUCHES:
-        raise LeadFlowError(f"{kind!r} is not a note, call, email or meeting.", field="kind")
-    body = body.strip()
-    if not body:
-        raise LeadFlowError("Write what happened.", field="body")
-    when = occurred_at or now
-    if when > now:
-        raise LeadFlowError("A touch cannot be in the future.", field="occurred_at")
-    with transaction.atomic():
-        lead = Lead.objects.select_for_update().get(pk=lead_id)
-        activity = Activity.objects.create(
-            lead=lead, kind=kind, occurred_at=when, user=by, data={"body": body[:5000]}
-        )
-        fields = []
-        if lead.last_activity_at is None or when > lead.last_activity_at:
-            lead.last_activity_at = when
-            fields.append("last_activity_at")
-        if kind != Activity.Kind.NOTE and (
-            lead.last_sales_touch_at is None or when > lead.last_sales_touch_at
-        ):
-            lead.last_sales_touch_at = when
-            fields.append("last_sales_touch_at")
-        if fields:
-            lead.save(update_fields=[*fields, "updated_at"])
-    return activity
-
+# A call, email or meeting is a sales touch (a note is not).
+SALES_TOUCHES = frozenset({Activity.Kind.CALL, Activity.Kind.EMAIL, Activity.Kind.MEETING})
+# What the person or a rep did: these move `last_activity_at`. System records (assigned,
+# merged, what other apps register unless they say otherwise) do not.
+COUNTS_AS_ACTIVITY = {*EVENT_TYPES, *HUMAN_TOUCHES, Activity.Kind.CAPTURED}
 
 FUTURE_TOLERANCE_SECONDS = 300  # clocks differ: an event up to 5 minutes ahead is accepted
+# Nothing LeadFlow records happened before this: an older date is a typo or an attack.
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+
+
+def register_kind(kind: str, label: str, *, counts_as_activity: bool = False) -> None:
+    """A timeline entry kind of a higher app (e.g. nurturing's "email_sent"), with the
+    label the timeline shows; call it from the app's `AppConfig.ready()`."""
+    if len(kind) > Activity._meta.get_field("kind").max_length:
+        raise ValueError(f"activity kind {kind!r} is too long")
+    ACTIVITY_LABELS[kind] = label
+    if counts_as_activity:
+        COUNTS_AS_ACTIVITY.add(kind)
 
 
 @dataclass(frozen=True)
 class EventResult:
     activity: Activity
     created: bool
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One timeline entry to record."""
+
+    lead_id: int
+    kind: str
+    occurred_at: datetime
+    key: str | None = None
+    data: dict | None = None
+    user_id: int | None = None
+
+
+def _check(entry: Entry, now: datetime, *, events_only: bool) -> Entry:
+    kinds = EVENT_TYPES if events_only else ACTIVITY_LABELS
+    if entry.kind not in kinds:
+        what = "an event type" if events_only else "a timeline entry kind"
+        listed = f" (use one of {', '.join(EVENT_TYPES)})" if events_only else ""
+        raise LeadFlowError(f"{entry.kind!r} is not {what}{listed}.", field="type")
+    if (entry.occurred_at - now).total_seconds() > FUTURE_TOLERANCE_SECONDS:
+        raise LeadFlowError("The event is in the future.", field="occurred_at")
+    if entry.occurred_at < EARLIEST:
+        raise LeadFlowError(
+            f"{entry.occurred_at:%Y-%m-%d} is not a plausible date (nothing before {EARLIEST:%Y})."[
+                :200
+            ],
+            field="occurred_at",
+        )
+    key = (entry.key or "").strip() or None
+    return Entry(entry.lead_id, entry.kind, entry.occurred_at, key, entry.data, entry.user_id)
+
+
+def record_activities(
+    entries: list[Entry], *, now: datetime, events_only: bool = False
+) -> list[EventResult]:
+    """Record timeline entries in one statement, each once per (lead, key): an entry
+    whose key its lead has seen before (or that repeats a key of this batch) records
+    nothing and answers the existing entry. Results in input order. Moves the leads'
+    activity dates and announces `events_recorded` once for the new behavioural events.
+    Concurrent batches with the same keys are safe: the unique (lead, key) constraint
+    decides, without locking the leads."""
+    entries = [_check(entry, now, events_only=events_only) for entry in entries]
+    if not entries:
+        return []
+    lead_ids = sorted({e.lead_id for e in entries})
+    if Lead.objects.filter(pk__in=lead_ids).count() != len(lead_ids):
+        raise Lead.DoesNotExist("No such lead.")
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Ids first, so each inserted row is known to belong to its input position.
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('leads_activity', 'id')) "
+            "FROM generate_series(1, %s)",
+            [len(entries)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            """
+            INSERT INTO leads_activity (id, lead_id, kind, occurred_at, user_id, key, data,
+                                        created_at)
+            SELECT * , %s FROM unnest(%s::bigint[], %s::bigint[], %s::text[],
+                                      %s::timestamptz[], %s::integer[], %s::text[], %s::jsonb[])
+            ON CONFLICT (lead_id, key) WHERE key IS NOT NULL DO NOTHING
+            RETURNING id
+            """,
+            [
+                now,
+                ids,
+                [e.lead_id for e in entries],
+                [e.kind for e in entries],
+                [e.occurred_at for e in entries],
+                [e.user_id for e in entries],
+                [e.key for e in entries],
+                [json.dumps(e.data or {}) for e in entries],
+            ],
+        )
+        inserted = {row[0] for row in cursor.fetchall()}
+        new_ids = [i for i in ids if i in inserted]
+        _move_activity_dates(cursor, activity_ids=new_ids, now=now)
+    known = Activity.objects.in_bulk(new_ids)
+    repeated = {(e.lead_id, e.key) for i, e in zip(ids, entries, strict=True) if i not in inserted}
+    existing = {}
+    if repeated:
+        for activity in Activity.objects.filter(
+            lead_id__in={lead for lead, _ in repeated}, key__in={key for _, key in repeated}
+        ):
+            existing[(activity.lead_id, activity.key)] = activity
+    results = [
+        EventResult(known[i], True)
+        if i in inserted
+        else EventResult(existing[(e.lead_id, e.key)], False)
+        for i, e in zip(ids, entries, strict=True)
+    ]
+    events = [r.activity for r in results if r.created and r.activity.kind in EVENT_TYPES]
+    if events:
+        hooks.announce(
+            "events_recorded",
+            lead_ids=sorted({a.lead_id for a in events}),
+            activity_ids=[a.pk for a in events],
+            now=now,
+        )
+    return results
+
+
+def _move_activity_dates(cursor, *, activity_ids: list[int], now: datetime) -> None:
+    """Move each lead's last activity and last sales touch forward to its new entries."""
+    if not activity_ids:
+        return
+    cursor.execute(
+        """
+        UPDATE leads_lead l
+        SET last_activity_at = GREATEST(l.last_activity_at, m.at),
+            last_sales_touch_at = GREATEST(l.last_sales_touch_at, m.touch),
+            updated_at = %s
+        FROM (SELECT lead_id, max(occurred_at) AS at,
+                     max(occurred_at) FILTER (WHERE kind = ANY(%s)) AS touch
+              FROM leads_activity WHERE id = ANY(%s) AND kind = ANY(%s)
+              GROUP BY lead_id) m
+        WHERE l.id = m.lead_id
+          AND (l.last_activity_at IS NULL OR l.last_activity_at < m.at
+               OR (m.touch IS NOT NULL AND (l.last_sales_touch_at IS NULL
+                                            OR l.last_sales_touch_at < m.touch)))
+        """,
+        [now, list(SALES_TOUCHES), activity_ids, sorted(COUNTS_AS_ACTIVITY)],
+    )
+
+
+def refresh_activity_dates(*, lead_ids: list[int]) -> None:
+    """Recompute the leads' last activity and last sales touch from their timelines
+    (after entries moved between leads: a merge or its undo)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE leads_lead l
+            SET last_activity_at = m.at, last_sales_touch_at = m.touch
+            FROM (SELECT l2.id,
+                         (SELECT max(a.occurred_at) FROM leads_activity a
+                          WHERE a.lead_id = l2.id AND a.kind = ANY(%s)) AS at,
+                         (SELECT max(a.occurred_at) FROM leads_activity a
+                          WHERE a.lead_id = l2.id AND a.kind = ANY(%s)) AS touch
+                  FROM leads_lead l2 WHERE l2.id = ANY(%s)) m
+            WHERE l.id = m.id AND (l.last_activity_at IS DISTINCT FROM m.at
+                                   OR l.last_sales_touch_at IS DISTINCT FROM m.touch)
+            """,
+            [sorted(COUNTS_AS_ACTIVITY), list(SALES_TOUCHES), lead_ids],
+        )
+
+
+def record_activity(
+    *,
+    lead_id: int,
+    kind: str,
+    occurred_at: datetime,
+    now: datetime,
+    by=None,
+    key: str | None = None,
+    data: dict | None = None,
+) -> EventResult:
+    """Add one entry to a lead's timeline (once per `key`): see record_activities."""
+    entry = Entry(lead_id, kind, occurred_at, key, data, getattr(by, "pk", None))
+    return record_activities([entry], now=now)[0]
 
 
 def record_event(
@@ -66,35 +219,35 @@ def record_event(
     data: dict | None = None,
     now: datetime,
 ) -> EventResult:
-    """Record a behavioural event on the lead's timeline, once per idempotency key: the
-    one path of every event (API, web forms, ...), so scoring reacts to each."""
-    from leads.models import EVENT_TYPES
+    """Record a behavioural event on the lead's timeline, once per idempotency key."""
+    entry = Entry(lead_id, type, occurred_at, key, data)
+    return record_activities([entry], now=now, events_only=True)[0]
 
-    if type not in EVENT_TYPES:
-        raise LeadFlowError(
-            f"{type!r} is not an event type (use one of {', '.join(EVENT_TYPES)}).", field="type"
-        )
-    if (occurred_at - now).total_seconds() > FUTURE_TOLERANCE_SECONDS:
-        raise LeadFlowError("The event is in the future.", field="occurred_at")
-    key = (key or "").strip() or None
-    with transaction.atomic():
-        lead = Lead.objects.select_for_update().get(pk=lead_id)
-        if key is not None:
-            existing = Activity.objects.filter(lead=lead, key=key).first()
-            if existing is not None:
-                return EventResult(activity=existing, created=False)
-        fields = {"lead": lead, "kind": type, "occurred_at": occurred_at, "data": data or {}}
-        if key is None:
-            activity = Activity.objects.create(**fields)
-        else:
-            try:
-                with transaction.atomic():
-                    activity = Activity.objects.create(**fields, key=key)
-            except IntegrityError:  # the same key, recorded concurrently
-                existing = Activity.objects.get(lead=lead, key=key)
-                return EventResult(activity=existing, created=False)
-        if lead.last_activity_at is None or occurred_at > lead.last_activity_at:
-            lead.last_activity_at = occurred_at
-            lead.save(update_fields=["last_activity_at", "updated_at"])
-        hooks.announce("event_recorded", lead_id=lead.pk, activity_id=activity.pk)
-    return EventResult(activity=activity, created=True)
+
+def record_events(events: list[dict], *, now: datetime) -> list[EventResult]:
+    """A batch of behavioural events (`lead`, `type`, `occurred_at`, optional `key`,
+    `data`) in one statement, announced once: what bursts of opens and clicks use."""
+    entries = [
+        Entry(e["lead"], e["type"], e["occurred_at"], e.get("key"), e.get("data")) for e in events
+    ]
+    return record_activities(entries, now=now, events_only=True)
+
+
+def log_touch(
+    *, lead_id: int, kind: str, body: str, by, now: datetime, occurred_at: datetime | None = None
+) -> Activity:
+    """Record a note, call, email or meeting on the lead's timeline (a call, email or
+    meeting is a sales touch: it moves `last_sales_touch_at`)."""
+    if kind not in HUMAN_TOUCHES:
+        raise LeadFlowError(f"{kind!r} is not a note, call, email or meeting.", field="kind")
+    body = body.strip()
+    if not body:
+        raise LeadFlowError("Write what happened.", field="body")
+    if "\x00" in body:
+        raise LeadFlowError("The text cannot contain NUL characters.", field="body")
+    when = occurred_at or now
+    if when > now:
+        raise LeadFlowError("A touch cannot be in the future.", field="occurred_at")
+    return record_activity(
+        lead_id=lead_id, kind=kind, occurred_at=when, by=by, data={"body": body[:5000]}, now=now
+    ).activity

@@ -367,7 +367,7 @@ def run_import(*, job_id: int, now: datetime) -> ImportJob | None:
                 job.started_at = job.started_at or now
                 job.finished_at = now
                 job.save()
-                hooks.announce("leads_changed_in_bulk")
+                hooks.announce("leads_changed_in_bulk", lead_ids=None, import_id=job.pk, now=now)
         finally:
             progress.close()
     return job

@@ -49,7 +49,7 @@ def undo_import(*, job_id: int, by, now: datetime) -> ImportJob:
         job.status = Status.UNDONE
         job.undone_at = now
         job.save(update_fields=["status", "undone_at"])
-        hooks.announce("leads_changed_in_bulk")
+        hooks.announce("leads_changed_in_bulk", lead_ids=None, import_id=job.pk, now=now)
     return job
 
 
