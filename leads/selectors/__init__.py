@@ -12,7 +12,7 @@ from leads.selectors.duplicates import (
     duplicate_suggestions,
 )
 from leads.selectors.timeline import TimelineEntry, stage_history, timeline
-from leads.selectors.visibility import lead_list, leads_visible_to
+from leads.selectors.visibility import lead_list, leads_visible_to, register_grant
 
 __all__ = [
     "DUPLICATE_WINDOW",
@@ -22,6 +22,7 @@ __all__ = [
     "duplicate_suggestions",
     "lead_list",
     "leads_visible_to",
+    "register_grant",
     "stage_history",
     "timeline",
 ]
