@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -39,15 +40,26 @@ COLUMNS = {
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+# Spreadsheets split CSV on commas, on semicolons (the locales our import reads) or on
+# tabs: any part a separator starts could be read as a cell of its own.
+_SEPARATED = re.compile(r"([,;\t])")
+
+
 def safe_cell(value) -> str:
-    """The cell's text; text a spreadsheet would run as a formula is prefixed with '."""
+    """The cell's text; every part of it a spreadsheet could run as a formula (the start,
+    or what follows a comma, semicolon or tab) is prefixed with '."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    text = str(value)
-    if text.startswith(FORMULA_STARTS) and not _is_number(text):
-        return "'" + text
+    parts = _SEPARATED.split(str(value))
+    return "".join(_safe_part(part) if i % 2 == 0 else part for i, part in enumerate(parts))
+
+
+def _safe_part(text: str) -> str:
+    stripped = text.lstrip(" ")
+    if stripped.startswith(FORMULA_STARTS) and not _is_number(stripped):
+        return text[: len(text) - len(stripped)] + "'" + stripped
     return text
 
 

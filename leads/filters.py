@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
-from django.db.models import Q, Value
-from django.db.models.functions import Concat
+from django.core.exceptions import ValidationError
+from django.db.models import Case, CharField, Q, Value, When
+from django.db.models.functions import Concat, Lower
+from django_filters.fields import IsoDateTimeField
 
 from leads.models import CustomField, Lead, Source, Stage
 
@@ -15,9 +19,31 @@ SORTS = {
     "newest": ("-created_at", "-id"),
     "oldest": ("created_at", "id"),
     "score": ("-score", "-id"),
-    "name": ("last_name", "first_name", "id"),
-    "company": ("company", "id"),
+    "name": ("sort_name", "id"),
+    "company": ("sort_company", "id"),
 }
+# Text sorts put blanks last: each is a single key (keyset pagination pages on the first
+# ordering field), a "0" before every value and "1" for a blank, in any collation.
+SORT_KEYS = {
+    "sort_name": lambda: _blanks_last(Concat(Lower("last_name"), Value(" "), Lower("first_name")),
+                                      Q(last_name="", first_name="")),
+    "sort_company": lambda: _blanks_last(Lower("company"), Q(company="")),
+}  # fmt: skip
+
+
+def _blanks_last(key, blank: Q):
+    return Case(When(blank, then=Value("1")), default=Concat(Value("0"), key),
+                output_field=CharField())  # fmt: skip
+
+
+def with_sort_key(queryset, sort: str):
+    """`queryset` with the computed key its sort orders by, if it has one."""
+    first = SORTS.get(sort, SORTS["newest"])[0]
+    if first in SORT_KEYS:
+        return queryset.annotate(**{first: SORT_KEYS[first]()})
+    return queryset
+
+
 SORT_CHOICES = [
     ("newest", "Newest first"),
     ("oldest", "Oldest first"),
@@ -25,6 +51,24 @@ SORT_CHOICES = [
     ("name", "Name A to Z"),
     ("company", "Company A to Z"),
 ]
+
+
+class InstantField(IsoDateTimeField):
+    """An ISO 8601 instant, in UTC: PostgreSQL refuses offsets past ±15:59 that Python
+    reads (`+16:00`), and a date at the edge of the calendar cannot be shifted."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValidationError("Enter a date and time between year 1 and 9999.") from None
+
+
+class InstantFilter(django_filters.IsoDateTimeFilter):
+    field_class = InstantField
 
 
 class LeadFilter(django_filters.FilterSet):
@@ -39,8 +83,8 @@ class LeadFilter(django_filters.FilterSet):
     )
     score_min = django_filters.NumberFilter(field_name="score", lookup_expr="gte")
     score_max = django_filters.NumberFilter(field_name="score", lookup_expr="lte")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = InstantFilter(field_name="created_at", lookup_expr="gte")
+    created_before = InstantFilter(field_name="created_at", lookup_expr="lt")
     search = django_filters.CharFilter(method="filter_search", label="Search")
     # Applied by the keyset paginator (leads.api.leads.LeadCursorPagination), not here.
     sort = django_filters.ChoiceFilter(choices=SORT_CHOICES, method="keep", label="Sort")
@@ -88,7 +132,7 @@ class LeadFilter(django_filters.FilterSet):
         return valid and not unknown
 
     def keep(self, queryset, name, value):
-        return queryset
+        return with_sort_key(queryset, value)
 
     def filter_search(self, queryset, name, value):
         """Name, email, company, phone or external id containing every word given."""

@@ -18,7 +18,9 @@ def _rows(response):
 @pytest.mark.parametrize(
     ("value", "cell"),
     [("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"), ("+1 415", "'+1 415"), ("-5", "-5"),
-     ("@SUM(A1)", "'@SUM(A1)"), ("-x", "'-x"), ("Acme", "Acme"), (None, ""), (True, "yes")],
+     ("@SUM(A1)", "'@SUM(A1)"), ("-x", "'-x"), ("Acme", "Acme"), (None, ""), (True, "yes"),
+     ("x;=HYPERLINK(1)", "x;'=HYPERLINK(1)"), ("a, +cmd", "a, '+cmd"), ("a\t@x", "a\t'@x"),
+     ("1;-2", "1;-2"), ("Acme; Inc", "Acme; Inc")],
 )  # fmt: skip
 def test_cells_a_spreadsheet_would_run_are_escaped(value, cell):
     assert safe_cell(value) == cell

@@ -57,7 +57,7 @@ def test_a_bad_filter_value_is_a_400_naming_the_filter(marketer, api_as):
     assert "stage" in client.get(URL, {"stage": "hot"}).json()
     assert client.get(URL, {"score_min": "lots"}).status_code == 400
     assert client.get(URL, {"created_after": "last tuesday"}).status_code == 400
-    assert client.get(URL, {"cursor": "garbage"}).status_code == 404
+    assert client.get(URL, {"cursor": "garbage"}).status_code == 400
 
 
 @pytest.mark.django_db
@@ -159,3 +159,43 @@ def test_choice_filters_do_not_make_the_list_query_distinct(marketer, api_as):
     with CaptureQueriesContext(connection) as queries:
         api_as(marketer).get(URL, {"stage": ["new", "mql"], "source": "other", "grade": "A"})
     assert not any("DISTINCT" in q["sql"] for q in queries.captured_queries)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "params",
+    [{"created_after": "2026-01-01T00:00:00+16:00"},
+     {"created_before": "9999-12-31T23:00:00-10:00"},
+     {"cursor": "cD1ub3QtYS1kYXRl"}, {"cursor": "cD1hYmM=", "sort": "score"},
+     {"cursor": "garbage"}],
+)  # fmt: skip
+def test_bad_read_parameters_are_a_400_not_a_server_error(api_as, marketer, client, params):
+    make_lead()
+    response = api_as(marketer).get(URL, params)
+    assert response.status_code in (200, 400), response.content
+    if "cursor" in params:
+        assert response.status_code == 400 and "cursor" in response.json()
+    client.force_login(marketer)
+    assert client.get("/leads/", params).status_code in (200, 302)
+    assert client.get("/leads/export.csv", params).status_code in (200, 302)
+
+
+@pytest.mark.django_db
+def test_an_offset_past_15_hours_is_read_as_the_same_instant(api_as, marketer):
+    lead = make_lead()
+    found = api_as(marketer).get(URL, {"created_after": "2026-01-01T00:00:00+16:00"}).json()
+    assert [row["id"] for row in found["results"]] == [lead.pk]
+
+
+@pytest.mark.django_db
+def test_blank_names_and_companies_sort_last(api_as, marketer):
+    blank = make_lead(first_name="", last_name="", company="")
+    zed = make_lead(first_name="Zoe", last_name="Zed", company="Zeta")
+    abe = make_lead(first_name="Al", last_name="Abe", company="acme")
+    client = api_as(marketer)
+    for sort in ("name", "company"):
+        ids = [row["id"] for row in client.get(URL, {"sort": sort}).json()["results"]]
+        assert ids == [abe.pk, zed.pk, blank.pk], sort
+    first = client.get(URL, {"sort": "name", "page_size": 1}).json()
+    second = client.get(first["next"]).json()
+    assert [row["id"] for row in second["results"]] == [zed.pk]

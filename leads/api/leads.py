@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -35,6 +36,36 @@ class LeadCursorPagination(CursorPagination):
 
     def get_ordering(self, request, queryset, view):
         return SORTS.get(request.query_params.get("sort", ""), self.ordering)
+
+    def decode_cursor(self, request):
+        """A cursor whose position cannot be a value of the ordering's first field (a
+        hand-edited or stale link) is a 400, never a database error."""
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise InvalidCursor() from None
+        if cursor is None or cursor.position is None:
+            return cursor
+        first = self.get_ordering(request, None, None)[0].lstrip("-")
+        if "\x00" in cursor.position or not _valid_position(first, cursor.position):
+            raise InvalidCursor()
+        return cursor
+
+
+class InvalidCursor(ValidationError):
+    default_detail = {"cursor": ["This page link is not valid (any more); start again."]}
+
+
+def _valid_position(field: str, position: str) -> bool:
+    if field == "created_at":
+        try:
+            value = parse_datetime(position)
+        except ValueError:
+            return False
+        return value is not None and value.tzinfo is not None
+    if field in ("score", "id"):
+        return position.lstrip("-").isdigit() and abs(int(position)) < 2**31
+    return True
 
 
 class LeadViewSet(

@@ -16,7 +16,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
 from leads import export, roles, selectors, services
-from leads.api.leads import LeadCursorPagination
+from leads.api.leads import InvalidCursor, LeadCursorPagination
 from leads.filters import SORT_CHOICES, LeadFilter
 from leads.models import (
     Campaign,
@@ -38,7 +38,7 @@ def lead_list(request):
         paginator = LeadCursorPagination()
         try:
             leads = paginator.paginate_queryset(filterset.qs, Request(request))
-        except NotFound:
+        except (NotFound, InvalidCursor):
             messages.error(request, "That page link is no longer valid; showing the first page.")
             query = request.GET.copy()
             query.pop("cursor", None)
