@@ -31,7 +31,37 @@ class LimitedJSONParser(JSONParser):
         body = stream.read(limit + 1) if stream is not None else b""
         if len(body) > limit:
             raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")
-        return super().parse(BytesIO(body), media_type, parser_context)
+        try:
+            data = super().parse(BytesIO(body), media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("The JSON is nested too deeply.") from None
+        check_json(data)
+        return data
+
+
+MAX_JSON_DEPTH = 32
+
+
+def check_json(data) -> None:
+    """Refuse what PostgreSQL cannot store or no lead needs: nesting past MAX_JSON_DEPTH,
+    NUL characters and unpaired surrogates in any string (a 400, never a 500 later)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise exceptions.ParseError(f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels.")
+        if isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise exceptions.ParseError("Text may not contain NUL characters (\\u0000).")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise exceptions.ParseError("Text may not contain unpaired surrogates.") from None
 
 
 def exception_handler(exc, context):

@@ -1,0 +1,37 @@
+"""Hostile input gets a clear 400 and changes nothing (never a 500)."""
+
+import json
+
+import pytest
+
+from leads.models import Lead
+from tests.helpers import make_lead
+
+
+@pytest.mark.django_db
+def test_json_nested_5000_deep_is_a_400(api_as, marketer):
+    body = '{"email": "a@x.io", "custom": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = api_as(marketer).post("/api/v1/leads/", body, content_type="application/json")
+    assert response.status_code == 400 and "nested" in response.json()["detail"]
+    assert not Lead.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text", ["a\u0000b", "\ud800"])
+def test_nul_and_lone_surrogates_in_json_are_a_400(api_as, marketer, text):
+    lead = make_lead()
+    client = api_as(marketer)
+    body = json.dumps({"stage": "nurturing", "stage_reason": text, "custom": {"x": text}})
+    response = client.patch(f"/api/v1/leads/{lead.pk}/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert Lead.objects.get(pk=lead.pk).stage == "new"
+
+
+@pytest.mark.django_db
+def test_nul_in_a_form_or_a_query_is_a_400(client, marketer):
+    lead = make_lead()
+    client.force_login(marketer)
+    response = client.post(f"/leads/{lead.pk}/move/", {"stage": "nurturing", "reason": "a\x00"})
+    assert response.status_code == 400 and b"NUL" in response.content
+    assert Lead.objects.get(pk=lead.pk).stage == "new"
+    assert client.get("/leads/", {"search": "x\x00"}).status_code == 400
