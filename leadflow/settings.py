@@ -144,6 +144,12 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "LeadFlow <leadflow@localhost
 # Web-to-lead forms: submissions per IP and form per minute before a 429.
 FORM_RATE_LIMIT = env_int("FORM_RATE_LIMIT", 10)
 
+# Sign-in throttling (leadflow.auth): failures allowed per account and per address within
+# the lockout window before further attempts are refused.
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 5)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
+
 # Rescoring every lead (after a scoring model change, and the hourly decay) runs this
 # many batches side by side, each on its own database connection.
 RESCORE_CONNECTIONS = env_int("RESCORE_CONNECTIONS", 2)

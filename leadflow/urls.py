@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from leadflow.auth import ThrottledAuthenticationForm
 from leadflow.views import healthz
 from leads.api.imports import ImportJobViewSet
 from leads.api.leads import BulkEventsView, CustomFieldViewSet, LeadViewSet
@@ -19,7 +20,13 @@ router.register("imports", ImportJobViewSet, basename="import")
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="leads:list"), name="home"),
     path("healthz", healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True, authentication_form=ThrottledAuthenticationForm
+        ),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("leads/", include("leads.urls")),
     path("imports/", include(import_patterns)),
