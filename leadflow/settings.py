@@ -126,9 +126,22 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# HTTPS=true: LeadFlow is served over HTTPS (usually behind a proxy that terminates TLS
+# and sets X-Forwarded-Proto): plain HTTP is redirected, browsers are told to stay on HTTPS
+# (HSTS), and cookies are sent over HTTPS only (SECURE_COOKIES overrides that one).
+HTTPS = env_bool("HTTPS", False)
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and env_bool("HTTPS", False))
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probed over plain HTTP inside the network
+    SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", False)
+    # Covering every subdomain, and the browsers' preload list, are the domain owner's
+    # decisions (HSTS_INCLUDE_SUBDOMAINS): not warnings about LeadFlow's own set-up.
+    SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 
 CACHES = {
     "default": {

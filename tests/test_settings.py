@@ -77,3 +77,23 @@ def test_email_url_delivers_to_a_real_smtp_server():
     assert sent == 1
     assert inbox.messages[0].rcpt_tos == ["jane@example.com"]
     assert b"Subject: Hello" in inbox.messages[0].content
+
+
+def test_check_deploy_with_https_has_no_security_warnings(tmp_path):
+    """Production settings with HTTPS=true pass `check --deploy` with no security warning
+    (HSTS, SSL redirect, secure cookies)."""
+    import os
+    import secrets
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "HTTPS": "true", "DEBUG": "false", "ALLOWED_HOSTS": "crm.example.com",
+           "SECRET_KEY": secrets.token_urlsafe(60)}  # fmt: skip
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert "security.W" not in output, output
