@@ -129,9 +129,12 @@ def create_import_job(
     """
     limit = settings.IMPORT_MAX_BYTES
     if upload.size > limit:
+        size, largest = filesizeformat(upload.size), filesizeformat(limit)
+        if size == largest:  # just over: the rounded sizes would read the same
+            size, largest = f"{upload.size:,} bytes", f"{limit:,} bytes"
         raise ImportFileError(
-            f"The file is {filesizeformat(upload.size)}; the largest file you can import is "
-            f"{filesizeformat(limit)}. Split it into smaller files."
+            f"The file is {size}; the largest file you can import is {largest}. "
+            "Split it into smaller files."
         )
     if source not in Source.values:
         raise LeadFlowError(f"{source!r} is not a source.", field="source")

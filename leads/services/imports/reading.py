@@ -149,17 +149,30 @@ def is_blank(cells: list[str]) -> bool:
     return not any(cell.strip() for cell in cells)
 
 
+# More columns than any lead has fields: a header this wide is a mistake (or an attack on
+# the mapping page), refused before anything reads the rows.
+MAX_COLUMNS = 500
+
+
 def column_names(header: list[str]) -> list[str]:
     """Column names as the mapping uses them: trimmed, `Column N` for an empty header
-    cell, ` (2)` after a repeated one, so every column can be mapped on its own."""
+    cell, ` (2)` after a repeated one, so every column can be mapped on its own. Linear
+    in the header's length; ImportFileError past MAX_COLUMNS columns."""
+    if len(header) > MAX_COLUMNS:
+        raise ImportFileError(
+            f"The file has {len(header):,} columns; at most {MAX_COLUMNS} can be imported. "
+            "Remove the columns you do not need."
+        )
     names: list[str] = []
     seen: set[str] = set()
+    last_number: dict[str, int] = {}  # base name → the last " (n)" given to it
     for index, raw in enumerate(header, start=1):
         name = raw.strip().lstrip("\ufeff").strip() or f"Column {index}"
-        base, n = name, 1
+        base, n = name, last_number.get(name.lower(), 1)
         while name.lower() in seen:
             n += 1
             name = f"{base} ({n})"
+        last_number[base.lower()] = n
         seen.add(name.lower())
         names.append(name)
     return names
