@@ -16,6 +16,7 @@ module starts a server (see ../shared/STACK-NOTES.md for why).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -27,10 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+# LEADFLOW_VAR moves the servers' data (tests start a stack of their own there).
+VAR = Path(os.environ.get("LEADFLOW_VAR") or ROOT / "var")
 PGDATA = VAR / "pg"
 REDIS_DIR = VAR / "redis"
+# The ports of the servers this checkout runs, while they run: how `manage.py` and a
+# second `make test` find them (running_urls) without any variable set.
+STATE = VAR / "devstack.json"
 DB_NAME = "leadflow"
+DEFAULT_PG_PORT, DEFAULT_REDIS_PORT = 54329, 63799
 
 
 class StackError(RuntimeError):
@@ -46,6 +52,46 @@ def _port(name: str, default: int) -> int:
     if not 1024 <= value <= 65535:
         raise StackError(f"{name}={value} must be between 1024 and 65535")
     return value
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _state() -> dict:
+    try:
+        return json.loads(STATE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _choose_port(name: str, default: int, key: str, pidfile: Path) -> int:
+    """The port to use: the variable if set; the one this checkout's running server was
+    started on; else the default, or a free port when another program holds it."""
+    if os.environ.get(name):
+        return _port(name, default)
+    recorded = _state().get(key)
+    if recorded and _pid_alive(pidfile):
+        return int(recorded)
+    if not _port_open(default):
+        return default
+    port = _free_port()
+    print(f"devstack: port {default} is taken by another program; using {port}", flush=True)
+    return port
+
+
+def running_urls(*, redis_db: int = 0) -> dict[str, str]:
+    """DATABASE_URL / REDIS_URL of this checkout's embedded servers while they run (what
+    `make run` started), so `python manage.py ...` works beside it; {} otherwise."""
+    state = _state()
+    urls = {}
+    if state.get("pg_port") and _pid_alive(PGDATA / "postmaster.pid"):
+        urls["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{state['pg_port']}/{DB_NAME}"
+    if state.get("redis_port") and _pid_alive(REDIS_DIR / "redis.pid"):
+        urls["REDIS_URL"] = f"redis://127.0.0.1:{state['redis_port']}/{redis_db}"
+    return urls
 
 
 def _port_open(port: int) -> bool:
@@ -219,24 +265,55 @@ class Stack:
             stop_redis(self.redis_port)
         if self.started_pg:
             stop_postgres()
+        if self.started_pg or self.started_redis:
+            with contextlib.suppress(OSError):
+                STATE.unlink()
 
 
 def up(*, redis_db: int = 0) -> Stack:
     """Start what is missing and return the environment that points at it."""
     stack = Stack()
     try:
+        state = _state()
         if not os.environ.get("DATABASE_URL"):
-            port = _port("LEADFLOW_PG_PORT", 54329)
+            port = _choose_port("LEADFLOW_PG_PORT", DEFAULT_PG_PORT, "pg_port",
+                                PGDATA / "postmaster.pid")  # fmt: skip
             stack.started_pg = start_postgres(port)
             stack.env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{port}/{DB_NAME}"
+            state["pg_port"] = port
         if not os.environ.get("REDIS_URL"):
-            stack.redis_port = _port("LEADFLOW_REDIS_PORT", 63799)
+            stack.redis_port = _choose_port("LEADFLOW_REDIS_PORT", DEFAULT_REDIS_PORT,
+                                            "redis_port", REDIS_DIR / "redis.pid")  # fmt: skip
             stack.started_redis = start_redis(stack.redis_port)
             stack.env["REDIS_URL"] = f"redis://127.0.0.1:{stack.redis_port}/{redis_db}"
+            state["redis_port"] = stack.redis_port
+        if stack.started_pg or stack.started_redis:
+            VAR.mkdir(exist_ok=True)
+            STATE.write_text(json.dumps(state))
     except BaseException:
         stack.stop()
         raise
     return stack
+
+
+class Stop(Exception):
+    """SIGTERM or SIGHUP arrived: stop everything, as Ctrl-C does."""
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP (a process manager, `kill`, a closed terminal) stop the stack
+    like Ctrl-C; and when the parent (make) dies, this process is sent SIGTERM too, so
+    nothing is left running behind a killed `make run`."""
+
+    def stop(signum, frame):
+        raise Stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _secret_key() -> str:
@@ -254,6 +331,7 @@ def _manage(env: dict[str, str], *args: str) -> None:
 
 def run() -> int:
     """`make run`: migrate, seed on first start, then web + worker + beat under honcho."""
+    _stop_on_signals()
     stack = up()
     bin_dir = str(Path(sys.executable).parent)  # the venv's gunicorn, celery, honcho
     env = {
@@ -280,15 +358,33 @@ def run() -> int:
     except KeyboardInterrupt:
         if honcho is not None:
             # The terminal sent SIGINT to honcho too; give it time to stop its children.
-            with contextlib.suppress(KeyboardInterrupt):
+            with contextlib.suppress(KeyboardInterrupt, Stop):
                 honcho.wait()
+        return 0
+    except Stop:
+        _terminate(honcho)
         return 0
     finally:
         stack.stop()
 
 
+def _terminate(proc: subprocess.Popen | None) -> None:
+    """SIGTERM to a child (honcho stops web, worker and beat on it), then wait for it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    with contextlib.suppress(Stop, KeyboardInterrupt):
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def exec_(cmd: list[str], *, redis_db: int) -> int:
+    _stop_on_signals()
     stack = up(redis_db=redis_db)
+    proc = None
     try:
         proc = subprocess.Popen(cmd, env={**os.environ, **stack.env})  # noqa: S603
         try:
@@ -296,6 +392,9 @@ def exec_(cmd: list[str], *, redis_db: int) -> int:
         except KeyboardInterrupt:
             proc.send_signal(signal.SIGINT)
             return proc.wait()
+    except Stop:
+        _terminate(proc)
+        return 143
     finally:
         stack.stop()
 
@@ -324,8 +423,11 @@ def main(argv: list[str]) -> int:
                 print(f"{key}={value}")
             return 0
         if argv[0] == "down":
-            stop_redis(_port("LEADFLOW_REDIS_PORT", 63799))
+            port = _state().get("redis_port") or _port("LEADFLOW_REDIS_PORT", DEFAULT_REDIS_PORT)
+            stop_redis(int(port))
             stop_postgres()
+            with contextlib.suppress(OSError):
+                STATE.unlink()
             return 0
     except StackError as exc:
         print(f"devstack: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from leadflow.devstack import running_urls
 from leadflow.env import email_settings, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -22,7 +23,9 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
-DATABASE_URL = env_str("DATABASE_URL")
+# Unset beside a running `make run`: its embedded servers (so `manage.py` just works).
+_EMBEDDED = {} if env_str("DATABASE_URL") and env_str("REDIS_URL") else running_urls()
+DATABASE_URL = env_str("DATABASE_URL") or _EMBEDDED.get("DATABASE_URL", "")
 if not DATABASE_URL:
     raise ImproperlyConfigured(
         "DATABASE_URL is not set: start LeadFlow with `make run` / `make test` (which start an "
@@ -35,7 +38,7 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("LeadFlow needs PostgreSQL: DATABASE_URL must be postgres://...")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = env_str("REDIS_URL") or _EMBEDDED.get("REDIS_URL", "")
 if not REDIS_URL:
     raise ImproperlyConfigured(
         "REDIS_URL is not set: start LeadFlow with `make run` / `make test` (which start an "
