@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponseBadRequest
+from io import BytesIO
+
+from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
+from django.http import HttpResponse, HttpResponseBadRequest
 
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -26,4 +30,37 @@ class RefuseNulCharacters:
                         "Text may not contain NUL characters; nothing was changed.",
                         content_type="text/plain; charset=utf-8",
                     )
+        return self.get_response(request)
+
+
+class ReadChunkedBodies:
+    """Django reads a body without Content-Length as empty, so a chunked request (which
+    gunicorn de-chunks, marking `wsgi.input_terminated`) would lose its JSON silently.
+    Read it here, up to API_MAX_BODY_BYTES; a larger one is a 413, and a chunked body a
+    server cannot end, or a chunked file upload, a 411 asking for a Content-Length."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        meta = request.META
+        if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower() and not meta.get(
+            "CONTENT_LENGTH"
+        ):
+            if not meta.get("wsgi.input_terminated") or request.content_type.startswith(
+                "multipart/"
+            ):
+                return HttpResponse(
+                    "Send this request with a Content-Length header.",
+                    status=411, content_type="text/plain; charset=utf-8",
+                )  # fmt: skip
+            limit = settings.API_MAX_BODY_BYTES
+            body = meta["wsgi.input"].read(limit + 1)
+            if len(body) > limit:
+                return HttpResponse(
+                    f"The request body is larger than the limit of {limit} bytes.",
+                    status=413, content_type="text/plain; charset=utf-8",
+                )  # fmt: skip
+            meta["CONTENT_LENGTH"] = str(len(body))
+            request._stream = LimitedStream(BytesIO(body), len(body))
         return self.get_response(request)

@@ -35,3 +35,44 @@ def test_nul_in_a_form_or_a_query_is_a_400(client, marketer):
     assert response.status_code == 400 and b"NUL" in response.content
     assert Lead.objects.get(pk=lead.pk).stage == "new"
     assert client.get("/leads/", {"search": "x\x00"}).status_code == 400
+
+
+def _chunked(rf, body: bytes, *, terminated=True, content_type="application/json"):
+    import io
+
+    request = rf.post("/api/v1/leads/", data=b"", content_type=content_type)
+    request.META.pop("CONTENT_LENGTH", None)
+    request.META["HTTP_TRANSFER_ENCODING"] = "chunked"
+    request.META["CONTENT_TYPE"] = content_type
+    request.META["wsgi.input"] = io.BytesIO(body)
+    if terminated:
+        request.META["wsgi.input_terminated"] = True
+    from django.core.handlers.wsgi import WSGIRequest
+
+    return WSGIRequest(request.META)
+
+
+def test_a_chunked_json_body_is_read_not_lost(rf):
+    from leadflow.middleware import ReadChunkedBodies
+
+    seen = {}
+
+    def view(request):
+        seen["body"] = request.body
+        return None
+
+    ReadChunkedBodies(view)(_chunked(rf, b'{"email": "a@x.io"}'))
+    assert seen["body"] == b'{"email": "a@x.io"}'
+
+
+def test_a_chunked_body_too_large_or_unterminated_is_refused(rf, settings):
+    from leadflow.middleware import ReadChunkedBodies
+
+    settings.API_MAX_BODY_BYTES = 10
+    middleware = ReadChunkedBodies(lambda request: None)
+    assert middleware(_chunked(rf, b"x" * 11)).status_code == 413
+    assert middleware(_chunked(rf, b"{}", terminated=False)).status_code == 411
+    assert (
+        middleware(_chunked(rf, b"--x", content_type="multipart/form-data; boundary=x")).status_code
+        == 411
+    )
