@@ -34,3 +34,5 @@ class ScoringConfig(AppConfig):
         hooks.register("events_moved", events_moved)
         hooks.register("event_recorded", event_recorded)
         tick_job("scoring.tick")(services.tick)
+        tick_job("scoring.decay", every=services.DECAY_EVERY_SECONDS)(services.passes.decay)
+        tick_job("scoring.lost_runs")(services.passes.resume_lost_runs)
