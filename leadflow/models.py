@@ -20,3 +20,21 @@ class TickRun(models.Model):
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+class JobState(models.Model):
+    """One scheduler job's last run, across every pass and process: when it is next due,
+    and whether it keeps failing (healthz reports it)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    last_as_of = models.DateTimeField(null=True, blank=True)  # of its last successful run
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)  # of its last run, empty when it succeeded
+    consecutive_failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"job {self.name}"

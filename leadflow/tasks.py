@@ -11,13 +11,12 @@ from leadflow.scheduler import run_tick
 
 @shared_task(name="leadflow.tasks.tick")
 def tick(at: str | None = None) -> dict:
-    """Run one scheduler pass as of `at` (ISO 8601, aware) or now."""
+    """Run one scheduler pass as of `at` (ISO 8601, aware) or now; its jobs enqueue their
+    heavy work for other workers."""
     now = parse_datetime(at) if at else timezone.now()
     if now is None or timezone.is_naive(now):
         raise ValueError(f"tick needs an aware ISO 8601 instant, got {at!r}")
     run = run_tick(now)
-    if run is None:
-        return {"skipped": True}
     return {
         "id": run.pk,
         "as_of": run.as_of.isoformat(),

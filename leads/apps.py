@@ -10,4 +10,4 @@ class LeadsConfig(AppConfig):
         from leadflow.scheduler import tick_job
         from leads.services.imports.upkeep import upkeep
 
-        tick_job("leads.imports")(upkeep)
+        tick_job("leads.imports", every=5 * 60)(upkeep)

@@ -17,3 +17,5 @@ class ScoringConfig(AppConfig):
         hooks.register("leads_unmerged", handlers.leads_unmerged)
         hooks.register("leads_changed_in_bulk", handlers.leads_changed_in_bulk)
         tick_job("scoring.tick")(services.tick)
+        tick_job("scoring.decay", every=services.DECAY_EVERY_SECONDS)(services.passes.decay)
+        tick_job("scoring.lost_runs")(services.passes.resume_lost_runs)

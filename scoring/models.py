@@ -7,6 +7,7 @@ lists can filter and sort on them; this app is the only writer.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -86,7 +87,14 @@ class ScorePoint(models.Model):
 
 
 class RescoreRun(models.Model):
-    """A rescoring of every lead (after a model change), with its progress."""
+    """A rescoring of every lead (after a model change, or the hourly decay), with its
+    progress.
+
+    Whoever runs it holds a lease (`lease_until`, renewed after every batch); a run
+    whose lease passed lost its worker, and the scoring tick hands it to another one,
+    which goes on from the spans not yet done (`spans_done`). `claims` numbers the
+    workers that took it up, so one that was given up on cannot write over the next.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -94,7 +102,12 @@ class RescoreRun(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    class Kind(models.TextChoices):
+        MODEL_CHANGE = "model_change", "Model change"
+        DECAY = "decay", "Hourly decay"
+
     model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.MODEL_CHANGE)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     leads_total = models.PositiveIntegerField(default=0)
     leads_done = models.PositiveIntegerField(default=0)
@@ -105,9 +118,26 @@ class RescoreRun(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Running: until when its worker holds it; pending: by when a worker should have
+    # taken it up (else its message is sent again). Null once it ended.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    claims = models.PositiveIntegerField(default=0)
+    workers_lost = models.PositiveIntegerField(default=0)
+    # The lead ids it walks (fixed when first started, so a resumption walks the same
+    # spans) and the first id of each span already rescored.
+    span_low = models.BigIntegerField(null=True, blank=True)
+    span_high = models.BigIntegerField(null=True, blank=True)
+    spans_done = ArrayField(models.BigIntegerField(), default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["lease_until"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="rescorerun_lease_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"rescore for v{self.model.version}: {self.status}"

@@ -12,8 +12,9 @@ from scoring import services
 
 @shared_task(name="scoring.tasks.rescore", acks_late=True, reject_on_worker_lost=True)
 def rescore(run_id: int) -> dict:
-    """Rescore every lead for RescoreRun `run_id`. A second delivery finds the run no
-    longer pending and does nothing; each batch is its own transaction."""
+    """Rescore every lead for RescoreRun `run_id` (a model change, the hourly decay, or a
+    run resumed after its worker was lost). A second delivery finds the run no longer
+    pending and does nothing; each batch is its own transaction."""
     run = services.run_rescore(run_id=run_id, now=timezone.now())
     if run is None:
         return {"id": run_id, "skipped": True}

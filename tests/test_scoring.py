@@ -351,13 +351,13 @@ def test_the_tick_applies_the_stage_rules_to_the_leads_it_scores():
 def test_between_hourly_passes_the_tick_sweeps_only_the_newest_events(monkeypatch):
     activate()
     older, newer = make_lead(now=T0), make_lead(now=T0)
-    services.tick(T0)  # the hourly pass
     monkeypatch.setattr(ranked_events, "RECENT_ACTIVITIES", 1)
     for lead in (older, newer):  # recorded, but their reactions were lost
         record_event(lead_id=lead.pk, type="demo_request", occurred_at=T0, now=T0)
     assert services.tick(T0 + timedelta(minutes=1))["reranked"] == 1
     assert _lead_row(newer)["engagement"] > 0 and _lead_row(older)["engagement"] == 0
-    assert services.tick(T0 + timedelta(minutes=61))["reranked"] == 1  # hourly: all events
+    decayed = passes.decay(T0 + timedelta(minutes=2), inline=True)  # hourly: all events
+    assert decayed["decayed"] == 2
     assert _lead_row(older)["engagement"] > 0
 
 

@@ -1,5 +1,13 @@
 """Passes over many leads: a new model version and its rescoring run, the pass over
-changed leads (after an import, and in every tick), and the tick itself.
+changed leads (after an import, and in every tick), and scoring's tick jobs.
+
+A rescoring run is leased: `run_rescore` claims it (pending → running) under a lease
+that each of its batches renews, and the tick job `resume_lost_runs` hands a run whose
+lease passed to another worker, which goes on from the spans not yet done (rescoring a
+lead twice is harmless), or fails it once LOST_BEFORE_FAILING workers were lost on it.
+Leases are stamped with the clock, like started and finished times, since they measure
+how long a worker has been quiet; whether one has passed is decided as of the tick's
+`now`.
 """
 
 from __future__ import annotations
@@ -7,12 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Max
+from django.contrib.postgres.fields import ArrayField
+from django.db import connection, models, transaction
+from django.db.models import F, Func, Max, Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -25,8 +34,30 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BATCH = 100_000  # leads per batch of a rescoring (its progress step)
-DECAY_EVERY_SECONDS = 3600
+DECAY_EVERY_SECONDS = 3600  # the tick job scoring.decay's interval
 MANY_LOCK_ID = 0x5C0E  # the advisory lock key of scoring's passes over many leads
+# A batch takes seconds (bench/rescore.py): a run whose worker was quiet this long
+# lost it.
+LEASE = timedelta(minutes=5)
+# A queued run that no worker took up in this time is sent again (its message was
+# lost, e.g. the broker was down as it was sent); another copy of it does no harm.
+QUEUED_FOR = timedelta(hours=1)
+LOST_BEFORE_FAILING = 3  # lost workers after which a run is marked failed
+LOST = (
+    "The worker running this was lost {times} times, so it was stopped. "
+    "The hourly rescoring brings every lead up to date."
+)
+
+Status, Kind = RescoreRun.Status, RescoreRun.Kind
+
+
+class RunTakenOver(Exception):
+    """This worker's claim on a rescoring run was given up (its lease passed) and the run
+    handed to another worker: this one stops, and its current batch rolls back."""
+
+
+def _lease(length: timedelta) -> datetime:
+    return timezone.now() + length
 
 
 def create_version(*, definition: dict, by, note: str = "", now: datetime) -> ScoringModel:
@@ -42,7 +73,7 @@ def create_version(*, definition: dict, by, note: str = "", now: datetime) -> Sc
             version=version, definition=definition, is_active=True, note=note[:300],
             created_by=by, created_at=now,
         )  # fmt: skip
-        run = RescoreRun.objects.create(model=model, created_at=now)
+        run = RescoreRun.objects.create(model=model, created_at=now, lease_until=_lease(QUEUED_FOR))
         rescore.delay_on_commit(run.pk)
     return model
 
@@ -67,12 +98,47 @@ def over_spans(work: Callable[[tuple[int, int]], T], low: int, high: int) -> lis
 
 
 def rescore_all(*, now: datetime, run: RescoreRun | None = None) -> ScoreCounts:
-    """Rescore every lead in id batches (over_spans), each its own transaction, progress
-    recorded after each."""
+    """Rescore every lead in id batches (over_spans), each its own transaction. For a
+    claimed `run`: only the spans it has not done yet, each recorded (progress, span
+    done, lease renewed) in the batch's own transaction, so a span counts as done
+    exactly when its scores are written."""
     found = compiled_model(now)
     if found is None:
         return ScoreCounts()
     model, compiled = found
+    low, high = _span_of(run)
+    if low is None:
+        return ScoreCounts()
+    done = set(run.spans_done) if run is not None else set()
+    everyone = Sql("true", [])
+
+    def batch(span: tuple[int, int]) -> ScoreCounts:
+        if span[0] in done:
+            return ScoreCounts()  # an earlier worker of this run rescored it
+        with transaction.atomic():
+            _lock_many(exclusive=False)
+            counts = score_leads(compiled, version=model.version, where=everyone, now=now,
+                                 span=span)  # fmt: skip
+            if run is not None:
+                _hold(
+                    run,
+                    spans_done=Func(F("spans_done"), Value(span[0]), function="array_append",
+                                    output_field=ArrayField(models.BigIntegerField())),
+                    leads_done=Least(F("leads_done") + counts.scored, F("leads_total")),
+                    became_mql=F("became_mql") + counts.became_mql,
+                    left_mql=F("left_mql") + counts.left_mql,
+                    disqualified=F("disqualified") + counts.disqualified,
+                )  # fmt: skip
+        return counts
+
+    return sum(over_spans(batch, low, high), ScoreCounts())
+
+
+def _span_of(run: RescoreRun | None) -> tuple[int | None, int | None]:
+    """The lead ids to walk: every lead's, or the run's as fixed when it first started
+    (so a resumption walks the same spans)."""
+    if run is not None and run.span_high is not None:
+        return run.span_low, run.span_high
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT min(id), max(id), count(*) FILTER (WHERE merged_into_id IS NULL) "
@@ -80,48 +146,55 @@ def rescore_all(*, now: datetime, run: RescoreRun | None = None) -> ScoreCounts:
         )
         low, high, count = cursor.fetchone()
     if run is not None:
-        RescoreRun.objects.filter(pk=run.pk).update(leads_total=count, leads_done=0)
-    if low is None:
-        return ScoreCounts()
-    everyone = Sql("true", [])
+        _hold(run, span_low=low, span_high=high, leads_total=count, leads_done=0)
+    return low, high
 
-    def batch(span: tuple[int, int]) -> ScoreCounts:
-        with transaction.atomic():
-            _lock_many(exclusive=False)
-            counts = score_leads(compiled, version=model.version, where=everyone, now=now,
-                                 span=span)  # fmt: skip
-        if run is not None:
-            RescoreRun.objects.filter(pk=run.pk).update(
-                leads_done=Least(F("leads_done") + counts.scored, count),
-                became_mql=F("became_mql") + counts.became_mql,
-                left_mql=F("left_mql") + counts.left_mql,
-                disqualified=F("disqualified") + counts.disqualified,
-            )
-        return counts
 
-    return sum(over_spans(batch, low, high), ScoreCounts())
+def _hold(run: RescoreRun, **fields) -> None:
+    """Write `fields` on `run` and renew its lease, while the run is still this worker's."""
+    held = RescoreRun.objects.filter(pk=run.pk, status=Status.RUNNING, claims=run.claims)
+    if not held.update(lease_until=_lease(LEASE), **fields):
+        raise RunTakenOver(f"rescoring run {run.pk} was handed to another worker")
+
+
+def claim_rescore(*, run_id: int, now: datetime) -> RescoreRun | None:
+    """Take up run `run_id` (pending → running) under a new lease: the run as claimed,
+    or None when it is not pending (done, failed, another worker's, or unknown). Its
+    started_at stays that of its first start."""
+    with transaction.atomic():
+        run = RescoreRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != Status.PENDING:
+            return None
+        run.status, run.claims, run.lease_until = Status.RUNNING, run.claims + 1, _lease(LEASE)
+        run.started_at = run.started_at or now
+        run.save(update_fields=["status", "claims", "lease_until", "started_at"])
+    return run
 
 
 def run_rescore(*, run_id: int, now: datetime) -> RescoreRun | None:
-    """The task's work: claim the run (pending → running), rescore as of `now` (its
-    started_at), record the outcome."""
-    claimed = RescoreRun.objects.filter(pk=run_id, status=RescoreRun.Status.PENDING).update(
-        status=RescoreRun.Status.RUNNING, started_at=now
-    )
-    if not claimed:
-        return None  # done, running elsewhere, or unknown
-    run = RescoreRun.objects.get(pk=run_id)
+    """The task's work (and the inline tick's): claim the run, rescore as of `now` the
+    spans not done yet (a decay run first re-ranks every event: the hourly sweep),
+    record the outcome. None when the run was not the caller's to do, or was handed to
+    another worker meanwhile."""
+    run = claim_rescore(run_id=run_id, now=now)
+    if run is None:
+        return None
+    mine = RescoreRun.objects.filter(pk=run_id, status=Status.RUNNING, claims=run.claims)
     try:
+        if run.kind == Kind.DECAY and not run.spans_done:
+            sweep_ranks()  # events a crash left unranked, merged away or deleted
+            _hold(run)
         rescore_all(now=now, run=run)
+    except RunTakenOver:
+        logger.warning("rescoring run %s was handed to another worker; this one stops", run_id)
+        return None
     except Exception as exc:
         logger.exception("rescoring run %s failed", run_id)
-        RescoreRun.objects.filter(pk=run_id).update(
-            status=RescoreRun.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
-        )
+        mine.update(status=Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now(),
+                    lease_until=None)  # fmt: skip
         raise
-    RescoreRun.objects.filter(pk=run_id).update(
-        status=RescoreRun.Status.DONE, finished_at=timezone.now()
-    )
+    if not mine.update(status=Status.DONE, finished_at=timezone.now(), lease_until=None):
+        return None  # given up on just now: its next worker finds every span done
     run.refresh_from_db()
     return run
 
@@ -163,20 +236,74 @@ def _lock_many(*, exclusive: bool) -> None:
 
 
 def tick(now: datetime) -> dict:
-    """The scheduler's scoring job: rank any recent events a crash left unranked (once an
-    hour: all events), rescore the leads changed since they were scored, and once an
-    hour decay everyone."""
-    last = RescoreRun.objects.filter(status=RescoreRun.Status.DONE).order_by("-started_at").first()
-    hourly = last is None or abs((now - last.started_at).total_seconds()) >= DECAY_EVERY_SECONDS
-    swept = sweep_ranks(recent_only=not hourly)
+    """Scoring's tick job, every pass (cheap): rank the recent events a crash left
+    unranked and score the leads changed since they were scored."""
+    swept = sweep_ranks(recent_only=True)
     counts = score_changed(now=now, lead_ids=swept)
     if counts is None:
         return {"skipped": "no active scoring model", "reranked": len(swept)}
+    return {"rescored": counts.scored, "mql": counts.became_mql, "left_mql": counts.left_mql,
+            "disqualified": counts.disqualified, "reranked": len(swept)}  # fmt: skip
+
+
+def decay(now: datetime, *, inline: bool = False) -> dict:
+    """Scoring's hourly tick job: rescore every lead as of now (engagement decays with
+    time), first re-ranking every event; a RescoreRun handed to a worker on commit, or
+    run here when `inline` (manage.py tick). A rescoring already under way does the
+    same: none is added."""
+    from scoring.tasks import rescore
+
     model = active_model()
-    result = {"rescored": counts.scored, "mql": counts.became_mql, "left_mql": counts.left_mql,
-              "disqualified": counts.disqualified, "reranked": len(swept)}  # fmt: skip
-    if hourly:
-        run = RescoreRun.objects.create(model=model, created_at=now)
-        done = run_rescore(run_id=run.pk, now=now)
-        result["decayed"] = done.leads_done if done else 0
-    return result
+    if model is None:
+        return {"skipped": "no active scoring model"}
+    run = RescoreRun.objects.filter(status__in=[Status.PENDING, Status.RUNNING]).first()
+    if run is None:
+        run = RescoreRun.objects.create(model=model, kind=Kind.DECAY, created_at=now,
+                                        lease_until=_lease(QUEUED_FOR))  # fmt: skip
+        if not inline:
+            rescore.delay_on_commit(run.pk)
+            return {"enqueued": run.pk}
+    elif not inline:
+        return {"skipped": f"rescoring run {run.pk} is under way"}
+    done = run_rescore(run_id=run.pk, now=now)
+    if done is None:
+        return {"skipped": f"rescoring run {run.pk} is running elsewhere"}
+    return {"run": done.pk, "decayed": done.leads_done}
+
+
+def resume_lost_runs(now: datetime, *, inline: bool = False) -> dict[str, list[int]]:
+    """Scoring's tick job for lost workers, every pass: a running rescoring whose lease
+    passed as of `now` is taken back (a conditional UPDATE: a worker that renewed its
+    lease meanwhile keeps it) and queued again, to go on from the spans not yet done,
+    or marked failed at its LOST_BEFORE_FAILING-th lost worker. A queued run that no
+    worker took up within QUEUED_FOR is sent again. With `inline` (manage.py tick) they
+    run here instead."""
+    from scoring.tasks import rescore
+
+    outcome: dict[str, list[int]] = {"resumed": [], "failed": [], "resent": []}
+    for run in RescoreRun.objects.filter(status=Status.RUNNING, lease_until__lt=now):
+        lost = run.workers_lost + 1
+        expired = RescoreRun.objects.filter(pk=run.pk, status=Status.RUNNING, lease_until__lt=now)
+        if lost >= LOST_BEFORE_FAILING:
+            if expired.update(
+                status=Status.FAILED,
+                workers_lost=lost,
+                lease_until=None,
+                error=LOST.format(times=lost),
+                finished_at=timezone.now(),
+            ):
+                outcome["failed"].append(run.pk)
+        elif expired.update(
+            status=Status.PENDING, workers_lost=lost, lease_until=_lease(QUEUED_FOR)
+        ):
+            outcome["resumed"].append(run.pk)
+    for run in RescoreRun.objects.filter(status=Status.PENDING, lease_until__lt=now):
+        waiting = RescoreRun.objects.filter(pk=run.pk, status=Status.PENDING, lease_until__lt=now)
+        if waiting.update(lease_until=_lease(QUEUED_FOR)):
+            outcome["resent"].append(run.pk)
+    for run_id in outcome["resumed"] + outcome["resent"]:
+        if inline:
+            run_rescore(run_id=run_id, now=now)
+        else:
+            rescore.delay_on_commit(run_id)
+    return outcome

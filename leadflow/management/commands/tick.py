@@ -8,7 +8,8 @@ from leadflow.scheduler import run_tick
 class Command(BaseCommand):
     help = (
         "Run one synchronous scheduler pass (what beat triggers every minute) as of now "
-        "or of --at; for operators when workers are down, and for tests."
+        "or of --at; for operators when workers are down, and for tests: the jobs do "
+        "their heavy work (rescoring, decay) themselves instead of enqueuing it."
     )
 
     def add_arguments(self, parser):
@@ -25,10 +26,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--at {at!r} is not an ISO 8601 date-time")
             if timezone.is_naive(now):
                 raise CommandError(f"--at {at!r} has no time zone: add one, e.g. {at}Z")
-        run = run_tick(now)
-        if run is None:
-            self.stdout.write("Another scheduler pass is running; nothing done.")
-            return
+        run = run_tick(now, inline=True)
         for name, result in run.results.items():
             self.stdout.write(f"{name}: {result}")
         for name, error in run.errors.items():
