@@ -192,13 +192,17 @@ def _stage_moves(
         del reasons[Stage.DISQUALIFIED]
     moved = dict.fromkeys(Stage, 0)
     for to_stage, reason in reasons.items():
+        # The stage machine's own guard first (move_stages applies it again under the
+        # lock): cheap, it spares PostgreSQL the rules for leads no move could take.
         select = Sql(
             f"""
             SELECT l.id, {reason.text} AS reason FROM leads_lead l
-            WHERE {where.text} AND l.merged_into_id IS NULL AND {move.to_stage.text} = %s
+            WHERE {where.text} AND l.merged_into_id IS NULL
+              AND NOT l.in_handoff AND l.stage = ANY(%s) AND {move.to_stage.text} = %s
             """,
-            [*reason.params, *where.params, *move.to_stage.params, to_stage.value],
-        )
+            [*reason.params, *where.params, automatic_from(to_stage), *move.to_stage.params,
+             to_stage.value],
+        )  # fmt: skip
         moved[to_stage] = _move(select, to_stage=to_stage.value, now=now)
     return moved
 
