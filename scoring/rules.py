@@ -312,8 +312,8 @@ class Compiled:
         NULL: disqualified by the first matching rule, unless a person took the lead out
         of disqualified; MQL on meeting the rule; back to nurturing on falling below it.
         Only from the stages `automatic_from(to_stage)` (the stage machine's automatic
-        moves) and never a lead in a handoff. After its move a lead's answer is NULL, so
-        scoring, the what-if and the explanation read one answer."""
+        moves) and never a lead in a handoff. Scoring's moves and the what-if both read
+        it; after its move a lead's answer is NULL (a second reading moves nobody)."""
         meets = self.mql_sql(scores).meets
         whens, params = ["WHEN l.in_handoff THEN NULL"], []
         if self.disqualify:
