@@ -22,24 +22,39 @@ A definition (JSON, stored on ScoringModel.definition):
                       "value": "student"}]
     }
 
-Every rule compiles to one SQL condition over the lead row `l`; rescoring, the
-explanation and the what-if all use these same conditions, so they cannot disagree.
+Every rule compiles to one SQL condition over the lead row `l`, and the model to one
+SQL form of each thing computed from them: the decay of an event's points
+(`Compiled.decayed_sql`), the MQL rule and each of its conditions (`mql_sql`) and the
+stage move the rules call for (`stage_move_sql`). Rescoring, the explanation and the
+what-if all use these same forms, so they cannot disagree.
 """
+
+# SQL here is assembled from this module's own fragments; every value from a person
+# travels as a query parameter.
+# ruff: noqa: S608
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from leads.exceptions import LeadFlowError
-from leads.models import EVENT_TYPES, CustomField
+from leads.models import EVENT_TYPES, CustomField, Stage
 from leads.normalise import FREE_MAIL_DOMAINS
+from leads.services import FUTURE_TOLERANCE_SECONDS
 from leads.values import parse_date
 
 OPS = ("equals", "in", "contains", "range", "is_set")
 GRADES = ("A", "B", "C", "D")
 APPLIES_TO = ("fit", "engagement")
+# An event this many half-lives old counts 0. Its factor would be below 1e-301, far
+# under what a score shows, and past ~1075 half-lives PostgreSQL's power() underflows
+# to an error, not to 0: one event from year 1 (or a half-life of minutes) would stop
+# the scoring statement for every lead.
+DECAY_HORIZON_HALF_LIVES = 1000
 
 # Lead fields a rule may test: name → (SQL over the lead row `l`, type).
 FIELDS: dict[str, tuple[str, str]] = {
@@ -257,25 +272,98 @@ class Compiled:
             whens.append("ELSE ''")
         return Sql("CASE " + " ".join(whens) + " END", params)
 
-    def mql_sql(self, grade: str, engagement: str) -> Sql:
-        good = [g for g in GRADES if g <= self.mql_min_grade]
-        text = f"({grade} = ANY(%s) AND {engagement} >= %s"
-        params: list = [good, self.mql_min_engagement]
-        if self.mql_need_known:
-            text += " AND l.need <> ''"
-        return Sql(text + ")", params)
-
-    def disqualify_sql(self) -> tuple[Sql, Sql]:
-        """(does any rule match, the first matching rule's name)."""
-        if not self.disqualify:
-            return Sql("false", []), Sql("NULL", [])
-        any_text = " OR ".join(c.text for _, c in self.disqualify)
-        any_params = [p for _, c in self.disqualify for p in c.params]
-        name_text = (
-            "CASE " + " ".join(f"WHEN {c.text} THEN %s" for _, c in self.disqualify) + " END"
+    def decayed_sql(self, points: str, occurred_at: str, now: datetime) -> Sql:
+        """`points` of an event at `occurred_at`, halved every half-life up to `now`: the one
+        decay formula. Total over any stored date: an event ahead of `now` counts as if at
+        most FUTURE_TOLERANCE_SECONDS ahead (what record_event accepts; an earlier `now`,
+        as `tick --at` gives, never multiplies points), one past the horizon counts 0."""
+        halves = (
+            f"(GREATEST(%s, date_part('epoch', (%s::timestamptz - {occurred_at}))) / (86400 * %s))"
         )
-        name_params = [p for name, c in self.disqualify for p in (*c.params, name)]
-        return Sql(f"({any_text})", any_params), Sql(name_text, name_params)
+        params = [-FUTURE_TOLERANCE_SECONDS, now, self.half_life_days]
+        return Sql(
+            f"(CASE WHEN {halves} > %s THEN 0 ELSE {points} * power(0.5, {halves}) END)",
+            [*params, DECAY_HORIZON_HALF_LIVES, *params],
+        )
+
+    def mql_sql(self, scores: str) -> MqlSql:
+        """The MQL rule for the lead `l` whose grade and engagement are `{scores}.grade`,
+        `{scores}.engagement` (the lead row itself, or a scoring statement's row)."""
+        good = [g for g in GRADES if g <= self.mql_min_grade]
+        grade = Sql(f"COALESCE({scores}.grade = ANY(%s), false)", [good])
+        engagement = Sql(f"({scores}.engagement >= %s)", [self.mql_min_engagement])
+        need = Sql("COALESCE(l.need <> '', false)" if self.mql_need_known else "true", [])
+        parts = (grade, engagement, need)
+        return MqlSql(
+            grade=grade,
+            engagement=engagement,
+            need=need,
+            meets=Sql(
+                "(" + " AND ".join(p.text for p in parts) + ")",
+                [p for part in parts for p in part.params],
+            ),
+            engagement_gap=Sql(f"GREATEST(0, %s - {scores}.engagement)", [self.mql_min_engagement]),
+        )
+
+    def stage_move_sql(
+        self, scores: str, *, automatic_from: Callable[[str], Sequence[str]]
+    ) -> StageMoveSql:
+        """The stage the rules move the lead `l` with scores `scores` (see mql_sql) to, or
+        NULL: disqualified by the first matching rule, unless a person took the lead out
+        of disqualified; MQL on meeting the rule; back to nurturing on falling below it.
+        Only from the stages `automatic_from(to_stage)` (the stage machine's automatic
+        moves) and never a lead in a handoff. Scoring's moves and the what-if both read
+        it; after its move a lead's answer is NULL (a second reading moves nobody)."""
+        meets = self.mql_sql(scores).meets
+        whens, params = ["WHEN l.in_handoff THEN NULL"], []
+        if self.disqualify:
+            matches = " OR ".join(c.text for _, c in self.disqualify)
+            whens.append(
+                f"""WHEN l.stage = ANY(%s) AND ({matches}) AND NOT EXISTS (
+                        -- a person took it out of disqualified: respect that
+                        SELECT 1 FROM leads_stagechange h WHERE h.lead_id = l.id
+                        AND h.from_stage = %s AND h.changed_by_id IS NOT NULL)
+                    THEN %s"""
+            )
+            params += [
+                list(automatic_from(Stage.DISQUALIFIED.value)),
+                *[p for _, c in self.disqualify for p in c.params],
+                Stage.DISQUALIFIED.value,
+                Stage.DISQUALIFIED.value,
+            ]
+        whens.append(f"WHEN l.stage = ANY(%s) AND {meets.text} THEN %s")
+        params += [list(automatic_from(Stage.MQL.value)), *meets.params, Stage.MQL.value]
+        whens.append(f"WHEN l.stage = %s AND NOT {meets.text} THEN %s")
+        params += [Stage.MQL.value, *meets.params, Stage.NURTURING.value]
+        if self.disqualify:
+            rule = Sql(
+                "CASE " + " ".join(f"WHEN {c.text} THEN %s" for _, c in self.disqualify) + " END",
+                [p for name, c in self.disqualify for p in (*c.params, name)],
+            )
+        else:
+            rule = Sql("NULL", [])
+        return StageMoveSql(
+            to_stage=Sql("(CASE " + " ".join(whens) + " END)", params), disqualified_by=rule
+        )
+
+
+@dataclass
+class MqlSql:
+    """The MQL rule as SQL booleans over `l` and its scores: each condition, and all."""
+
+    grade: Sql
+    engagement: Sql
+    need: Sql
+    meets: Sql
+    engagement_gap: Sql  # engagement points short of the rule's minimum (0 when met)
+
+
+@dataclass
+class StageMoveSql:
+    """The stage rules' one compiled form (Compiled.stage_move_sql)."""
+
+    to_stage: Sql  # 'disqualified', 'mql', 'nurturing' or NULL
+    disqualified_by: Sql  # the first matching disqualification rule's name, or NULL
 
 
 def compile_definition(

@@ -1,6 +1,7 @@
 """Reads of scoring: a lead's explanation, and the what-if of a draft model.
 
-Both run the same compiled SQL conditions that rescoring writes with.
+Both run the scoring statement and the compiled forms of the model (its rules, the
+decay, the MQL rule, the stage moves) that rescoring writes and moves with.
 """
 
 # SQL here is assembled from this app's own fragments and compiled rules; every value
@@ -16,7 +17,7 @@ from django.db import connection
 
 from leads.models import Activity
 from scoring.models import ScorePoint
-from scoring.rules import GRADES, Compiled, Sql, compile_definition
+from scoring.rules import Compiled, Sql, compile_definition
 from scoring.services import automatic_from, compiled_model, over_spans, points_sql, scores_sql
 
 EXAMPLES = 5
@@ -24,58 +25,59 @@ EXAMPLES = 5
 
 def explain(lead, *, now: datetime) -> dict | None:
     """Which rule gave which points, the events behind engagement, the grade, and how
-    far the lead is from the MQL rule — as of `now`, under the active model."""
+    far the lead is from the MQL rule — as of `now`, under the active model. The scores,
+    the rules that matched and each condition of the MQL rule come from one query: the
+    scoring statement and the model's compiled forms, as rescoring runs them."""
     found = compiled_model(now)
     if found is None:
         return None
     model, compiled = found
-    where = Sql("l.id = %s", [lead.pk])
+    score = scores_sql(compiled, where=Sql("l.id = %s", [lead.pk]), now=now)
+    mql = compiled.mql_sql("s")
+    verdict = [mql.grade, mql.engagement, mql.need, mql.meets, mql.engagement_gap]
+    columns = [*verdict, *(r.condition for r in compiled.rules)]
     with connection.cursor() as cursor:
-        score = scores_sql(compiled, where=where, now=now)
-        cursor.execute(f"SELECT fit, engagement, grade, score FROM ({score.text}) s", score.params)
-        fit, engagement, grade, total = cursor.fetchone()
-        contributions = []
-        if compiled.rules:
-            columns = ", ".join(f"({r.condition.text})" for r in compiled.rules)
-            params = [p for r in compiled.rules for p in r.condition.params]
-            cursor.execute(
-                f"SELECT {columns} FROM leads_lead l WHERE l.id = %s",
-                [*params, lead.pk],
-            )
-            matched = cursor.fetchone()
-            contributions = [
-                {"rule": r.name, "points": r.points, "applies_to": r.applies_to}
-                for r, hit in zip(compiled.rules, matched, strict=True)
-                if hit
-            ]
-        points = points_sql(compiled)
         cursor.execute(
             f"""
-            SELECT event_type, count(*), sum(points), sum(points * power(0.5,
-                   date_part('epoch', (%s::timestamptz - occurred_at)) / (86400 * %s))),
-                   max(occurred_at)
+            SELECT s.fit, s.engagement, s.grade, s.score, {", ".join(c.text for c in columns)}
+            FROM ({score.text}) s JOIN leads_lead l ON l.id = s.id
+            """,
+            [*(p for c in columns for p in c.params), *score.params],
+        )
+        row = cursor.fetchone()
+        fit, engagement, grade, total, grade_ok, engagement_ok, need_ok, meets, gap = row[:9]
+        matched = row[9:]
+        contributions = [
+            {"rule": r.name, "points": r.points, "applies_to": r.applies_to}
+            for r, hit in zip(compiled.rules, matched, strict=True)
+            if hit
+        ]
+        points = points_sql(compiled)
+        decayed = compiled.decayed_sql("points", "occurred_at", now)
+        cursor.execute(
+            f"""
+            SELECT event_type, count(*), sum(points), sum({decayed.text}), max(occurred_at)
             FROM ({points.text}) p WHERE lead_id = %s
             GROUP BY event_type ORDER BY 4 DESC
             """,
-            [now, compiled.half_life_days, *points.params, lead.pk],
+            [*decayed.params, *points.params, lead.pk],
         )
-        for event_type, count, raw, decayed, last in cursor.fetchall():
+        for event_type, count, raw, decayed_points, last in cursor.fetchall():
             label = Activity.Kind(event_type).label
             contributions.append(
                 {
                     "rule": f"{label} × {count}",
-                    "points": round(decayed, 1),
+                    "points": round(decayed_points, 1),
                     "applies_to": "engagement",
                     "events": {"count": count, "points_before_decay": raw, "last": last},
                 }
             )
     missing = []
-    if grade not in [g for g in GRADES if g <= compiled.mql_min_grade]:
+    if not grade_ok:
         missing.append(f"needs grade {compiled.mql_min_grade} or better (is {grade or '–'})")
-    if engagement < compiled.mql_min_engagement:
-        gap = compiled.mql_min_engagement - engagement
+    if not engagement_ok:
         missing.append(f"needs {gap:.0f} more engagement points")
-    if compiled.mql_need_known and not lead.need:
+    if not need_ok:
         missing.append("needs its BANT need known")
     return {
         "score": total,
@@ -83,7 +85,7 @@ def explain(lead, *, now: datetime) -> dict | None:
         "fit": fit,
         "engagement": engagement,
         "contributions": contributions,
-        "mql": {"meets": not missing, "missing": missing},
+        "mql": {"meets": meets, "missing": missing},
         "model_version": model.version,
     }
 
@@ -119,34 +121,27 @@ def what_if(definition: dict, *, now: datetime) -> dict:
     return result
 
 
+# The what-if's names for the moves the stage rules call for.
+WHAT_IF_CHANGES = {"mql": "newly_mql", "nurturing": "leave_mql", "disqualified": "disqualified"}
+
+
 def _what_if_span(compiled: Compiled, now: datetime, span: tuple[int, int]) -> list[tuple]:
+    """(change, count, first examples) for the leads of `span`: the stage move the draft's
+    rules call for (Compiled.stage_move_sql, as rescoring moves) over the draft's scores."""
     scores = scores_sql(compiled, where=Sql("true", []), now=now, span=span)
-    meets = compiled.mql_sql("s.grade", "s.engagement")
-    disq, _ = compiled.disqualify_sql()
+    move = compiled.stage_move_sql("s", automatic_from=automatic_from)
     sql = f"""
         WITH s AS ({scores.text}),
-        judged AS (
-            SELECT l.id, l.first_name, l.last_name, l.email, l.stage,
-                   {meets.text} AS meets,
-                   (l.stage = ANY(%s) AND {disq.text} AND NOT EXISTS (
-                        SELECT 1 FROM leads_stagechange h WHERE h.lead_id = l.id
-                        AND h.from_stage = 'disqualified' AND h.changed_by_id IS NOT NULL))
-                       AS disqualified
+        outcome AS (
+            SELECT l.id, l.first_name, l.last_name, l.email, {move.to_stage.text} AS move
             FROM s JOIN leads_lead l ON l.id = s.id
             WHERE l.id BETWEEN %s AND %s
-        ), outcome AS (
-            SELECT *, CASE
-                WHEN disqualified THEN 'disqualified'
-                WHEN stage IN ('new', 'nurturing') AND meets THEN 'newly_mql'
-                WHEN stage = 'mql' AND NOT meets THEN 'leave_mql'
-            END AS change FROM judged
         )
-        SELECT change, count(*),
+        SELECT move, count(*),
                (array_agg(json_build_array(id, trim(first_name || ' ' || last_name), email)
                           ORDER BY id))[1:{EXAMPLES}]
-        FROM outcome WHERE change IS NOT NULL GROUP BY change
+        FROM outcome WHERE move IS NOT NULL GROUP BY move
     """
-    params = [*scores.params, *meets.params, automatic_from("disqualified"), *disq.params, *span]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+        cursor.execute(sql, [*scores.params, *move.to_stage.params, *span])
+        return [(WHAT_IF_CHANGES[to], count, examples) for to, count, examples in cursor]

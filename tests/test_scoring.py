@@ -2,7 +2,7 @@
 disqualification moving stages exactly once, rescoring equal to the incremental path."""
 
 import copy
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -70,6 +70,62 @@ def test_engagement_halves_every_half_life():
     assert _lead_row(lead)["engagement"] == pytest.approx(20, abs=0.01)
     services.score_lead(lead_id=lead.pk, now=T0 + timedelta(days=60))
     assert _lead_row(lead)["engagement"] == pytest.approx(10, abs=0.01)
+
+
+@pytest.mark.django_db
+def test_an_event_from_year_one_counts_nothing_and_stops_no_scoring():
+    """Before the decay was clamped, power(0.5, age / half-life) underflowed to an error
+    for such an event: the scoring statement (and the explanation) failed for every lead
+    it covered, so one old date stopped a whole rescoring."""
+    activate()
+    old = make_lead(title="VP Sales", now=T0 - timedelta(days=1))
+    other = make_lead(now=T0 - timedelta(days=1))
+    _event(old, "demo_request", datetime(1, 1, 1, tzinfo=UTC))  # accepted: not in the future
+    _event(old, "pricing_page_view", T0)
+    _event(other, "demo_request", T0)
+    counts = services.rescore_all(now=T0 + timedelta(minutes=1))
+    assert counts.scored == 2
+    assert _lead_row(old)["engagement"] == pytest.approx(10, abs=0.01)
+    assert _lead_row(other)["engagement"] == pytest.approx(40, abs=0.01)
+    explanation = explain(Lead.objects.get(pk=old.pk), now=T0 + timedelta(minutes=1))
+    events = {c["rule"]: c for c in explanation["contributions"] if "events" in c}
+    assert events["Demo request × 1"]["points"] == 0
+    assert events["Demo request × 1"]["events"]["points_before_decay"] == 40
+    assert explanation["engagement"] == pytest.approx(10, abs=0.01)
+
+
+@pytest.mark.django_db
+def test_a_half_life_of_minutes_decays_a_day_old_event_to_nothing():
+    short = copy.deepcopy(SIMPLE)
+    short["half_life_days"] = 0.001  # 86 seconds: a day is 1000 half-lives
+    activate(short)
+    lead = make_lead(now=T0 - timedelta(days=3))
+    _event(lead, "demo_request", T0 - timedelta(days=2))
+    _event(lead, "pricing_page_view", T0)
+    assert _lead_row(lead)["engagement"] == pytest.approx(10, abs=0.01)
+    assert (
+        explain(Lead.objects.get(pk=lead.pk), now=T0)["engagement"] == _lead_row(lead)["engagement"]
+    )
+
+
+@pytest.mark.django_db
+def test_an_event_ahead_of_now_counts_as_if_at_most_five_minutes_ahead():
+    """Scoring as of an earlier instant (`tick --at` in the past) or an imported date far
+    ahead: such an event once doubled every half-life ahead of `now` (or overflowed to an
+    error); it counts as if no more than record_event's 5 minutes of tolerance ahead."""
+    activate()
+    lead = make_lead(now=T0 - timedelta(days=400))
+    record_event(lead_id=lead.pk, type="demo_request", occurred_at=T0, now=T0)
+    Activity.objects.create(  # old data no service would accept now
+        lead=lead, kind="pricing_page_view", occurred_at=datetime(9999, 12, 31, tzinfo=UTC)
+    )
+    services.rank_events(lead_ids=[lead.pk])
+    earlier = T0 - timedelta(days=300)
+    services.score_lead(lead_id=lead.pk, now=earlier)
+    five_minutes_ahead = 0.5 ** (-300 / (30 * 86400))
+    assert _lead_row(lead)["engagement"] == pytest.approx(50 * five_minutes_ahead, abs=0.01)
+    explanation = explain(Lead.objects.get(pk=lead.pk), now=earlier)
+    assert explanation["engagement"] == _lead_row(lead)["engagement"]
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
+from leads.models import Stage
 from leads.services import stages
 from scoring.models import ScoringModel
 from scoring.rules import Compiled, Sql, compile_definition
@@ -54,11 +55,10 @@ def scores_sql(
         source = Sql(f"SELECT * FROM ({source.text}) p WHERE p.lead_id BETWEEN %s AND %s",
                      [*source.params, *span])  # fmt: skip
         where = _within(where, span)
+    decayed = compiled.decayed_sql("w.points", "w.occurred_at", now)
     text = f"""
         WITH eng AS (
-            SELECT w.lead_id,
-                   sum(w.points * power(0.5, date_part('epoch', (%s::timestamptz - w.occurred_at))
-                                             / (86400 * %s))) AS e
+            SELECT w.lead_id, sum({decayed.text}) AS e
             FROM ({source.text}) w JOIN leads_lead l ON l.id = w.lead_id
             WHERE {where.text}
             GROUP BY w.lead_id
@@ -73,7 +73,7 @@ def scores_sql(
         )
         SELECT c.*, {grade.text} AS grade, round(c.engagement)::int AS score FROM c
     """
-    params = [now, compiled.half_life_days, *source.params, *where.params, *fit.params,
+    params = [*decayed.params, *source.params, *where.params, *fit.params,
               *adjust.params, *where.params, *grade.params]  # fmt: skip
     return Sql(text, params)
 
@@ -117,8 +117,9 @@ def score_leads(
     counts = ScoreCounts()
     with transaction.atomic():
         counts.scored = _write_scores(scores, where=where, version=version, now=now, span=span)
-        counts.disqualified = _disqualify(compiled, where=where, version=version, now=now)
-        counts.became_mql, counts.left_mql = _mql_moves(compiled, where, version, now)
+        moved = _stage_moves(compiled, where=where, version=version, now=now)
+        counts.disqualified = moved[Stage.DISQUALIFIED]
+        counts.became_mql, counts.left_mql = moved[Stage.MQL], moved[Stage.NURTURING]
     return counts
 
 
@@ -171,51 +172,39 @@ def automatic_from(to_stage: str) -> list[str]:
     return stages.movable_from(to_stage, stages.Mover.AUTOMATIC)
 
 
-def _disqualify(compiled: Compiled, *, where: Sql, version: int, now: datetime) -> int:
-    matches, first_name = compiled.disqualify_sql()
+def _stage_moves(
+    compiled: Compiled, *, where: Sql, version: int, now: datetime
+) -> dict[Stage, int]:
+    """Make the moves the stage rules call for (Compiled.stage_move_sql over the scores
+    just written) for the leads `where` selects; how many moved to each stage. Each
+    lead has at most one move, so the order of the three does not matter."""
+    move = compiled.stage_move_sql("l", automatic_from=automatic_from)
+    rule = move.disqualified_by
+    reasons = {
+        Stage.DISQUALIFIED: Sql(
+            f"'Disqualification rule “' || {rule.text} || '” (model v' || %s || ')'",
+            [*rule.params, version],
+        ),
+        Stage.MQL: Sql("'Met the MQL rule (model v' || %s || ')'", [version]),
+        Stage.NURTURING: Sql("'Fell below the MQL rule (model v' || %s || ')'", [version]),
+    }
     if not compiled.disqualify:
-        return 0
-    select = Sql(
-        f"""
-        SELECT l.id,
-               'Disqualification rule “' || {first_name.text} || '” (model v' || %s || ')'
-               AS reason
-        FROM leads_lead l
-        WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage = ANY(%s)
-          AND NOT l.in_handoff AND {matches.text}
-          AND NOT EXISTS (  -- a person took it out of disqualified: respect that
-              SELECT 1 FROM leads_stagechange h WHERE h.lead_id = l.id
-              AND h.from_stage = 'disqualified' AND h.changed_by_id IS NOT NULL)
-        """,
-        [*first_name.params, version, *where.params, automatic_from("disqualified"),
-         *matches.params],
-    )  # fmt: skip
-    return _move(select, to_stage="disqualified", now=now)
-
-
-def _mql_moves(compiled: Compiled, where: Sql, version: int, now: datetime):
-    meets = compiled.mql_sql("l.grade", "l.engagement")
-    up = Sql(
-        f"""
-        SELECT l.id, 'Met the MQL rule (model v' || %s || ')' AS reason
-        FROM leads_lead l
-        WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage = ANY(%s)
-          AND NOT l.in_handoff AND {meets.text}
-        """,
-        [version, *where.params, automatic_from("mql"), *meets.params],
-    )
-    became = _move(up, to_stage="mql", now=now)
-    down = Sql(
-        f"""
-        SELECT l.id, 'Fell below the MQL rule (model v' || %s || ')' AS reason
-        FROM leads_lead l
-        WHERE {where.text} AND l.merged_into_id IS NULL AND l.stage = 'mql'
-          AND NOT l.in_handoff AND NOT {meets.text}
-        """,
-        [version, *where.params, *meets.params],
-    )
-    left = _move(down, to_stage="nurturing", now=now)
-    return became, left
+        del reasons[Stage.DISQUALIFIED]
+    moved = dict.fromkeys(Stage, 0)
+    for to_stage, reason in reasons.items():
+        # The stage machine's own guard first (move_stages applies it again under the
+        # lock): cheap, it spares PostgreSQL the rules for leads no move could take.
+        select = Sql(
+            f"""
+            SELECT l.id, {reason.text} AS reason FROM leads_lead l
+            WHERE {where.text} AND l.merged_into_id IS NULL
+              AND NOT l.in_handoff AND l.stage = ANY(%s) AND {move.to_stage.text} = %s
+            """,
+            [*reason.params, *where.params, automatic_from(to_stage), *move.to_stage.params,
+             to_stage.value],
+        )  # fmt: skip
+        moved[to_stage] = _move(select, to_stage=to_stage.value, now=now)
+    return moved
 
 
 def score_lead(*, lead_id: int, now: datetime) -> ScoreCounts | None:
