@@ -48,7 +48,7 @@ def _populate(n: int) -> None:
                 website, company_size, industry, country, time_zone, source, campaign_id,
                 latest_campaign_id, owner_id, stage, need, timeline, consent_status,
                 consent_method, fit, engagement, score, grade, converted, custom, human_edited,
-                created_at, updated_at
+                created_at, updated_at, in_handoff
             )
             SELECT
                 'person' || g || '@company' || (g %% 5000) || '.com',
@@ -69,7 +69,7 @@ def _populate(n: int) -> None:
                 '', '', 'unknown', '', g %% 100, (g %% 100)::float, g %% 100,
                 (ARRAY['A','B','C','D'])[1 + g %% 4], NULL, '{}'::jsonb, '{}',
                 now() - (g %% 730) * interval '1 day' - (g %% 86400) * interval '1 second',
-                now()
+                now(), false
             FROM generate_series(1, %s) g
             """,
             [n],

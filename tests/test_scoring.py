@@ -80,7 +80,11 @@ def test_an_event_from_year_one_counts_nothing_and_stops_no_scoring():
     activate()
     old = make_lead(title="VP Sales", now=T0 - timedelta(days=1))
     other = make_lead(now=T0 - timedelta(days=1))
-    _event(old, "demo_request", datetime(1, 1, 1, tzinfo=UTC))  # accepted: not in the future
+    # record_event refuses such a date now; one already stored (older data, a direct
+    # insert) must still not stop scoring.
+    ancient = Activity.objects.create(lead=old, kind="demo_request",
+                                      occurred_at=datetime(1, 1, 1, tzinfo=UTC))  # fmt: skip
+    services.record_event_points(lead_id=old.pk, activity_id=ancient.pk, now=T0)
     _event(old, "pricing_page_view", T0)
     _event(other, "demo_request", T0)
     counts = services.rescore_all(now=T0 + timedelta(minutes=1))
