@@ -12,7 +12,7 @@ Pages, API views, tasks, commands and tests all call these; none writes a lead w
 - `audit`, `bulk`: the field audit and set-based targeting shared by the above
 """
 
-from leads.services.campaigns import bulk_set_campaign
+from leads.services.campaigns import bulk_set_campaign, create_campaign
 from leads.services.capture import FILLABLE_FIELDS, CaptureResult, capture_lead
 from leads.services.edits import EDITABLE_FIELDS, define_custom_field, record_consent, update_lead
 from leads.services.ownership import assign_owner, bulk_assign_owner
@@ -37,6 +37,7 @@ __all__ = [
     "bulk_move_stage",
     "bulk_set_campaign",
     "capture_lead",
+    "create_campaign",
     "define_custom_field",
     "log_touch",
     "move_stage",
