@@ -58,6 +58,11 @@ def test_a_marketer_filters_bulk_disqualifies_opens_a_lead_and_logs_a_call(
     page.get_by_label("Apply to").select_option("all")
     page.get_by_label("Reason", exact=True).fill("Students")
     page.get_by_role("button", name="Apply").click()
+    # Every lead matching the filter: a confirmation page with the count comes first.
+    expect(page.get_by_role("heading", name="Disqualify 3 leads?")).to_be_visible()
+    expect(page.get_by_label("Reason (required)")).to_have_value("Students")
+    page.screenshot(path=os.path.join(screenshot_dir, "bulk-confirm.png"), full_page=True)
+    page.get_by_role("button", name="Disqualify 3 leads").click()
     expect(page.get_by_text("Disqualified 3 leads.")).to_be_visible()
     expect(page.locator("span.stage-disqualified")).to_have_count(3)
     page.screenshot(path=os.path.join(screenshot_dir, "bulk-disqualified.png"), full_page=True)
