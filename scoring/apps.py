@@ -34,3 +34,4 @@ class ScoringConfig(AppConfig):
         hooks.register("events_moved", events_moved)
         hooks.register("event_recorded", event_recorded)
         tick_job("scoring.tick")(services.tick)
+        __import__("scoring.panels").panels.register()  # the score panel on the lead page
