@@ -177,7 +177,7 @@ def test_every_change_to_all_matching_leads_asks_first_with_the_count_and_change
         html = page.content.decode()
         assert page.status_code == 200 and f'<h1 id="confirm-question">{question}</h1>' in html
         assert '<input type="hidden" name="confirmed" value="yes">' in html
-        assert "<code>search = uni.edu</code>" in html
+        assert "Search <strong>uni.edu</strong>" in html
         assert 'href="/leads/?search=uni.edu">Cancel</a>' in html
     assert not Lead.objects.exclude(stage="new").exists()
     assert not Lead.objects.filter(owner__isnull=False).exists()

@@ -171,7 +171,10 @@ def test_the_stage_form_offers_only_the_moves_the_stage_machine_allows_the_user(
         "Lost (reason required)",
         "Disqualified (reason required)",
     ]
-    assert 'placeholder="Reason (required)" aria-label="Reason" maxlength="500" required' in html
+    assert (
+        'placeholder="Reason (required)" aria-label="Reason" maxlength="500" size="30" required'
+        in html
+    )
     # ... the rep gets them from the handoff, so their page has no stage form.
     client.force_login(rep_ann)
     html = client.get(f"/leads/{lead.pk}/").content.decode()

@@ -202,6 +202,17 @@ def _needs_reason(by) -> bool:
     )
 
 
+def _filter_terms(filterset) -> list[tuple[str, str]]:
+    """The filter in words, by the filter form's labels: [("Search", "uni.edu"), ...]."""
+    fields = filterset.form.fields
+    return [
+        (fields[name].label if name in fields else name, value)
+        for name, values in filterset.data.lists()
+        for value in values
+        if value
+    ]
+
+
 def _confirm(request, change: BulkChange, count: int, filterset):
     """The page that asks before a change to every lead matching the filter."""
     post = request.POST
@@ -216,7 +227,7 @@ def _confirm(request, change: BulkChange, count: int, filterset):
             "carried": {k: post.get(k, "") for k in ("filter", "owner", "campaign")},
             "reason": post.get("reason", "").strip(),
             "reason_required": post.get("action") == "disqualify" and _needs_reason(request.user),
-            "terms": [(k, v) for k, values in filterset.data.lists() for v in values if v],
+            "terms": _filter_terms(filterset),
             "back": f"{reverse('leads:list')}?{post.get('filter', '')}",
         },
     )
