@@ -6,9 +6,10 @@ Pages, API views, tasks, commands and tests all call these; none writes a lead w
 - `capture`: create or fill the lead a set of values identifies (API, forms, imports)
 - `edits`: field edits (audited), custom field definitions, consent
 - `stages`: the stage machine — every funnel move, one lead or many
-- `ownership`: who owns a lead
+- `ownership`: who may own a lead, who may give leads to whom, and assigning them
 - `timeline`: touches, behavioural events, the activity of other apps
-- `campaigns`, `merges`, `webforms`, `imports` (a package): their own subjects
+- `campaigns`, `merges`, `webforms`, `saved_views`, `imports` (a package): their own
+  subjects
 - `audit`, `bulk`: the field audit and set-based targeting shared by the above
 """
 

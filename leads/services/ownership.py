@@ -58,7 +58,7 @@ def assignment_target(*, by, username: str):
     _check_role(by)
     owner = _allowed(by).filter(username=username).first() if username else None
     if owner is None:
-        _refuse(by, get_user_model().objects.filter(username=username).first(), username)
+        _refuse(get_user_model().objects.filter(username=username).first(), username)
     return owner
 
 
@@ -66,7 +66,7 @@ def _check(by, owner) -> None:
     """Refuse (raise) unless `by` may give leads to `owner`."""
     _check_role(by)
     if owner is None or not _allowed(by).filter(pk=owner.pk).exists():
-        _refuse(by, owner, getattr(owner, "username", ""))
+        _refuse(owner, getattr(owner, "username", ""))
 
 
 def _check_role(by) -> None:
@@ -78,8 +78,8 @@ def _allowed(by) -> QuerySet:
     return possible_owners() if by is None else assignable_owners(by)
 
 
-def _refuse(by, owner, name: str):
-    """Raise the reason `by` may not give leads to `owner` (found under `name`)."""
+def _refuse(owner, name: str):
+    """Raise why leads may not go to `owner` (the user found under `name`, if any)."""
     if not name:
         raise LeadFlowError(NO_OWNER, field="owner")
     if owner is None or not possible_owners().filter(pk=owner.pk).exists():

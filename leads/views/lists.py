@@ -125,7 +125,7 @@ def lead_bulk(request):
     Whatever the scope, only leads the user may see are touched.
     """
     filter_query = request.POST.get("filter", "")
-    back = redirect(f"{reverse('leads:list')}?{filter_query}" if filter_query else "leads:list")
+    back = redirect(_list_url(filter_query))
     filterset = LeadFilter(
         QueryDict(filter_query), queryset=selectors.leads_visible_to(request.user), request=request
     )
@@ -213,6 +213,10 @@ def _filter_terms(filterset) -> list[tuple[str, str]]:
     ]
 
 
+def _list_url(query: str) -> str:
+    return f"{reverse('leads:list')}?{query}" if query else reverse("leads:list")
+
+
 def _confirm(request, change: BulkChange, count: int, filterset):
     """The page that asks before a change to every lead matching the filter."""
     post = request.POST
@@ -222,13 +226,12 @@ def _confirm(request, change: BulkChange, count: int, filterset):
         {
             "question": change.question(count),
             "button": change.button(count),
-            "count": count,
             "action": post.get("action", ""),
             "carried": {k: post.get(k, "") for k in ("filter", "owner", "campaign")},
             "reason": post.get("reason", "").strip(),
             "reason_required": post.get("action") == "disqualify" and _needs_reason(request.user),
             "terms": _filter_terms(filterset),
-            "back": f"{reverse('leads:list')}?{post.get('filter', '')}",
+            "back": _list_url(post.get("filter", "")),
         },
     )
 
@@ -242,7 +245,7 @@ def saved_view_save(request):
             user=request.user, name=request.POST.get("name", ""), query=query, now=timezone.now()
         )
         messages.success(request, f"Saved the view “{view.name}”.")
-    return redirect(f"{reverse('leads:list')}?{query}" if query else "leads:list")
+    return redirect(_list_url(query))
 
 
 @login_required
