@@ -384,7 +384,7 @@ def _lead(rng: random.Random, index: int, now: datetime, users, campaigns) -> in
         else:
             break
         if target == Stage.SAL:
-            assign_owner(lead_id=lead.pk, owner=rep, by=users["manager"], now=when)
+            assign_owner(lead_id=lead.pk, owner=rep, now=when)  # routing, as handoff will
         if stage in SALES_STAGES or target in SALES_STAGES:
             # What handoff's services will do when the rep accepts and records outcomes.
             move_stage(lead_id=lead.pk, to_stage=target, by=rep, reason=reason, now=when,

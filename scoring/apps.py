@@ -9,7 +9,7 @@ class ScoringConfig(AppConfig):
     def ready(self) -> None:
         from leadflow.scheduler import tick_job
         from leads import hooks
-        from scoring import handlers, services
+        from scoring import handlers, panels, services
 
         hooks.register("lead_changed", handlers.lead_changed)
         hooks.register("events_recorded", handlers.events_recorded)
@@ -19,3 +19,4 @@ class ScoringConfig(AppConfig):
         tick_job("scoring.tick")(services.tick)
         tick_job("scoring.decay", every=services.DECAY_EVERY_SECONDS)(services.passes.decay)
         tick_job("scoring.lost_runs")(services.passes.resume_lost_runs)
+        panels.register()  # the score panel on the lead page

@@ -11,9 +11,10 @@ from django.views.decorators.http import require_POST
 
 from leads import roles
 from leads.models import EVENT_TYPES, Activity, CustomField
+from leads.views.errors import domain_errors, field_errors, refused_partial
 from scoring import forms, selectors, services
 from scoring.models import RescoreRun, ScoringModel
-from scoring.rules import DEFAULT_DEFINITION, FIELDS, GRADES, OPS, DefinitionError
+from scoring.rules import DEFAULT_DEFINITION, FIELDS, GRADES, OPS
 
 
 def _choices():
@@ -52,18 +53,16 @@ def edit(request):
     errors, definition = {}, (model.definition if model else DEFAULT_DEFINITION)
     if request.method == "POST":
         definition = forms.definition_from_post(request.POST)
-        try:
+        with domain_errors(request, message=False) as outcome:
             new = services.create_version(
                 definition=definition,
                 note=request.POST.get("note", ""),
                 by=request.user,
                 now=timezone.now(),
             )
-        except DefinitionError as exc:
-            errors = exc.errors
-        else:
             messages.success(request, f"Saved as version {new.version}: rescoring every lead.")
             return redirect("scoring:run", pk=new.runs.get().pk)
+        errors = field_errors(outcome.error)
     return render(
         request,
         "scoring/edit.html",
@@ -76,10 +75,11 @@ def edit(request):
 @require_POST
 def what_if(request):
     definition = forms.definition_from_post(request.POST)
-    try:
+    with domain_errors(request, message=False) as outcome:
         result = selectors.what_if(definition, now=timezone.now())
-    except DefinitionError as exc:
-        return render(request, "scoring/what_if.html", {"errors": exc.errors}, status=400)
+    if outcome.refused:
+        errors = {"errors": field_errors(outcome.error)}
+        return refused_partial(request, "scoring/what_if.html", errors, outcome.error)
     return render(request, "scoring/what_if.html", {"result": result})
 
 

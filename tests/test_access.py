@@ -47,7 +47,9 @@ def test_pages_hide_a_lead_the_user_may_not_see(client, outsider, hidden_lead):
     assert b"hidden@x.io" not in client.get("/leads/").content
     assert b"hidden@x.io" not in client.get("/leads/", {"search": "hidden"}).content
     client.post("/leads/bulk/", {"action": "disqualify", "reason": "x", "ids": [pk]})
-    client.post("/leads/bulk/", {"action": "disqualify", "reason": "x", "scope": "all"})
+    client.post(
+        "/leads/bulk/", {"action": "disqualify", "reason": "x", "scope": "all", "confirmed": "yes"}
+    )
     assert _unchanged(hidden_lead)
 
 

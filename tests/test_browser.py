@@ -58,6 +58,11 @@ def test_a_marketer_filters_bulk_disqualifies_opens_a_lead_and_logs_a_call(
     page.get_by_label("Apply to").select_option("all")
     page.get_by_label("Reason", exact=True).fill("Students")
     page.get_by_role("button", name="Apply").click()
+    # Every lead matching the filter: a confirmation page with the count comes first.
+    expect(page.get_by_role("heading", name="Disqualify 3 leads?")).to_be_visible()
+    expect(page.get_by_label("Reason (required)")).to_have_value("Students")
+    page.screenshot(path=os.path.join(screenshot_dir, "bulk-confirm.png"), full_page=True)
+    page.get_by_role("button", name="Disqualify 3 leads").click()
     expect(page.get_by_text("Disqualified 3 leads.")).to_be_visible()
     expect(page.locator("span.stage-disqualified")).to_have_count(3)
     page.screenshot(path=os.path.join(screenshot_dir, "bulk-disqualified.png"), full_page=True)
@@ -72,3 +77,36 @@ def test_a_marketer_filters_bulk_disqualifies_opens_a_lead_and_logs_a_call(
     expect(page.locator(".timeline li").first).to_contain_text("Spoke with Ada, demo booked")
     expect(page.locator("#last-touch")).not_to_have_text("–")  # updated without a reload
     page.screenshot(path=os.path.join(screenshot_dir, "lead-call-logged.png"), full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lead_page_offers_allowed_moves_and_shows_a_refused_touch_in_place(
+    live_server, page, marketer, screenshot_dir
+):
+    lead = make_lead(email="ada@acme.io", first_name="Ada", last_name="Lovelace", company="Acme")
+    page.goto(f"{live_server.url}/leads/{lead.pk}/")
+    page.get_by_label("Username").fill("marketer")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Ada Lovelace")).to_be_visible()
+
+    options = page.locator("#move-stage option")
+    expect(options).to_have_text(["Stage…", "Nurturing", "MQL", "Disqualified (reason required)"])
+    expect(page.locator("#score-panel")).to_be_visible()  # scoring's registered panel
+    page.screenshot(path=os.path.join(screenshot_dir, "lead-page-stage-form.png"), full_page=True)
+
+    # A refused htmx action answers 400 with the card and its error, and htmx swaps it in.
+    page.get_by_role("button", name="Log", exact=True).click()
+    expect(page.locator("#activity [role=alert]")).to_have_text("Write what happened.")
+
+    page.get_by_label("Move to").select_option("disqualified")
+    page.get_by_role("button", name="Move").click()
+    expect(page.get_by_text("Say why the lead moves from New to Disqualified.")).to_be_visible()
+    page.get_by_label("Move to").select_option("disqualified")
+    page.get_by_label("Reason").fill("Student")
+    page.get_by_role("button", name="Move").click()
+    expect(page.get_by_text("Moved to Disqualified.")).to_be_visible()
+    expect(page.locator("#move-stage option")).to_have_text(
+        ["Stage…", "New (reason required)", "Nurturing (reason required)"]
+    )
+    expect(page.get_by_label("Reason")).to_have_attribute("placeholder", "Reason (required)")

@@ -1,10 +1,13 @@
 """Campaigns: marketing adds them and sees what each brought in and cost per lead."""
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
+from leads.exceptions import LeadFlowError
 from leads.models import Campaign
+from leads.services import create_campaign
 from tests.helpers import make_lead
 
 
@@ -51,3 +54,16 @@ def test_bad_campaigns_get_field_errors_and_save_nothing(client, marketer, post,
 def test_only_marketing_manages_campaigns(client, rep_ann):
     client.force_login(rep_ann)
     assert client.get("/leads/campaigns/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_adding_a_campaign_checks_what_the_table_would_refuse_and_names_the_fields(now):
+    campaign = create_campaign(code="spring", name="Spring", channel="webinar", now=now)
+    assert (campaign.cost, campaign.created_at) == (Decimal(0), now)
+    with pytest.raises(LeadFlowError) as refused:
+        create_campaign(code="spring", name="", cost=Decimal(-1), starts_on=date(2026, 4, 1),
+                        ends_on=date(2026, 3, 1), now=now)  # fmt: skip
+    errors = refused.value.extra["errors"]
+    assert set(errors) == {"code", "name", "cost", "ends_on"}
+    assert "already exists" in errors["code"] and "cannot end before" in errors["ends_on"]
+    assert Campaign.objects.count() == 1

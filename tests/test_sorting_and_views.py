@@ -3,8 +3,11 @@
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import PermissionDenied
 
+from leads.exceptions import LeadFlowError
 from leads.models import SavedView
+from leads.services.saved_views import delete_view, save_view
 from tests.helpers import make_lead
 
 
@@ -57,4 +60,19 @@ def test_a_view_needs_a_name(client, marketer):
     client.force_login(marketer)
     response = client.post("/leads/views/", {"name": " ", "query": "x=1"}, follow=True)
     assert "Give the view a name." in response.content.decode()
+    assert not SavedView.objects.exists()
+
+
+@pytest.mark.django_db
+def test_saving_a_view_replaces_one_of_the_same_name_and_refuses_what_cannot_be_kept(
+    marketer, rep_ann, now
+):
+    first = save_view(user=marketer, name=" Hot ", query="sort=score", now=now)
+    again = save_view(user=marketer, name="Hot", query="search=uni", now=now)
+    assert (again.pk, again.query, again.created_at) == (first.pk, "search=uni", now)
+    with pytest.raises(LeadFlowError, match="too long"):
+        save_view(user=marketer, name="Long", query="x" * 2001, now=now)
+    with pytest.raises(PermissionDenied):
+        delete_view(view=again, by=rep_ann)
+    delete_view(view=again, by=marketer)
     assert not SavedView.objects.exists()

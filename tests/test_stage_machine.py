@@ -155,9 +155,10 @@ def test_many_leads_move_where_the_table_allows_and_the_rest_are_counted(markete
 @pytest.mark.django_db
 def test_a_bulk_move_without_a_reason_moves_nothing_that_needs_one(marketer, now):
     leads = [make_lead(now=now) for _ in range(2)]
-    moved = move_stages(leads=Lead.objects.filter(pk__in=[lead.pk for lead in leads]),
-                        to_stage=Stage.DISQUALIFIED, by=marketer, reason="", now=now)  # fmt: skip
-    assert moved.count == 0 and moved.refused == 2
+    with pytest.raises(LeadFlowError, match="Say why the leads move to Disqualified"):
+        move_stages(leads=Lead.objects.filter(pk__in=[lead.pk for lead in leads]),
+                    to_stage=Stage.DISQUALIFIED, by=marketer, reason="", now=now)  # fmt: skip
+    assert not Lead.objects.filter(stage="disqualified").exists()
 
 
 @pytest.mark.django_db

@@ -5,7 +5,9 @@ from html import unescape
 import pytest
 from django.core.cache import cache
 
+from leads.exceptions import LeadFlowError
 from leads.models import Activity, Campaign, Lead, LeadForm
+from leads.services import webforms
 from leads.services.webforms import HONEYPOT
 from scoring.models import ScoredEvent
 from tests.scoring_helpers import DEFAULT_DEFINITION, activate
@@ -140,3 +142,46 @@ def test_a_submission_is_an_event_scoring_reacts_to(
     lead = Lead.objects.get()
     assert ScoredEvent.objects.filter(lead_id=lead.pk, event_type="form_submit").count() == 1
     assert lead.engagement == pytest.approx(10, abs=0.1)
+
+
+@pytest.mark.django_db
+def test_creating_forms_gives_each_a_unique_slug_and_lists_every_error(marketer, now):
+    definition = webforms.Definition(name="Spring sign-up", fields=["email"], required=["email"])
+    first = webforms.create_form(definition=definition, by=marketer, now=now)
+    second = webforms.create_form(definition=definition, by=marketer, now=now)
+    assert (first.slug, second.slug) == ("spring-sign-up", "spring-sign-up-2")
+    assert (second.created_by, second.created_at) == (marketer, now)
+    bad = webforms.Definition(
+        name=" ", fields=["company"], campaign_code="nope", redirect_url="not a url"
+    )
+    with pytest.raises(LeadFlowError) as refused:
+        webforms.create_form(definition=bad, by=marketer, now=now)
+    assert set(refused.value.extra["errors"]) == {"name", "fields", "campaign", "redirect_url"}
+    assert LeadForm.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_marketing_changes_a_form_and_switches_it_off_without_changing_its_address(
+    client, marketer, webinar_form
+):
+    client.force_login(marketer)
+    url = "/leads/forms/spring-webinar/"
+    page = client.get(url).content.decode()
+    assert 'value="Spring webinar sign-up"' in page and 'name="active" checked' in page
+    bad = client.post(url, {"name": "Renamed", "fields": ["company"], "active": "on"})
+    assert bad.status_code == 400 and b"needs an email or a phone" in bad.content
+    response = client.post(
+        url,
+        {"name": "Renamed", "fields": ["email", "company"], "required": ["email"],
+         "source": "webinar", "campaign": ""},
+        follow=True,
+    )  # fmt: skip
+    assert "Form “Renamed” saved." in response.content.decode()
+    webinar_form.refresh_from_db()
+    assert (webinar_form.slug, webinar_form.name) == ("spring-webinar", "Renamed")
+    assert (webinar_form.fields, webinar_form.campaign, webinar_form.active) == (
+        ["email", "company"],
+        None,
+        False,
+    )
+    assert client.post("/f/spring-webinar/", {"email": "a@b.co"}).status_code == 404

@@ -6,13 +6,14 @@ Pages, API views, tasks, commands and tests all call these; none writes a lead w
 - `capture`: create or fill the lead a set of values identifies (API, forms, imports)
 - `edits`: field edits (audited), custom field definitions, consent
 - `stages`: the stage machine — every funnel move, one lead or many
-- `ownership`: who owns a lead
+- `ownership`: who may own a lead, who may give leads to whom, and assigning them
 - `timeline`: touches, behavioural events, the activity of other apps
-- `campaigns`, `merges`, `webforms`, `imports` (a package): their own subjects
+- `campaigns`, `merges`, `webforms`, `saved_views`, `imports` (a package): their own
+  subjects
 - `audit`, `bulk`: the field audit and set-based targeting shared by the above
 """
 
-from leads.services.campaigns import bulk_set_campaign
+from leads.services.campaigns import bulk_set_campaign, create_campaign
 from leads.services.capture import FILLABLE_FIELDS, CaptureResult, capture_lead
 from leads.services.edits import EDITABLE_FIELDS, define_custom_field, record_consent, update_lead
 from leads.services.ownership import assign_owner, bulk_assign_owner
@@ -39,6 +40,7 @@ __all__ = [
     "bulk_move_stage",
     "bulk_set_campaign",
     "capture_lead",
+    "create_campaign",
     "define_custom_field",
     "log_touch",
     "move_stage",

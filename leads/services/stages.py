@@ -232,6 +232,12 @@ def movable_from(to_stage: str, mover: Mover, by=None, reason: str = "why") -> l
     ]
 
 
+def always_needs_reason(to_stage: str, mover: Mover, by=None) -> bool:
+    """Whether every move `mover` may make to `to_stage` must say why (e.g. disqualifying)."""
+    froms = movable_from(to_stage, mover, by)
+    return bool(froms) and all(needs_reason(stage, to_stage, mover) for stage in froms)
+
+
 def move_stages(
     *,
     to_stage: str,
@@ -262,6 +268,11 @@ def move_stages(
         # SQL the ORM compiled from the queryset; values travel as parameters.
         ids_sql = "SELECT id, NULL::text AS reason FROM leads_lead WHERE id IN ({})"
         select = (ids_sql.format(compiled[0]), list(compiled[1]))
+    if not per_lead_reason and not reason and always_needs_reason(to_stage, mover, by):
+        raise LeadFlowError(
+            f"Say why the leads move to {_label(to_stage)}; nothing was changed.",
+            field="stage_reason",
+        )
     text, params = select
     given = reason or ("per lead" if per_lead_reason else "")
     from_stages = movable_from(to_stage, mover, by, given)

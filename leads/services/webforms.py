@@ -11,13 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
+from itertools import count
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
 
 from leads.api.serializers import LeadSerializer
-from leads.models import Activity, ConsentStatus, CustomField, LeadForm
+from leads.exceptions import LeadFlowError
+from leads.models import Activity, Campaign, ConsentStatus, CustomField, LeadForm, Source
 from leads.services import capture_lead, record_consent, record_event
 
 # Standard fields a form may ask for: name → (label, input type).
@@ -56,6 +60,77 @@ def validate_definition(*, fields: list[str], required: list[str]) -> dict[str, 
     if set(required) - set(fields):
         errors["required"] = "Only fields on the form can be required."
     return errors
+
+
+@dataclass(frozen=True)
+class Definition:
+    """What a web form asks and where its leads are attributed."""
+
+    name: str
+    fields: list[str]
+    required: list[str] = field(default_factory=list)
+    source: str = Source.WEB_FORM
+    campaign_code: str = ""  # empty: no campaign
+    consent_text: str = ""  # empty: the form asks for no consent
+    redirect_url: str = ""  # the thank-you page; empty: LeadFlow's own
+
+
+def create_form(*, definition: Definition, by, now: datetime) -> LeadForm:
+    """A new web-to-lead form with a unique slug made from its name (its address
+    /f/<slug>/ never changes). A definition the form cannot use raises one LeadFlowError
+    listing the field errors (`errors`); nothing is saved."""
+    form = LeadForm(slug="", created_by=by, created_at=now)
+    _define(form, definition)
+    base = slugify(form.name)[:50] or "form"
+    taken = set(LeadForm.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    for n in count(1):
+        form.slug = base if n == 1 else f"{base}-{n}"
+        if form.slug in taken:
+            continue
+        try:
+            with transaction.atomic():
+                form.save()
+        except IntegrityError:
+            if not LeadForm.objects.filter(slug=form.slug).exists():
+                raise
+            continue  # another form took this slug a moment ago: try the next
+        return form
+
+
+def update_form(*, form_id: int, definition: Definition, active: bool = True) -> LeadForm:
+    """Change what a form asks and where its leads are attributed, or switch it off (an
+    inactive form answers 404); its slug stays, so pasted snippets keep working. Errors
+    as for `create_form`."""
+    with transaction.atomic():
+        form = LeadForm.objects.select_for_update().get(pk=form_id)
+        _define(form, definition)
+        form.active = active
+        form.save()
+    return form
+
+
+def _define(form: LeadForm, definition: Definition) -> None:
+    """Set a form's definition, or raise a LeadFlowError with every field's error."""
+    fields, required = list(definition.fields), list(definition.required)
+    errors = validate_definition(fields=fields, required=required)
+    form.name, form.fields, form.required = definition.name.strip(), fields, required
+    form.source = definition.source or Source.WEB_FORM
+    form.consent_text = definition.consent_text.strip()[:500]
+    form.redirect_url = definition.redirect_url.strip()
+    code = definition.campaign_code
+    form.campaign = Campaign.objects.filter(code=code).first() if code else None
+    if not form.name:
+        errors["name"] = "Give the form a name."
+    if code and form.campaign is None:
+        errors["campaign"] = "No such campaign."
+    if form.source not in Source.values:
+        errors["source"] = "Choose a source."
+    try:
+        form.full_clean(exclude=["slug", *errors])
+    except ValidationError as exc:  # a bad redirect URL, mostly
+        errors.update({k: " ".join(v) for k, v in exc.message_dict.items()})
+    if errors:
+        raise LeadFlowError("The form has errors; nothing was saved.", errors=errors)
 
 
 def snippet(form: LeadForm, *, action_url: str) -> str:

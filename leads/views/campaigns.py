@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
-from leads import roles
+from leads import roles, services
 from leads.models import Campaign, Source
 from leads.values import parse_date, parse_decimal
+from leads.views.errors import domain_errors, field_errors
 
 
 @roles.marketing_required
@@ -20,31 +21,28 @@ def campaigns(request):
             k: request.POST.get(k, "").strip()
             for k in ("code", "name", "channel", "cost", "starts_on", "ends_on")
         }
-        campaign = Campaign(
-            code=data["code"], name=data["name"], channel=data["channel"] or Source.OTHER
-        )
+        values = {}
         for name, parse in (
             ("cost", parse_decimal),
             ("starts_on", parse_date),
             ("ends_on", parse_date),
         ):
             try:
-                value = parse(data[name])
+                values[name] = parse(data[name])
             except ValueError as exc:
                 errors[name] = str(exc)
-                continue
-            if value is not None:
-                setattr(campaign, name, value)
         if not errors:
-            try:
-                campaign.full_clean()
-            except ValidationError as exc:
-                errors = {k: " ".join(v) for k, v in exc.message_dict.items()}
-                errors = {("ends_on" if k == "__all__" else k): v for k, v in errors.items()}
-        if not errors:
-            campaign.save()
-            messages.success(request, f"Campaign “{campaign.name}” added.")
-            return redirect("leads:campaigns")
+            with domain_errors(request, message=False) as outcome:
+                campaign = services.create_campaign(
+                    code=data["code"],
+                    name=data["name"],
+                    channel=data["channel"],
+                    **values,
+                    now=timezone.now(),
+                )
+                messages.success(request, f"Campaign “{campaign.name}” added.")
+                return redirect("leads:campaigns")
+            errors = field_errors(outcome.error)
     rows = Campaign.objects.annotate(
         first_touch=Count("leads", filter=Q(leads__merged_into__isnull=True), distinct=True),
         latest_touch=Count(

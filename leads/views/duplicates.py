@@ -8,12 +8,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from leads import roles, selectors
-from leads.exceptions import LeadFlowError
 from leads.models import (
     Lead,
     LeadMerge,
 )
 from leads.services import merges
+from leads.views.errors import domain_errors
 
 
 @roles.marketing_required
@@ -49,7 +49,7 @@ def merge(request, pk: int, other_pk: int):
     survivor = get_object_or_404(visible, pk=pk)
     other = get_object_or_404(visible, pk=other_pk)
     if request.method == "POST":
-        try:
+        with domain_errors(request):
             merges.merge_leads(
                 survivor_id=survivor.pk,
                 other_id=other.pk,
@@ -57,9 +57,6 @@ def merge(request, pk: int, other_pk: int):
                 by=request.user,
                 now=timezone.now(),
             )
-        except LeadFlowError as exc:
-            messages.error(request, exc.message)
-        else:
             messages.success(
                 request,
                 f"Merged {other.display_name} into {survivor.display_name} "
@@ -102,10 +99,7 @@ def merge(request, pk: int, other_pk: int):
 def unmerge(request, merge_pk: int):
     done = get_object_or_404(LeadMerge, pk=merge_pk)
     get_object_or_404(selectors.leads_visible_to(request.user), pk=done.survivor_id)
-    try:
+    with domain_errors(request):
         merges.unmerge(merge_id=done.pk, by=request.user, now=timezone.now())
-    except LeadFlowError as exc:
-        messages.error(request, exc.message)
-    else:
         messages.success(request, "The merge is undone: both leads are back as they were.")
     return redirect("leads:detail", pk=done.survivor_id)

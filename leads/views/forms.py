@@ -8,12 +8,12 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import slugify
 from django.views.decorators.csrf import csrf_exempt
 
 from leads import roles
 from leads.models import Campaign, LeadForm, Source
 from leads.services import webforms
+from leads.views.errors import domain_errors, field_errors
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -86,57 +86,45 @@ def thanks(request, slug: str):
     return render(request, "leads/forms/thanks.html", {"form": form})
 
 
+def _definition(post) -> webforms.Definition:
+    """A form's definition as the page posts it."""
+    return webforms.Definition(
+        name=post.get("name", ""),
+        fields=post.getlist("fields"),
+        required=post.getlist("required"),
+        source=post.get("source") or Source.WEB_FORM,
+        campaign_code=post.get("campaign", ""),
+        consent_text=post.get("consent_text", ""),
+        redirect_url=post.get("redirect_url", ""),
+    )
+
+
+def _definition_choices() -> dict:
+    return {
+        "field_choices": webforms.field_choices(),
+        "sources": Source.choices,
+        "campaigns": Campaign.objects.order_by("name"),
+    }
+
+
 @roles.marketing_required
 def form_list(request):
     errors, data = {}, {}
     if request.method == "POST":
-        data = {
-            "name": request.POST.get("name", "").strip(),
-            "fields": request.POST.getlist("fields"),
-            "required": request.POST.getlist("required"),
-            "source": request.POST.get("source") or Source.WEB_FORM,
-            "campaign": request.POST.get("campaign", ""),
-            "consent_text": request.POST.get("consent_text", "").strip(),
-            "redirect_url": request.POST.get("redirect_url", "").strip(),
-        }
-        errors = webforms.validate_definition(fields=data["fields"], required=data["required"])
-        if not data["name"]:
-            errors["name"] = "Give the form a name."
-        campaign = Campaign.objects.filter(code=data["campaign"]).first()
-        if data["campaign"] and campaign is None:
-            errors["campaign"] = "No such campaign."
-        if data["source"] not in Source.values:
-            errors["source"] = "Choose a source."
-        if not errors:
-            form = LeadForm(
-                slug=_unique_slug(data["name"]),
-                name=data["name"],
-                fields=data["fields"],
-                required=data["required"],
-                source=data["source"],
-                campaign=campaign,
-                consent_text=data["consent_text"][:500],
-                redirect_url=data["redirect_url"],
-                created_by=request.user,
+        data = _definition(request.POST)
+        with domain_errors(request, message=False) as outcome:
+            form = webforms.create_form(definition=data, by=request.user, now=timezone.now())
+            messages.success(
+                request, f"Form “{form.name}” created: paste its snippet on your site."
             )
-            try:
-                form.full_clean()
-            except Exception as exc:  # a bad redirect URL, mostly
-                errors = {k: " ".join(v) for k, v in getattr(exc, "message_dict", {}).items()}
-            else:
-                form.save()
-                messages.success(
-                    request, f"Form “{form.name}” created: paste its snippet on your site."
-                )
-                return redirect("leads:form-detail", slug=form.slug)
+            return redirect("leads:form-detail", slug=form.slug)
+        errors = field_errors(outcome.error)
     return render(
         request,
         "leads/forms/list.html",
         {
             "forms": LeadForm.objects.select_related("campaign"),
-            "field_choices": webforms.field_choices(),
-            "sources": Source.choices,
-            "campaigns": Campaign.objects.order_by("name"),
+            **_definition_choices(),
             "errors": errors,
             "data": data,
         },
@@ -144,18 +132,27 @@ def form_list(request):
     )
 
 
-def _unique_slug(name: str) -> str:
-    base = slugify(name)[:50] or "form"
-    slug, n = base, 1
-    while LeadForm.objects.filter(slug=slug).exists():
-        n += 1
-        slug = f"{base}-{n}"
-    return slug
-
-
 @roles.marketing_required
 def form_detail(request, slug: str):
     form = get_object_or_404(LeadForm.objects.select_related("campaign"), slug=slug)
+    errors, active = {}, form.active
+    if request.method == "POST":
+        data, active = _definition(request.POST), "active" in request.POST
+        with domain_errors(request, message=False) as outcome:
+            form = webforms.update_form(form_id=form.pk, definition=data, active=active)
+            messages.success(request, f"Form “{form.name}” saved.")
+            return redirect("leads:form-detail", slug=form.slug)
+        errors = field_errors(outcome.error)
+    else:
+        data = webforms.Definition(
+            name=form.name,
+            fields=form.fields,
+            required=form.required,
+            source=form.source,
+            campaign_code=form.campaign.code if form.campaign else "",
+            consent_text=form.consent_text,
+            redirect_url=form.redirect_url,
+        )
     action = request.build_absolute_uri(reverse("form-submit", args=[form.slug]))
     return render(
         request,
@@ -164,5 +161,10 @@ def form_detail(request, slug: str):
             "form": form,
             "snippet": webforms.snippet(form, action_url=action),
             "rate_limit": settings.FORM_RATE_LIMIT,
+            **_definition_choices(),
+            "errors": errors,
+            "data": data,
+            "active": active,
         },
+        status=400 if errors else 200,
     )

@@ -17,6 +17,7 @@ from leads import roles
 from leads.exceptions import LeadFlowError
 from leads.models import Campaign, ImportJob, Source
 from leads.services import imports
+from leads.views.errors import domain_errors
 
 SKIP = ""
 
@@ -25,9 +26,8 @@ def _job(request, pk: int) -> ImportJob:
     return get_object_or_404(imports.imports_visible_to(request.user), pk=pk)
 
 
-def _refused(request, job: ImportJob, exc: LeadFlowError):
-    """Say why, and go back to the mapping, or to the job once its file is gone."""
-    messages.error(request, exc.message)
+def _back(job: ImportJob, exc: LeadFlowError):
+    """After a refusal: back to the mapping, or to the job once its file is gone."""
     return redirect("imports:detail" if exc.field == "file" else "imports:mapping", pk=job.pk)
 
 
@@ -58,7 +58,7 @@ def import_new(request):
             return render(request, "leads/imports/new.html", {"form": form, "limit": limit})
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
-            try:
+            with domain_errors(request, message=False) as outcome:
                 job = imports.create_import_job(
                     upload=form.cleaned_data["file"],
                     source=form.cleaned_data["source"],
@@ -67,10 +67,9 @@ def import_new(request):
                     now=timezone.now(),
                     start=False,
                 )
-            except LeadFlowError as exc:
-                form.add_error("file" if exc.field == "file" else None, exc.message)
-            else:
                 return redirect("imports:mapping", pk=job.pk)
+            error = outcome.error
+            form.add_error("file" if error.field == "file" else None, error.message)
     else:
         form = UploadForm()
     return render(request, "leads/imports/new.html", {"form": form, "limit": limit})
@@ -81,11 +80,10 @@ def import_mapping(request, pk: int):
     job = _job(request, pk)
     if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.FAILED):
         return redirect("imports:detail", pk=job.pk)
-    try:
+    with domain_errors(request) as outcome:
         columns = imports.file_columns(job)
         samples = imports.column_samples(job)
-    except LeadFlowError as exc:  # the file is gone: nothing to map
-        messages.error(request, exc.message)
+    if outcome.refused:  # the file is gone: nothing to map
         return redirect("imports:detail", pk=job.pk)
     mapping = dict(job.mapping)
     error = None
@@ -93,12 +91,10 @@ def import_mapping(request, pk: int):
         mapping = {
             column: request.POST.get(f"col-{index}", SKIP) for index, column in enumerate(columns)
         }
-        try:
+        with domain_errors(request, message=False) as outcome:
             imports.set_mapping(job_id=job.pk, mapping=mapping, by=request.user, now=timezone.now())
-        except LeadFlowError as exc:
-            error = exc.message
-        else:
             return redirect("imports:preview", pk=job.pk)
+        error = outcome.error.message
     return render(
         request,
         "leads/imports/mapping.html",
@@ -119,10 +115,10 @@ def import_preview(request, pk: int):
     job = _job(request, pk)
     if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.FAILED):
         return redirect("imports:detail", pk=job.pk)
-    try:
+    with domain_errors(request) as outcome:
         preview = imports.preview_import(job)
-    except LeadFlowError as exc:
-        return _refused(request, job, exc)
+    if outcome.refused:
+        return _back(job, outcome.error)
     return render(
         request,
         "leads/imports/preview.html",
@@ -134,10 +130,10 @@ def import_preview(request, pk: int):
 @require_POST
 def import_start(request, pk: int):
     job = _job(request, pk)
-    try:
+    with domain_errors(request) as outcome:
         imports.start_import(job_id=job.pk, by=request.user, now=timezone.now())
-    except LeadFlowError as exc:
-        return _refused(request, job, exc)
+    if outcome.refused:
+        return _back(job, outcome.error)
     return redirect("imports:detail", pk=job.pk)
 
 
@@ -154,11 +150,8 @@ def import_detail(request, pk: int):
 def import_undo(request, pk: int):
     job = _job(request, pk)
     if request.method == "POST":
-        try:
+        with domain_errors(request):
             imports.undo_import(job_id=job.pk, by=request.user, now=timezone.now())
-        except LeadFlowError as exc:
-            messages.error(request, exc.message)
-        else:
             messages.success(request, f"Import {job.pk} was undone.")
         return redirect("imports:detail", pk=job.pk)
     return render(request, "leads/imports/undo.html", {"job": job})

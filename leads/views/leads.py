@@ -8,17 +8,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from leads import selectors, services
+from leads import panels, selectors, services
 from leads.api.serializers import LeadSerializer
-from leads.exceptions import LeadFlowError
 from leads.models import (
     Activity,
-    Campaign,
     CustomField,
     Lead,
-    Source,
     Stage,
 )
+from leads.services import stages
+from leads.views.errors import domain_errors, refused_partial
 
 EDIT_FIELDS = [
     ("first_name", "First name"),
@@ -76,7 +75,35 @@ def lead_detail(request, pk: int):
         messages.info(request, "That lead was merged into this one.")
         return redirect("leads:detail", pk=merged.merged_into_id)
     lead = _visible_lead(request, pk)
-    return render(request, "leads/lead_detail.html", _detail_context(lead))
+    context = {
+        **_activity_context(lead),
+        "custom_values": _custom_values(lead),
+        "merges": lead.merges_kept.filter(undone_at__isnull=True).select_related("merged"),
+        **_stage_form(lead, request.user),
+        "panels": panels.render_panels(lead, request, now=timezone.now()),
+    }
+    return render(request, "leads/lead_detail.html", context)
+
+
+def _stage_form(lead, user) -> dict:
+    """The stage form: the moves the stage machine allows this user, each saying whether
+    it needs a reason, and the reason field's hint (empty when no move is allowed)."""
+    moves = [
+        {
+            "stage": to,
+            "label": Stage(to).label,
+            "needs_reason": stages.needs_reason(lead.stage, to, stages.Mover.PERSON),
+        }
+        for to in stages.allowed_moves(lead, by=user)
+    ]
+    needing = sum(move["needs_reason"] for move in moves)
+    if not needing:
+        hint = "Reason (optional)"
+    elif needing == len(moves):
+        hint = "Reason (required)"
+    else:
+        hint = "Reason (required where marked)"
+    return {"moves": moves, "reason_hint": hint, "reason_required": needing == len(moves)}
 
 
 def _custom_values(lead) -> list[tuple[str, str]]:
@@ -92,16 +119,15 @@ def _custom_values(lead) -> list[tuple[str, str]]:
     return shown + sorted(values.items())
 
 
-def _detail_context(lead, **extra):
+ACTIVITY = "leads/lead_detail.html#activity"
+
+
+def _activity_context(lead, **extra):
+    """What the activity card (a partial htmx refreshes) shows: the touch form, the timeline."""
     return {
         "lead": lead,
-        "custom_values": _custom_values(lead),
         "timeline": selectors.timeline(lead),
-        "stages": [(v, label) for v, label in Stage.choices if v != lead.stage],
         "touch_kinds": [(k, Activity.Kind(k).label) for k in services.HUMAN_TOUCHES],
-        "campaigns": Campaign.objects.order_by("name").only("code", "name"),
-        "sources": Source.choices,
-        "merges": lead.merges_kept.filter(undone_at__isnull=True).select_related("merged"),
         **extra,
     }
 
@@ -123,16 +149,13 @@ def lead_edit(request, pk: int):
         payload["custom"] = {k: (v or None) for k, v in custom.items()}
     serializer = LeadSerializer(lead, data=payload, partial=True)
     if serializer.is_valid():
-        try:
+        with domain_errors(request):
             services.update_lead(
                 lead_id=lead.pk,
                 changes=serializer.validated_data,
                 by=request.user,
                 now=timezone.now(),
             )
-        except LeadFlowError as exc:
-            messages.error(request, exc.message)
-        else:
             messages.success(request, "Lead saved.")
             return redirect("leads:detail", pk=lead.pk)
         errors = {}
@@ -151,7 +174,7 @@ def lead_edit(request, pk: int):
 @require_POST
 def lead_touch(request, pk: int):
     lead = _visible_lead(request, pk)
-    try:
+    with domain_errors(request, message=not request.htmx) as outcome:
         services.log_touch(
             lead_id=lead.pk,
             kind=request.POST.get("kind", ""),
@@ -159,21 +182,15 @@ def lead_touch(request, pk: int):
             by=request.user,
             now=timezone.now(),
         )
-    except LeadFlowError as exc:
-        if request.htmx:
-            context = _detail_context(
-                lead, touch_error=exc.message, touch_body=request.POST.get("body", "")
-            )
-            return render(request, "leads/lead_detail.html#activity", context, status=400)
-        messages.error(request, exc.message)
+        if not request.htmx:
+            messages.success(request, "Logged.")
+    if not request.htmx:
         return redirect("leads:detail", pk=lead.pk)
-    if request.htmx:
-        lead.refresh_from_db(fields=["last_sales_touch_at"])
-        return render(
-            request, "leads/lead_detail.html#activity", _detail_context(lead, touch_saved=True)
-        )
-    messages.success(request, "Logged.")
-    return redirect("leads:detail", pk=lead.pk)
+    if outcome.refused:
+        context = _activity_context(lead, touch_body=request.POST.get("body", ""))
+        return refused_partial(request, ACTIVITY, context, outcome.error, key="touch_error")
+    lead.refresh_from_db(fields=["last_sales_touch_at"])
+    return render(request, ACTIVITY, _activity_context(lead, touch_saved=True))
 
 
 @login_required
@@ -181,7 +198,7 @@ def lead_touch(request, pk: int):
 def lead_move(request, pk: int):
     lead = _visible_lead(request, pk)
     to_stage = request.POST.get("stage", "")
-    try:
+    with domain_errors(request):
         services.move_stage(
             lead_id=lead.pk,
             to_stage=to_stage,
@@ -189,8 +206,5 @@ def lead_move(request, pk: int):
             reason=request.POST.get("reason", "").strip()[:500],
             now=timezone.now(),
         )
-    except LeadFlowError as exc:
-        messages.error(request, exc.message)
-    else:
         messages.success(request, f"Moved to {Stage(to_stage).label}.")
     return redirect("leads:detail", pk=lead.pk)

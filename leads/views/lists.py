@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
@@ -17,6 +20,7 @@ from rest_framework.request import Request
 
 from leads import export, roles, selectors, services
 from leads.api.leads import InvalidCursor, LeadCursorPagination
+from leads.exceptions import LeadFlowError
 from leads.filters import SORT_CHOICES, LeadFilter
 from leads.models import (
     Campaign,
@@ -24,6 +28,8 @@ from leads.models import (
     Source,
     Stage,
 )
+from leads.services import ownership, saved_views, stages
+from leads.views.errors import domain_errors
 
 
 def _filterset(request):
@@ -60,7 +66,8 @@ def lead_list(request):
         "saved_views": SavedView.objects.filter(user=request.user),
         "current_query": filterset.data.urlencode(),
         "campaigns": Campaign.objects.order_by("name").only("code", "name"),
-        "owners": _assignable_owners().only("username", "first_name", "last_name"),
+        "owners": ownership.possible_owners().only("username", "first_name", "last_name"),
+        "assignable_owners": ownership.assignable_owners(request.user).only("username"),
         "can_assign": roles.can_assign(request.user),
         "bulk_actions": BULK_ACTIONS,
         "filtered": bool(query),
@@ -93,15 +100,32 @@ BULK_ACTIONS = {
 }
 
 
+@dataclass
+class BulkChange:
+    """One bulk action, its inputs checked: the question that confirms it for every
+    matching lead ("Disqualify 9,240 leads?"), its button, and the change to make."""
+
+    verb: str
+    to: str
+    apply: Callable[[QuerySet, datetime], str]  # makes the change, returns the message
+
+    def question(self, count: int) -> str:
+        return f"{self.verb} {count:,} lead{pluralize(count)}{self.to}?"
+
+    def button(self, count: int) -> str:
+        return f"{self.verb} {count:,} lead{pluralize(count)}"
+
+
 @login_required
 @require_POST
 def lead_bulk(request):
-    """Apply an action to the selected leads, or to all that match the list's filter.
+    """Apply an action to the selected leads, or to all that match the list's filter
+    (after a confirmation page that says how many: it works without JavaScript).
 
     Whatever the scope, only leads the user may see are touched.
     """
     filter_query = request.POST.get("filter", "")
-    back = redirect(f"{reverse('leads:list')}?{filter_query}" if filter_query else "leads:list")
+    back = redirect(_list_url(filter_query))
     filterset = LeadFilter(
         QueryDict(filter_query), queryset=selectors.leads_visible_to(request.user), request=request
     )
@@ -109,7 +133,8 @@ def lead_bulk(request):
         messages.error(request, "The filter is not valid any more; nothing was changed.")
         return back
     leads = filterset.qs
-    if request.POST.get("scope") != "all":
+    every_match = request.POST.get("scope") == "all"
+    if not every_match:
         ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
         if not ids:
             messages.error(
@@ -117,69 +142,108 @@ def lead_bulk(request):
             )
             return back
         leads = leads.filter(pk__in=ids)
-    action, now = request.POST.get("action", ""), timezone.now()
+    action = request.POST.get("action", "")
     if action == "export":
-        return export.csv_response(leads, now=now)
-    if action == "disqualify":
-        reason = request.POST.get("reason", "").strip()
-        if not reason:
-            messages.error(request, "Give a reason to disqualify; nothing was changed.")
-            return back
-        count = services.bulk_move_stage(
-            leads=leads, to_stage=Stage.DISQUALIFIED, by=request.user, reason=reason, now=now
-        )
-        messages.success(request, f"Disqualified {count} lead{pluralize(count)}.")
-    elif action == "assign":
-        if not roles.can_assign(request.user):
-            raise PermissionDenied
-        username = request.POST.get("owner", "")
-        owner = _assignable_owners().filter(username=username).first() if username else None
-        if username and owner is None:
-            messages.error(
-                request, f"{username!r} is not a sales rep or manager; nothing was changed."
-            )
-            return back
-        count = services.bulk_assign_owner(leads=leads, owner=owner, by=request.user, now=now)
-        to = owner.username if owner else "nobody"
-        messages.success(request, f"Assigned {count} lead{pluralize(count)} to {to}.")
-    elif action == "campaign":
-        campaign = Campaign.objects.filter(code=request.POST.get("campaign", "")).first()
-        if campaign is None:
-            messages.error(request, "Choose a campaign; nothing was changed.")
-            return back
-        count = services.bulk_set_campaign(leads=leads, campaign=campaign, by=request.user, now=now)
-        messages.success(request, f"Moved {count} lead{pluralize(count)} to {campaign.name}.")
-    else:
-        messages.error(request, "Choose an action; nothing was changed.")
+        return export.csv_response(leads, now=timezone.now())
+    with domain_errors(request) as outcome:
+        change = _bulk_change(request, action)
+    if outcome.refused:
+        return back
+    if every_match and request.POST.get("confirmed") != "yes":
+        return _confirm(request, change, leads.count(), filterset)
+    with domain_errors(request):
+        messages.success(request, change.apply(leads, timezone.now()))
     return back
 
 
-def _assignable_owners():
-    return (
-        get_user_model()
-        .objects.filter(groups__name__in=[roles.SALES, roles.MANAGER], is_active=True)
-        .distinct()
-        .order_by("username")
+def _bulk_change(request, action: str) -> BulkChange:
+    """The change an action's inputs ask for; a refusal when they are not usable."""
+    by = request.user
+    if action == "disqualify":
+        reason = request.POST.get("reason", "").strip()
+
+        def disqualify(leads, now):
+            moved = stages.move_stages(
+                leads=leads, to_stage=Stage.DISQUALIFIED, by=by, reason=reason, now=now
+            )
+            text = f"Disqualified {moved.count} lead{pluralize(moved.count)}"
+            if moved.refused:
+                text += f"; {moved.refused} could not move from their stage"
+            return f"{text}."
+
+        return BulkChange("Disqualify", "", disqualify)
+    if action == "assign":
+        owner = ownership.assignment_target(by=by, username=request.POST.get("owner", ""))
+
+        def assign(leads, now):
+            count = services.bulk_assign_owner(leads=leads, owner=owner, by=by, now=now)
+            return f"Assigned {count} lead{pluralize(count)} to {owner.username}."
+
+        return BulkChange("Assign", f" to {owner.username}", assign)
+    if action == "campaign":
+        campaign = Campaign.objects.filter(code=request.POST.get("campaign", "")).first()
+        if campaign is None:
+            raise LeadFlowError("Choose a campaign; nothing was changed.", field="campaign")
+
+        def move(leads, now):
+            count = services.bulk_set_campaign(leads=leads, campaign=campaign, by=by, now=now)
+            return f"Moved {count} lead{pluralize(count)} to {campaign.name}."
+
+        return BulkChange("Move", f" to the campaign {campaign.name}", move)
+    raise LeadFlowError("Choose an action; nothing was changed.", field="action")
+
+
+def _filter_terms(filterset) -> list[tuple[str, str]]:
+    """The filter in words, by the filter form's labels: [("Search", "uni.edu"), ...]."""
+    fields = filterset.form.fields
+    return [
+        (fields[name].label if name in fields else name, value)
+        for name, values in filterset.data.lists()
+        for value in values
+        if value
+    ]
+
+
+def _list_url(query: str) -> str:
+    return f"{reverse('leads:list')}?{query}" if query else reverse("leads:list")
+
+
+def _confirm(request, change: BulkChange, count: int, filterset):
+    """The page that asks before a change to every lead matching the filter."""
+    post = request.POST
+    return render(
+        request,
+        "leads/bulk_confirm.html",
+        {
+            "question": change.question(count),
+            "button": change.button(count),
+            "action": post.get("action", ""),
+            "carried": {k: post.get(k, "") for k in ("filter", "owner", "campaign")},
+            "reason": post.get("reason", "").strip(),
+            "reason_required": post.get("action") == "disqualify"
+            and stages.always_needs_reason(Stage.DISQUALIFIED, stages.Mover.PERSON, request.user),
+            "terms": _filter_terms(filterset),
+            "back": _list_url(post.get("filter", "")),
+        },
     )
 
 
 @login_required
 @require_POST
 def saved_view_save(request):
-    name = request.POST.get("name", "").strip()[:100]
     query = request.POST.get("query", "")
-    if not name:
-        messages.error(request, "Give the view a name.")
-    else:
-        SavedView.objects.update_or_create(user=request.user, name=name, defaults={"query": query})
-        messages.success(request, f"Saved the view “{name}”.")
-    return redirect(f"{reverse('leads:list')}?{query}" if query else "leads:list")
+    with domain_errors(request):
+        view = saved_views.save_view(
+            user=request.user, name=request.POST.get("name", ""), query=query, now=timezone.now()
+        )
+        messages.success(request, f"Saved the view “{view.name}”.")
+    return redirect(_list_url(query))
 
 
 @login_required
 @require_POST
 def saved_view_delete(request, pk: int):
     view = get_object_or_404(SavedView, pk=pk, user=request.user)
-    view.delete()
+    saved_views.delete_view(view=view, by=request.user)
     messages.success(request, f"Deleted the view “{view.name}”.")
     return redirect("leads:list")
