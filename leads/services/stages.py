@@ -124,22 +124,21 @@ def refusal(
     return None
 
 
+def _who(by, mover: Mover | None) -> Mover:
+    """A person when `by` is given, else an automatic rule, unless `mover` says."""
+    return mover or (Mover.PERSON if by is not None else Mover.AUTOMATIC)
+
+
+def _lead_refusal(lead: Lead, to_stage: str, mover: Mover, by) -> str | None:
+    has_owner, in_handoff = lead.owner_id is not None, lead.in_handoff
+    return refusal(lead.stage, to_stage, mover=mover, by=by, has_owner=has_owner,
+                   in_handoff=in_handoff)  # fmt: skip
+
+
 def allowed_moves(lead: Lead, *, by=None, mover: Mover | None = None) -> list[str]:
     """The stages `lead` may move to now, for `by` (a person) or `mover`."""
-    mover = mover or (Mover.PERSON if by is not None else Mover.AUTOMATIC)
-    return [
-        to
-        for to in MOVES.get(lead.stage, ())
-        if refusal(
-            lead.stage,
-            to,
-            mover=mover,
-            by=by,
-            has_owner=lead.owner_id is not None,
-            in_handoff=lead.in_handoff,
-        )
-        is None
-    ]
+    mover = _who(by, mover)
+    return [to for to in MOVES.get(lead.stage, ()) if _lead_refusal(lead, to, mover, by) is None]
 
 
 def _refused(lead: Lead, to_stage: str, message: str, allowed: list[str]) -> InvalidTransition:
@@ -171,18 +170,11 @@ def move_stage(
     (409) naming the allowed moves; a move that needs a reason and has none, a 400."""
     if to_stage not in Stage.values:
         raise LeadFlowError(f"{to_stage!r} is not a stage.", field="stage")
-    mover = mover or (Mover.PERSON if by is not None else Mover.AUTOMATIC)
+    mover = _who(by, mover)
     reason = _reason(reason)
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
-        message = refusal(
-            lead.stage,
-            to_stage,
-            mover=mover,
-            by=by,
-            has_owner=lead.owner_id is not None,
-            in_handoff=lead.in_handoff,
-        )
+        message = _lead_refusal(lead, to_stage, mover, by)
         if message:
             raise _refused(lead, to_stage, message, allowed_moves(lead, by=by, mover=mover))
         if not reason and needs_reason(lead.stage, to_stage, mover):
@@ -256,7 +248,7 @@ def move_stages(
     move is a StageChange and one `stage_changed` is announced per from-stage."""
     if to_stage not in Stage.values:
         raise LeadFlowError(f"{to_stage!r} is not a stage.", field="stage")
-    mover = mover or (Mover.PERSON if by is not None else Mover.AUTOMATIC)
+    mover = _who(by, mover)
     per_lead_reason = reason is None
     reason = "" if per_lead_reason else _reason(reason)
     if (leads is None) == (select is None):
