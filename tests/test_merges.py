@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 
-from leads import selectors
 from leads.exceptions import InvalidTransition
 from leads.models import Activity, FieldChange, Lead, LeadMerge, StageChange
 from leads.selectors import duplicate_suggestions

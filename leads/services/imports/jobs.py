@@ -19,6 +19,7 @@ from django.template.defaultfilters import filesizeformat
 from leads import hooks, roles
 from leads.exceptions import InvalidTransition, LeadFlowError
 from leads.models import Campaign, CustomField, ImportJob, Source
+from leads.services.identity import IDENTITY_FIELDS
 from leads.services.imports import merge, reading
 from leads.services.imports.mapping import check_mapping, suggest_mapping, targets
 from leads.services.imports.reading import CsvFormat, ImportFileError
@@ -139,7 +140,7 @@ def create_import_job(
     custom_fields = list(CustomField.objects.all())
     if mapping is None:
         mapping = suggest_mapping(summary.columns, custom_fields)
-        if start and not any(t in ("email", "phone", "external_id") for t in mapping.values()):
+        if start and not any(t in IDENTITY_FIELDS for t in mapping.values()):
             raise LeadFlowError(
                 "No column header names an email, phone or external id "
                 f"(columns: {', '.join(summary.columns)}); send a mapping.",

@@ -47,20 +47,15 @@ from datetime import datetime
 
 from django.db import connection
 
-from leads import services
 from leads.models import Lead
-from leads.services.imports.rows import STAGED
+from leads.services.identity import CSV_FILLABLE_FIELDS
+from leads.services.imports.rows import STAGED, column_of
 
 STAGING = "import_rows"
 COPY_CHUNK_ROWS = 20_000
 
-# Lead fields an import fills: capture_lead's FILLABLE_FIELDS that a CSV can carry.
-_COLUMN_OF = {"campaign": "campaign_id"}
-FILL_FIELDS = tuple(
-    name
-    for name in services.FILLABLE_FIELDS
-    if _COLUMN_OF.get(name, name) in {column for column, _ in STAGED}
-)
+# Lead fields an import fills: the capture spec's fillable fields that a CSV can carry.
+FILL_FIELDS = CSV_FILLABLE_FIELDS
 
 
 @dataclass(frozen=True)
@@ -109,10 +104,6 @@ class StagingWriter:
         self.buffer.seek(0)
         self.buffer.truncate()
         self.pending = 0
-
-
-def column_of(name: str) -> str:
-    return _COLUMN_OF.get(name, name)
 
 
 def _first(column: str) -> str:
