@@ -1,9 +1,13 @@
 """Merging duplicate leads, and undoing a merge exactly.
 
 Other CRMs merge irreversibly, so people fear merging. Here a merge moves the other
-lead's timeline, stage history and audit rows to the survivor, takes the field values
-a person chose, and hides the other lead (its identity kept on the LeadMerge record);
+lead's timeline and audit rows to the survivor, takes the field values a person
+chose, and hides the other lead (its identity kept on the LeadMerge record);
 `unmerge` puts every moved row, field and identity back.
+
+Stage history is never moved: each lead keeps its own, so the funnel, which counts
+per-lead histories, is not rewritten by a merge (the survivor's history would
+otherwise hold two `"" → new` rows and moves it never made).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ MERGE_FIELDS = (
     "source", "campaign", "owner", "budget", "authority", "need", "timeline", "converted",
 )  # fmt: skip
 IDENTITY = ("email", "phone", "external_id")
-MOVED = {"activity": Activity, "stage_change": StageChange, "field_change": FieldChange}
+MOVED = {"activity": Activity, "field_change": FieldChange}
+# What unmerge moves back: merges recorded before stage history stayed put moved it too.
+RESTORED = {**MOVED, "stage_change": StageChange}
 
 
 def _value(lead: Lead, name: str):
@@ -103,6 +109,13 @@ def merge_leads(
             model.objects.filter(pk__in=ids).update(lead=survivor)
             moved[key] = ids
         hooks.announce("events_moved", lead_ids=[survivor.pk, other.pk])
+        hooks.announce(
+            "leads_merged",
+            survivor_id=survivor.pk,
+            merged_id=other.pk,
+            lead_ids=[survivor.pk, other.pk],
+            now=now,
+        )
         FieldChange.objects.bulk_create(
             FieldChange(
                 lead=survivor, field=name, old_value=old, new_value=new,
@@ -136,9 +149,16 @@ def unmerge(*, merge_id: int, by, now: datetime) -> LeadMerge:
             raise InvalidTransition("This merge was already undone.")
         pair = _lock_pair(merge.survivor_id, merge.merged_id)
         survivor, merged = pair[merge.survivor_id], pair[merge.merged_id]
-        for key, model in MOVED.items():
+        for key, model in RESTORED.items():
             model.objects.filter(pk__in=merge.moved.get(key, [])).update(lead=merged)
         hooks.announce("events_moved", lead_ids=[survivor.pk, merged.pk])
+        hooks.announce(
+            "leads_unmerged",
+            survivor_id=survivor.pk,
+            merged_id=merged.pk,
+            lead_ids=[survivor.pk, merged.pk],
+            now=now,
+        )
         FieldChange.objects.filter(
             lead=survivor, channel="merge", changed_at=merge.merged_at
         ).delete()
