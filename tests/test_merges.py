@@ -68,10 +68,12 @@ def test_merging_takes_chosen_fields_and_keeps_both_timelines_and_histories(mark
     gone = Lead.objects.get(pk=home.pk)
     assert gone.merged_into_id == work.pk and gone.email is None
     assert FieldChange.objects.filter(lead=work, channel="merge", field="title").exists()
-    # The merged lead is hidden, and its email is free for the survivor's future captures.
+    # The merged lead is hidden; its private address, not taken over, still finds the
+    # survivor (an alias) instead of bringing the duplicate back.
     assert not duplicate_suggestions(marketer).pairs
     again = capture_lead(data={"email": "ada.lovelace@gmail.com"}, channel="api", now=now)
-    assert again.created  # the old private address was not taken over in this merge
+    assert not again.created and again.lead.pk == work.pk
+    assert Lead.objects.get(pk=work.pk).email == "ada@acme.io"
 
 
 @pytest.mark.django_db

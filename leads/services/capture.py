@@ -87,9 +87,10 @@ def _create(data, *, by, channel, now, created_at) -> Lead:
 def _fill(lead: Lead, data, *, by, channel, now) -> None:
     """Fill what is empty on the lead, except what a person edited by hand."""
     changes: dict[str, tuple[Any, Any]] = {}
+    held = identity.held_as_alias(lead)
     for name in FILLABLE_FIELDS:
         value = data.get(name)
-        if identity.fillable_value(lead, name, value):
+        if identity.fillable_value(lead, name, value, held=held):
             changes[name] = (getattr(lead, name), value)
             setattr(lead, name, value)
     custom = dict(lead.custom)

@@ -11,8 +11,8 @@ Identity (DESIGN.md: "capture never creates a duplicate"):
 
 - A capture is matched step by step, in `MATCH_ORDER`: the lead's live email,
   else its (source, external id), else its phone; then the same three among the
-  identities merges left behind. Live identities always win; the first step that
-  finds a lead decides.
+  identities merges left behind (`LeadAlias`, pointing at the survivor). Live
+  identities always win over aliases; the first step that finds a lead decides.
 - Emails and (source, external id) are unique; phones are not (an office line):
   the earliest lead with the phone (created_at, id) is taken, and a capture that
   carries an email only takes a lead that has no email yet.
@@ -20,7 +20,9 @@ Identity (DESIGN.md: "capture never creates a duplicate"):
   (`IdentityConflict`), not a match.
 
 Filling: an existing lead only gets its EMPTY `FILLABLE_FIELDS` filled and absent
-custom keys added, never a field a person edited (`Lead.human_edited`).
+custom keys added, never a field a person edited (`Lead.human_edited`), and never
+an identity it already holds as an alias: that value came from another lead, and
+unmerging gives it back there.
 """
 
 from __future__ import annotations
@@ -65,7 +67,10 @@ class Step:
     alias: bool
 
 
-MATCH_ORDER = tuple(Step(identity, alias=False) for identity in IDENTITIES)
+MATCH_ORDER = (
+    *(Step(identity, alias=False) for identity in IDENTITIES),
+    *(Step(identity, alias=True) for identity in IDENTITIES),
+)
 
 
 @dataclass(frozen=True)
@@ -184,8 +189,25 @@ def find_lead(values: Mapping[str, Any], *, lock: bool = True) -> Lead | None:
     return None
 
 
-def fillable_value(lead: Lead, name: str, value: Any) -> bool:
-    """Whether a capture fills the lead's field `name` with `value`."""
-    if is_empty(value) or name in lead.human_edited:
+def identity_keys(lead: Lead) -> set[tuple[str, str, str]]:
+    """(kind, source, value) of each identity the lead holds live, keyed as a
+    `LeadAlias` is: an external id with the lead's source, emails and phones with ""."""
+    return {
+        (identity.field, key_source(identity, lead.source), getattr(lead, identity.field))
+        for identity in IDENTITIES
+        if getattr(lead, identity.field)
+    }
+
+
+def held_as_alias(lead: Lead) -> set[tuple[str, Any]]:
+    """(field, value) of the identities the lead holds as aliases (an external id
+    whatever its source: the lead would otherwise claim it twice)."""
+    return set(lead.aliases.values_list("kind", "value"))
+
+
+def fillable_value(lead: Lead, name: str, value: Any, *, held: set[tuple[str, Any]]) -> bool:
+    """Whether a capture fills the lead's field `name` with `value` (`held`: the
+    lead's `held_as_alias`)."""
+    if is_empty(value) or name in lead.human_edited or (name, value) in held:
         return False
     return is_empty(getattr(lead, name))

@@ -5,6 +5,13 @@ lead's timeline and audit rows to the survivor, takes the field values a person
 chose, and hides the other lead (its identity kept on the LeadMerge record);
 `unmerge` puts every moved row, field and identity back.
 
+Every identity either lead had that the survivor does not hold afterwards (the other
+lead's, and the survivor's own that a taken value replaced) becomes a `LeadAlias` of
+the survivor, so a later capture by it updates the survivor instead of bringing the
+duplicate back. The other lead's own aliases (from earlier merges) are carried to the
+survivor with its other rows; unmerge deletes the merge's aliases and carries them
+back.
+
 Stage history is never moved: each lead keeps its own, so the funnel, which counts
 per-lead histories, is not rewritten by a merge (the survivor's history would
 otherwise hold two `"" → new` rows and moves it never made).
@@ -18,7 +25,16 @@ from django.db import IntegrityError, transaction
 
 from leads import hooks
 from leads.exceptions import IdentityConflict, InvalidTransition, LeadFlowError
-from leads.models import Activity, FieldChange, Lead, LeadMerge, NotDuplicate, StageChange
+from leads.models import (
+    Activity,
+    FieldChange,
+    Lead,
+    LeadAlias,
+    LeadMerge,
+    NotDuplicate,
+    StageChange,
+)
+from leads.services.identity import identity_keys
 
 # Fields the merge screen offers to take from the other lead.
 MERGE_FIELDS = (
@@ -27,7 +43,7 @@ MERGE_FIELDS = (
     "source", "campaign", "owner", "budget", "authority", "need", "timeline", "converted",
 )  # fmt: skip
 IDENTITY = ("email", "phone", "external_id")
-MOVED = {"activity": Activity, "field_change": FieldChange}
+MOVED = {"activity": Activity, "field_change": FieldChange, "alias": LeadAlias}
 # What unmerge moves back: merges recorded before stage history stayed put moved it too.
 RESTORED = {**MOVED, "stage_change": StageChange}
 
@@ -76,6 +92,7 @@ def merge_leads(
         survivor_before["custom"] = dict(survivor.custom)
         survivor_before["human_edited"] = list(survivor.human_edited)
         merged_before = {name: _value(other, name) for name in IDENTITY}
+        keys_before = identity_keys(survivor) | identity_keys(other)
 
         # Free the other lead's identity first: the survivor may take it.
         other.email = other.phone = other.external_id = None
@@ -130,7 +147,7 @@ def merge_leads(
             user=by,
             data={"merged_lead": other.pk, "name": other.display_name or merged_before["email"]},
         )
-        return LeadMerge.objects.create(
+        merge = LeadMerge.objects.create(
             survivor=survivor,
             merged=other,
             merged_at=now,
@@ -139,6 +156,25 @@ def merge_leads(
             merged_before=merged_before,
             moved=moved,
         )
+        _leave_aliases(survivor, keys_before - identity_keys(survivor), merge=merge)
+        return merge
+
+
+def _leave_aliases(survivor: Lead, keys: set[tuple[str, str, str]], *, merge: LeadMerge) -> None:
+    """Point the identities (kind, source, value) the merge took off at the survivor."""
+    held = set(survivor.aliases.values_list("kind", "source", "value"))  # carried along
+    try:
+        with transaction.atomic():
+            LeadAlias.objects.bulk_create(
+                LeadAlias(lead=survivor, kind=kind, source=source, value=value, merge=merge)
+                for kind, source, value in sorted(keys - held)
+            )
+    except IntegrityError:
+        # Only possible when a person gave a lead an identity an older merge left behind.
+        raise IdentityConflict(
+            "An email or external id of these leads already points at another lead "
+            "(from an earlier merge); change it on this lead first."
+        ) from None
 
 
 def unmerge(*, merge_id: int, by, now: datetime) -> LeadMerge:
@@ -149,6 +185,8 @@ def unmerge(*, merge_id: int, by, now: datetime) -> LeadMerge:
             raise InvalidTransition("This merge was already undone.")
         pair = _lock_pair(merge.survivor_id, merge.merged_id)
         survivor, merged = pair[merge.survivor_id], pair[merge.merged_id]
+        # Its own aliases go first: the identities come back to their leads below.
+        merge.aliases.all().delete()
         for key, model in RESTORED.items():
             model.objects.filter(pk__in=merge.moved.get(key, [])).update(lead=merged)
         hooks.announce("events_moved", lead_ids=[survivor.pk, merged.pk])
