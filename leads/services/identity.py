@@ -144,10 +144,13 @@ def derived_company_domain(values: Mapping[str, Any]) -> str:
 # --- the match, a lead at a time -----------------------------------------------------
 
 
-def external_id_conflict(external_id: str, lead_id: int) -> str:
-    return (
-        f"External id {external_id!r} already belongs to lead {lead_id} with another email address."
-    )
+def label(field: str) -> str:
+    """An identity's name in messages: "Email", "Phone", "External id"."""
+    return field.replace("_", " ").capitalize()
+
+
+def conflict_message(field: str, value: str, lead_id: int) -> str:
+    return f"{label(field)} {value!r} already belongs to lead {lead_id} with another email address."
 
 
 def key_source(identity: Identity, source: str) -> str:
@@ -184,7 +187,9 @@ def find_lead(values: Mapping[str, Any], *, lock: bool = True) -> Lead | None:
         if lead is None:
             continue
         if identity.conflicts_with_other_email and email and lead.email and lead.email != email:
-            raise IdentityConflict(external_id_conflict(value, lead.pk), field=identity.field)
+            raise IdentityConflict(
+                conflict_message(identity.field, value, lead.pk), field=identity.field
+            )
         return lead
     return None
 

@@ -400,10 +400,10 @@ def _import(job: ImportJob, progress: _Progress, now: datetime) -> tuple[int, in
             _stage_rows(job, binary, cursor.cursor, progress)
     progress.set(rows_processed=total)
     with connection.cursor() as cursor:
-        conflicts = merge.match_existing(cursor, limit=MAX_STORED_ERRORS)
+        conflicts = merge.match_rows(cursor, now=now, limit=MAX_STORED_ERRORS)
         if conflicts:
             raise ImportFailed([RowError(c.rows[0], None, c.message) for c in conflicts])
-        merge.group_new(cursor)
+        merge.drop_held_identities(cursor)
         by_id = job.created_by_id
         try:
             with transaction.atomic():
@@ -423,6 +423,9 @@ _TEMP_TABLES = (
     "import_fill",
     "import_fill_multi",
     "import_changes",
+    "import_known",
+    "import_ids",
+    "import_match",
 )
 
 
