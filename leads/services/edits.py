@@ -11,7 +11,8 @@ from leads import hooks
 from leads.exceptions import IdentityConflict, LeadFlowError
 from leads.models import CustomField, Lead
 from leads.services.audit import record_field_changes
-from leads.services.identity import FILLABLE_FIELDS, IDENTITY_FIELDS, require_identity
+from leads.services.capture import FILLABLE_FIELDS
+from leads.services.identity import IDENTITY_FIELDS, require_identity
 from leads.services.stages import move_stage
 
 # Fields an edit (PATCH, lead page) may change; stage goes through move_stage.

@@ -167,12 +167,12 @@ def _step_filter(step: Step, value: str, source: str) -> Q:
     return Q(**{name: value}) & (Q(source=source) if step.identity.per_source else Q())
 
 
-def find_lead(values: Mapping[str, Any], *, lock: bool = True) -> Lead | None:
+def find_lead(values: Mapping[str, Any]) -> Lead | None:
     """The lead these capture values identify (locked FOR UPDATE), or None.
 
     IdentityConflict when an external id belongs to a lead with another email.
     """
-    leads = Lead.objects.select_for_update(of=("self",)) if lock else Lead.objects.all()
+    leads = Lead.objects.select_for_update(of=("self",))
     email = values.get("email")
     source = values.get("source") or Source.OTHER
     for step in MATCH_ORDER:
