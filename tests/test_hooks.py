@@ -195,3 +195,24 @@ def test_apps_can_grant_reps_more_leads_to_see(rep_ann, rep_bob, now):
         assert leads_visible_to(rep_bob).filter(pk=handed.pk).exists()  # his own anyway
     finally:
         visibility._grants.remove(queue)
+
+
+@pytest.mark.django_db
+def test_a_merge_and_its_undo_keep_both_leads_activity_dates_true(marketer, rep_ann, now):
+    from leads.services.merges import merge_leads, unmerge
+
+    old = make_lead(now=now - timedelta(days=400))  # inactive for a long time
+    fresh = make_lead(now=now - timedelta(days=3))
+    log_touch(
+        lead_id=fresh.pk, kind="call", body="Interested", by=rep_ann, now=now - timedelta(days=1)
+    )
+    done = merge_leads(survivor_id=old.pk, other_id=fresh.pk, take=[], by=marketer, now=now)
+    old.refresh_from_db()
+    # The survivor holds the other lead's call now: not inactive, and its last sales touch.
+    assert old.last_activity_at == now - timedelta(days=1)
+    assert old.last_sales_touch_at == now - timedelta(days=1)
+    unmerge(merge_id=done.pk, by=marketer, now=now)
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert old.last_activity_at == now - timedelta(days=400) and old.last_sales_touch_at is None
+    assert fresh.last_sales_touch_at == now - timedelta(days=1)

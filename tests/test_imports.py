@@ -20,6 +20,7 @@ from leads.models import Activity, Campaign, FieldChange, ImportJob, Lead, Stage
 from leads.services import capture_lead, define_custom_field, imports, update_lead
 from leads.services.imports.jobs import LOCK_NAMESPACE, MAX_STORED_ERRORS
 from leads.services.imports.upkeep import upkeep
+from leads.services.merges import merge_leads, unmerge
 from leads.tasks import import_leads
 from tests.conftest import CURRENT_TIME
 from tests.helpers import make_lead
@@ -194,7 +195,7 @@ def test_fields_a_person_edited_are_never_filled_by_an_import(marketer, now):
 
 @pytest.mark.django_db
 def test_an_import_and_capture_lead_give_the_same_leads_for_the_same_rows(marketer, rep_ann):
-    """The set-based import is the bulk form of capture_lead: keep them in sync."""
+    """Both follow the capture spec (tests/test_capture_equals_import.py: random files)."""
     define_custom_field(name="seats", label="Seats", type="number", choices=[])
     rows = [
         {"email": "a@acme.io", "first_name": "Ann", "phone": "+4930111111", "custom": {"seats": 5}},
@@ -249,6 +250,47 @@ def test_an_import_and_capture_lead_give_the_same_leads_for_the_same_rows(market
     job = run_csv(out.getvalue(), by=marketer)
     assert job.status == "done", job.errors
     assert state() == captured
+
+
+@pytest.mark.django_db
+def test_an_import_by_merged_away_identities_updates_the_survivor(marketer, now):
+    work = make_lead(email="ada@acme.io", first_name="Ada")
+    home = capture_lead(
+        data={"email": "ada@gmail.com", "phone": "+442079460999", "external_id": "SF-7",
+              "source": "referral"},
+        channel="test", now=now,
+    ).lead  # fmt: skip
+    merge = merge_leads(survivor_id=work.pk, other_id=home.pk, take=[], by=marketer, now=now)
+    job = run_csv(
+        "Email,Phone,Record ID,Source,Company,Job Title,Industry\n"
+        "ADA@gmail.com,,,,Acme,,\n"
+        ",,SF-7,referral,,CTO,\n"
+        ",+44 20 7946 0999,,,,,Software\n",
+        by=marketer,
+    )
+    assert job.status == "done", job.errors
+    assert (job.rows_created, job.rows_updated) == (0, 1)
+    work.refresh_from_db()
+    assert (work.company, work.title, work.industry) == ("Acme", "CTO", "Software")
+    # The aliases are the survivor's already: not filled in as live identities.
+    assert (work.email, work.phone, work.external_id) == ("ada@acme.io", None, None)
+    assert work.activities.filter(kind="captured", data__import_job=job.pk).count() == 1
+
+    unmerge(merge_id=merge.pk, by=marketer, now=now)
+    again = run_csv("Email,Country\nada@gmail.com,GB\n", by=marketer)
+    assert (again.status, again.rows_created, again.rows_updated) == ("done", 0, 1)
+    assert Lead.objects.get(pk=home.pk).country == "GB"
+    assert Lead.objects.get(pk=work.pk).country == ""
+
+
+@pytest.mark.django_db
+def test_rows_that_chain_too_deep_fail_the_import_with_a_clear_error(marketer, monkeypatch):
+    """Every pass settles at least one more row; a file needing more passes is refused."""
+    monkeypatch.setattr("leads.services.imports.merge.MAX_PASSES", 1)
+    job = run_csv("Email,First Name\nann@acme.io,Ann\nann@acme.io,Anna\n", by=marketer)
+    assert job.status == "failed"
+    assert "identify each other in chains" in job.errors[0]["message"]
+    assert Lead.objects.count() == 0
 
 
 def _cell(value):

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from leads import hooks
 from leads.exceptions import InvalidTransition
 from leads.models import Activity, FieldChange, Lead, LeadMerge, StageChange
 from leads.selectors import duplicate_suggestions
@@ -63,14 +64,95 @@ def test_merging_takes_chosen_fields_and_keeps_both_timelines_and_histories(mark
     assert survivor["fields"]["email"] == "ada@acme.io"
     assert survivor["custom"] == {"tier": "Gold", "seats": 5}
     assert set(home_activities) <= set(survivor["activities"])
-    assert set(home_stages) <= set(survivor["stages"])
+    assert _state(home.pk)["stages"] == home_stages  # each lead keeps its own stage history
     gone = Lead.objects.get(pk=home.pk)
     assert gone.merged_into_id == work.pk and gone.email is None
     assert FieldChange.objects.filter(lead=work, channel="merge", field="title").exists()
-    # The merged lead is hidden, and its email is free for the survivor's future captures.
+    # The merged lead is hidden; its private address, not taken over, still finds the
+    # survivor (an alias) instead of bringing the duplicate back.
     assert not duplicate_suggestions(marketer).pairs
     again = capture_lead(data={"email": "ada.lovelace@gmail.com"}, channel="api", now=now)
-    assert again.created  # the old private address was not taken over in this merge
+    assert not again.created and again.lead.pk == work.pk
+    assert Lead.objects.get(pk=work.pk).email == "ada@acme.io"
+
+
+@pytest.mark.django_db
+def test_a_merge_leaves_both_stage_histories_intact_and_unmerge_restores_everything(
+    marketer, twins, now
+):
+    """The funnel counts each lead's own history: a merge must not hand the other lead's
+    `"" → new` and `new → nurturing` rows to the survivor."""
+    work, home = twins
+
+    def histories():
+        return {
+            lead.pk: list(
+                StageChange.objects.filter(lead=lead).values_list("from_stage", "to_stage")
+            )
+            for lead in (work, home)
+        }
+
+    assert histories() == {work.pk: [("", "new")], home.pk: [("", "new"), ("new", "nurturing")]}
+    before = {work.pk: _state(work.pk), home.pk: _state(home.pk), "histories": histories()}
+    done = merge_leads(
+        survivor_id=work.pk, other_id=home.pk, take=["title", "email"], by=marketer,
+        now=now + timedelta(days=1),
+    )  # fmt: skip
+    assert histories() == before["histories"]
+    assert "stage_change" not in done.moved
+    # A later move of the survivor is the survivor's alone.
+    move_stage(lead_id=work.pk, to_stage="nurturing", by=marketer, now=now + timedelta(days=2))
+    assert histories()[home.pk] == before["histories"][home.pk]
+
+    unmerge(merge_id=done.pk, by=marketer, now=now + timedelta(days=3))
+    after = histories()
+    assert after[home.pk] == before["histories"][home.pk]
+    assert after[work.pk] == [("", "new"), ("new", "nurturing")]
+    home_after = _state(home.pk)
+    assert home_after["fields"] == before[home.pk]["fields"]
+    assert home_after["custom"] == before[home.pk]["custom"]
+    assert set(before[home.pk]["activities"]) <= set(home_after["activities"])
+    assert _state(work.pk)["fields"]["email"] == "ada@acme.io"
+
+
+@pytest.mark.django_db
+def test_unmerge_moves_back_the_stage_changes_an_older_merge_moved(marketer, twins, now):
+    """Merges recorded before stage history stayed put listed the rows they moved."""
+    work, home = twins
+    done = merge_leads(survivor_id=work.pk, other_id=home.pk, take=[], by=marketer, now=now)
+    home_stages = list(StageChange.objects.filter(lead=home).values_list("pk", flat=True))
+    StageChange.objects.filter(pk__in=home_stages).update(lead=work)  # as such a merge did
+    LeadMerge.objects.filter(pk=done.pk).update(moved={**done.moved, "stage_change": home_stages})
+    unmerge(merge_id=done.pk, by=marketer, now=now)
+    assert sorted(StageChange.objects.filter(lead=home).values_list("pk", flat=True)) == sorted(
+        home_stages
+    )
+
+
+@pytest.mark.django_db
+def test_merge_and_unmerge_announce_both_leads_with_now(marketer, twins, now, monkeypatch):
+    work, home = twins
+    heard = []
+    announce = hooks.announce
+    monkeypatch.setattr(
+        hooks,
+        "announce",
+        lambda name, **payload: (heard.append((name, payload)), announce(name, **payload)),
+    )
+    done = merge_leads(survivor_id=work.pk, other_id=home.pk, take=[], by=marketer, now=now)
+    later = now + timedelta(hours=1)
+    unmerge(merge_id=done.pk, by=marketer, now=later)
+    pair = [work.pk, home.pk]
+    assert [(n, p) for n, p in heard if n in ("leads_merged", "leads_unmerged")] == [
+        (
+            "leads_merged",
+            {"survivor_id": work.pk, "merged_id": home.pk, "lead_ids": pair, "now": now},
+        ),
+        (
+            "leads_unmerged",
+            {"survivor_id": work.pk, "merged_id": home.pk, "lead_ids": pair, "now": later},
+        ),
+    ]
 
 
 @pytest.mark.django_db

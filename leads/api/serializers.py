@@ -7,6 +7,7 @@ from rest_framework import serializers
 from leads.custom_fields import clean_values
 from leads.models import EVENT_TYPES, Campaign, CustomField, Lead, Source, Stage
 from leads.normalise import normalise_email, normalise_external_id, normalise_phone
+from leads.services.identity import MISSING_IDENTITY, clean_country, has_identity
 
 
 class LeadSerializer(serializers.ModelSerializer):
@@ -19,7 +20,7 @@ class LeadSerializer(serializers.ModelSerializer):
     external_id = serializers.CharField(
         required=False, allow_null=True, allow_blank=True, max_length=200
     )
-    country = serializers.CharField(required=False, allow_blank=True, max_length=2, min_length=2)
+    country = serializers.CharField(required=False, allow_blank=True)
     source = serializers.ChoiceField(choices=Source.choices, required=False)
     stage = serializers.ChoiceField(choices=Stage.choices, required=False)
     stage_reason = serializers.CharField(
@@ -82,9 +83,10 @@ class LeadSerializer(serializers.ModelSerializer):
         return normalise_external_id(value)
 
     def validate_country(self, value):
-        if value and not value.isalpha():
-            raise serializers.ValidationError("Use a two-letter ISO country code, e.g. DE.")
-        return value.upper()
+        try:
+            return clean_country(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def validate_custom(self, value):
         cleaned, errors = clean_values(value)
@@ -94,8 +96,11 @@ class LeadSerializer(serializers.ModelSerializer):
 
     def validate_phone(self, value):
         # Read national numbers in the lead's country (given now, or already on the lead).
-        country = str(self.initial_data.get("country") or "").strip().upper()
-        if not (len(country) == 2 and country.isalpha()):
+        try:
+            country = clean_country(str(self.initial_data.get("country") or ""))
+        except ValueError:  # reported on the country field
+            country = ""
+        if not country:
             country = self.instance.country if self.instance else ""
         try:
             return normalise_phone(value, country=country)
@@ -103,12 +108,8 @@ class LeadSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(str(exc)) from None
 
     def validate(self, attrs):
-        if self.instance is None and not (
-            attrs.get("email") or attrs.get("phone") or attrs.get("external_id")
-        ):
-            raise serializers.ValidationError(
-                {"email": ["A lead needs an email, a phone number or an external id."]}
-            )
+        if self.instance is None and not has_identity(attrs):
+            raise serializers.ValidationError({"email": [MISSING_IDENTITY]})
         return attrs
 
 

@@ -3,7 +3,8 @@
 - `choices`: stages (the funnel, public contract), sources, consent statuses
 - `organisation`: teams and campaigns
 - `leads`: the lead, its stage history, its timeline (activities) and field audit
-- `merges`: merges and not-duplicate decisions
+- `merges`: merges, the identities they leave pointing at the survivor (aliases),
+  not-duplicate decisions
 - `configuration`: custom fields, web forms, saved views
 - `imports`: CSV import jobs
 """
@@ -12,7 +13,7 @@ from leads.models.choices import ConsentStatus, Source, Stage
 from leads.models.configuration import CustomField, LeadForm, SavedView
 from leads.models.imports import ImportJob
 from leads.models.leads import EVENT_TYPES, Activity, FieldChange, Lead, StageChange
-from leads.models.merges import LeadMerge, NotDuplicate
+from leads.models.merges import LeadAlias, LeadMerge, NotDuplicate
 from leads.models.organisation import Campaign, Team
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "FieldChange",
     "ImportJob",
     "Lead",
+    "LeadAlias",
     "LeadForm",
     "LeadMerge",
     "NotDuplicate",

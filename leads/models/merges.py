@@ -1,4 +1,5 @@
-"""Merges of duplicate leads (undoable) and pairs a person said are different people."""
+"""Merges of duplicate leads (undoable), the identities they leave pointing at the
+survivor, and pairs a person said are different people."""
 
 from __future__ import annotations
 
@@ -34,6 +35,55 @@ class LeadMerge(models.Model):
 
     def __str__(self) -> str:
         return f"lead {self.merged_id} into {self.survivor_id}"
+
+
+class LeadAlias(models.Model):
+    """An identity a merge took off a lead: it keeps finding the survivor.
+
+    Written by `merge_leads` for every email, phone and (source, external id) either
+    lead had that the survivor does not hold afterwards; captures look here after the
+    live identities (`leads.services.identity.MATCH_ORDER`). `unmerge` deletes the
+    merge's aliases; a later merge of the survivor carries them to its own survivor.
+    Unique per kind like the Lead's own identities: an email or an external id of a
+    source points at one lead; phones may be shared.
+    """
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        PHONE = "phone", "Phone"
+        EXTERNAL_ID = "external_id", "External id"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="aliases")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=254)  # normalised like the Lead field
+    # The source system of an external id; "" for emails and phones.
+    source = models.CharField(max_length=32, blank=True)
+    merge = models.ForeignKey(LeadMerge, on_delete=models.CASCADE, related_name="aliases")
+
+    class Meta:
+        verbose_name_plural = "lead aliases"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["value"], condition=Q(kind="email"), name="leadalias_email_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["source", "value"],
+                condition=Q(kind="external_id"),
+                name="leadalias_external_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["email", "phone", "external_id"]), name="leadalias_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="external_id") | Q(source=""), name="leadalias_source_only_for_ids"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["value"], condition=Q(kind="phone"), name="leadalias_phone_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value} → lead {self.lead_id}"
 
 
 class NotDuplicate(models.Model):

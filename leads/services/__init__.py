@@ -3,6 +3,7 @@
 Pages, API views, tasks, commands and tests all call these; none writes a lead with
 `.save()` and a rule of its own beside it.
 
+- `identity`: the capture spec — identity matching, fillable fields, field checks
 - `capture`: create or fill the lead a set of values identifies (API, forms, imports)
 - `edits`: field edits (audited), custom field definitions, consent
 - `stages`: the stage machine — every funnel move, one lead or many
@@ -14,8 +15,9 @@ Pages, API views, tasks, commands and tests all call these; none writes a lead w
 """
 
 from leads.services.campaigns import bulk_set_campaign, create_campaign
-from leads.services.capture import FILLABLE_FIELDS, CaptureResult, capture_lead
+from leads.services.capture import CaptureResult, capture_lead
 from leads.services.edits import EDITABLE_FIELDS, define_custom_field, record_consent, update_lead
+from leads.services.identity import FILLABLE_FIELDS
 from leads.services.ownership import assign_owner, bulk_assign_owner
 from leads.services.stages import bulk_move_stage, move_stage
 from leads.services.timeline import (

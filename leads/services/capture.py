@@ -1,4 +1,6 @@
-"""Capture: create the lead a set of values identifies, or fill the existing one."""
+"""Capture: create the lead a set of values identifies, or fill the existing one.
+
+Which lead that is, and what may be filled, is the capture spec (`identity`)."""
 
 from __future__ import annotations
 
@@ -9,76 +11,18 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from leads import hooks
-from leads.exceptions import IdentityConflict, LeadFlowError
-from leads.models import Activity, Lead, Source, Stage, StageChange
-from leads.normalise import company_domain
+from leads.exceptions import IdentityConflict
+from leads.models import Activity, Lead, Stage, StageChange
+from leads.services import identity
 from leads.services.audit import record_field_changes
+from leads.services.identity import FILLABLE_FIELDS
 from leads.services.stages import check_initial
-
-# Fields a repeated capture may fill when they are empty on the existing lead.
-FILLABLE_FIELDS = (
-    "email",
-    "phone",
-    "external_id",
-    "first_name",
-    "last_name",
-    "title",
-    "company",
-    "company_domain",
-    "website",
-    "company_size",
-    "industry",
-    "country",
-    "time_zone",
-    "campaign",
-    "budget",
-    "authority",
-    "need",
-    "timeline",
-    "converted",
-)
 
 
 @dataclass(frozen=True)
 class CaptureResult:
     lead: Lead
     created: bool
-
-
-def is_empty(value: Any) -> bool:
-    return value is None or value == "" or value == {}
-
-
-def _find_existing(data: dict[str, Any]) -> Lead | None:
-    """The lead this capture identifies, locked: email, else source+external id, else phone.
-
-    A lead found by external id or phone only counts when it has no other email:
-    two people can share an office phone.
-    """
-    leads = Lead.objects.select_for_update()
-    email, external_id, phone = data.get("email"), data.get("external_id"), data.get("phone")
-    if email:
-        lead = leads.filter(email=email).first()
-        if lead:
-            return lead
-    if external_id:
-        lead = leads.filter(
-            source=data.get("source") or Source.OTHER, external_id=external_id
-        ).first()
-        if lead:
-            if email and lead.email and lead.email != email:
-                raise IdentityConflict(
-                    f"External id {external_id!r} already belongs to lead {lead.pk} "
-                    f"with another email address.",
-                    field="external_id",
-                )
-            return lead
-    if phone:
-        candidates = leads.filter(phone=phone).order_by("created_at", "id")
-        if email:
-            candidates = candidates.filter(email__isnull=True)
-        return candidates.first()
-    return None
 
 
 def capture_lead(
@@ -95,17 +39,13 @@ def capture_lead(
     An existing lead only gets its empty fields filled and new custom keys; what is
     already there (often typed by a person) is never overwritten.
     """
-    if not (data.get("email") or data.get("phone") or data.get("external_id")):
-        raise LeadFlowError("A lead needs an email, a phone number or an external id.")
+    identity.require_identity(data)
     data = dict(data)
-    if not data.get("company_domain"):
-        data["company_domain"] = company_domain(
-            email=data.get("email"), website=data.get("website")
-        )
+    data["company_domain"] = identity.derived_company_domain(data)
     data["custom"] = {k: v for k, v in (data.get("custom") or {}).items() if v is not None}
 
     with transaction.atomic():
-        existing = _find_existing(data)
+        existing = identity.find_lead(data)
         if existing is None:
             try:
                 with transaction.atomic():
@@ -114,7 +54,7 @@ def capture_lead(
                 return CaptureResult(lead=lead, created=True)
             except IntegrityError:
                 # A concurrent capture of the same identity won the insert: update that one.
-                existing = _find_existing(data)
+                existing = identity.find_lead(data)
                 if existing is None:
                     raise
         _fill(existing, data, by=by, channel=channel, now=now)
@@ -149,11 +89,10 @@ def _create(data, *, by, channel, now, created_at) -> Lead:
 def _fill(lead: Lead, data, *, by, channel, now) -> None:
     """Fill what is empty on the lead, except what a person edited by hand."""
     changes: dict[str, tuple[Any, Any]] = {}
+    held = identity.held_as_alias(lead)
     for name in FILLABLE_FIELDS:
         value = data.get(name)
-        if name in lead.human_edited or is_empty(value):
-            continue
-        if is_empty(getattr(lead, name)):
+        if identity.fillable_value(lead, name, value, held=held):
             changes[name] = (getattr(lead, name), value)
             setattr(lead, name, value)
     custom = dict(lead.custom)

@@ -12,6 +12,7 @@ from leads.exceptions import IdentityConflict, LeadFlowError
 from leads.models import CustomField, Lead
 from leads.services.audit import record_field_changes
 from leads.services.capture import FILLABLE_FIELDS
+from leads.services.identity import IDENTITY_FIELDS, require_identity
 from leads.services.stages import move_stage
 
 # Fields an edit (PATCH, lead page) may change; stage goes through move_stage.
@@ -47,8 +48,7 @@ def update_lead(
                     else:
                         custom[key] = value
             lead.custom = custom
-        if not (lead.email or lead.phone or lead.external_id):
-            raise LeadFlowError("A lead needs an email, a phone number or an external id.")
+        require_identity({name: getattr(lead, name) for name in IDENTITY_FIELDS})
         if audit:
             fields = {name.split(".")[0] for name in audit}
             if by is not None:

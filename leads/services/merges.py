@@ -1,9 +1,20 @@
 """Merging duplicate leads, and undoing a merge exactly.
 
 Other CRMs merge irreversibly, so people fear merging. Here a merge moves the other
-lead's timeline, stage history and audit rows to the survivor, takes the field values
-a person chose, and hides the other lead (its identity kept on the LeadMerge record);
+lead's timeline and audit rows to the survivor, takes the field values a person
+chose, and hides the other lead (its identity kept on the LeadMerge record);
 `unmerge` puts every moved row, field and identity back.
+
+Every identity either lead had that the survivor does not hold afterwards (the other
+lead's, and the survivor's own that a taken value replaced) becomes a `LeadAlias` of
+the survivor, so a later capture by it updates the survivor instead of bringing the
+duplicate back. The other lead's own aliases (from earlier merges) are carried to the
+survivor with its other rows; unmerge deletes the merge's aliases and carries them
+back.
+
+Stage history is never moved: each lead keeps its own, so the funnel, which counts
+per-lead histories, is not rewritten by a merge (the survivor's history would
+otherwise hold two `"" → new` rows and moves it never made).
 """
 
 from __future__ import annotations
@@ -14,7 +25,17 @@ from django.db import IntegrityError, transaction
 
 from leads import hooks
 from leads.exceptions import IdentityConflict, InvalidTransition, LeadFlowError
-from leads.models import Activity, FieldChange, Lead, LeadMerge, NotDuplicate, StageChange
+from leads.models import (
+    Activity,
+    FieldChange,
+    Lead,
+    LeadAlias,
+    LeadMerge,
+    NotDuplicate,
+    StageChange,
+)
+from leads.services.identity import identity_keys
+from leads.services.timeline import refresh_activity_dates
 
 # Fields the merge screen offers to take from the other lead.
 MERGE_FIELDS = (
@@ -23,7 +44,9 @@ MERGE_FIELDS = (
     "source", "campaign", "owner", "budget", "authority", "need", "timeline", "converted",
 )  # fmt: skip
 IDENTITY = ("email", "phone", "external_id")
-MOVED = {"activity": Activity, "stage_change": StageChange, "field_change": FieldChange}
+MOVED = {"activity": Activity, "field_change": FieldChange, "alias": LeadAlias}
+# What unmerge moves back: merges recorded before stage history stayed put moved it too.
+RESTORED = {**MOVED, "stage_change": StageChange}
 
 
 def _value(lead: Lead, name: str):
@@ -70,6 +93,7 @@ def merge_leads(
         survivor_before["custom"] = dict(survivor.custom)
         survivor_before["human_edited"] = list(survivor.human_edited)
         merged_before = {name: _value(other, name) for name in IDENTITY}
+        keys_before = identity_keys(survivor) | identity_keys(other)
 
         # Free the other lead's identity first: the survivor may take it.
         other.email = other.phone = other.external_id = None
@@ -120,7 +144,7 @@ def merge_leads(
             user=by,
             data={"merged_lead": other.pk, "name": other.display_name or merged_before["email"]},
         )
-        return LeadMerge.objects.create(
+        merge = LeadMerge.objects.create(
             survivor=survivor,
             merged=other,
             merged_at=now,
@@ -129,6 +153,27 @@ def merge_leads(
             merged_before=merged_before,
             moved=moved,
         )
+        _leave_aliases(survivor, keys_before - identity_keys(survivor), merge=merge)
+        # The survivor's timeline now holds both leads' entries.
+        refresh_activity_dates(lead_ids=[survivor.pk, other.pk])
+        return merge
+
+
+def _leave_aliases(survivor: Lead, keys: set[tuple[str, str, str]], *, merge: LeadMerge) -> None:
+    """Point the identities (kind, source, value) the merge took off at the survivor."""
+    held = set(survivor.aliases.values_list("kind", "source", "value"))  # carried along
+    try:
+        with transaction.atomic():
+            LeadAlias.objects.bulk_create(
+                LeadAlias(lead=survivor, kind=kind, source=source, value=value, merge=merge)
+                for kind, source, value in sorted(keys - held)
+            )
+    except IntegrityError:
+        # Only possible when a person gave a lead an identity an older merge left behind.
+        raise IdentityConflict(
+            "An email or external id of these leads already points at another lead "
+            "(from an earlier merge); change it on this lead first."
+        ) from None
 
 
 def unmerge(*, merge_id: int, by, now: datetime) -> LeadMerge:
@@ -139,7 +184,9 @@ def unmerge(*, merge_id: int, by, now: datetime) -> LeadMerge:
             raise InvalidTransition("This merge was already undone.")
         pair = _lock_pair(merge.survivor_id, merge.merged_id)
         survivor, merged = pair[merge.survivor_id], pair[merge.merged_id]
-        for key, model in MOVED.items():
+        # Its own aliases go first: the identities come back to their leads below.
+        merge.aliases.all().delete()
+        for key, model in RESTORED.items():
             model.objects.filter(pk__in=merge.moved.get(key, [])).update(lead=merged)
         hooks.announce(
             "leads_unmerged", survivor_id=survivor.pk, merged_id=merged.pk,
@@ -176,6 +223,7 @@ def unmerge(*, merge_id: int, by, now: datetime) -> LeadMerge:
             )
         merge.undone_at, merge.undone_by = now, by
         merge.save(update_fields=["undone_at", "undone_by"])
+        refresh_activity_dates(lead_ids=[survivor.pk, merged.pk])
         return merge
 
 

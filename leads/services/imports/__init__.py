@@ -3,8 +3,9 @@
 - `reading`: encoding, delimiter and records of an uploaded file, streamed.
 - `mapping`: targets (lead fields, custom fields) and suggestions from headers.
 - `rows`: one row → typed, normalised values or row-level errors.
-- `merge`: the set-based import (COPY into staging, INSERT/UPDATE … SELECT), the
-  bulk form of `leads.services.capture_lead`'s rules.
+- `merge`: the set-based import (COPY into staging, INSERT/UPDATE … SELECT): the
+  capture spec (`leads.services.identity`) applied to a whole file, with the outcome
+  of capturing its rows one by one.
 - `jobs`: the service functions every entry point calls; `undo`: undoing an import.
 """
 

@@ -19,6 +19,7 @@ from django.template.defaultfilters import filesizeformat
 from leads import hooks, roles
 from leads.exceptions import InvalidTransition, LeadFlowError
 from leads.models import Campaign, CustomField, ImportJob, Source
+from leads.services.identity import IDENTITY_FIELDS
 from leads.services.imports import merge, reading
 from leads.services.imports.mapping import check_mapping, suggest_mapping, targets
 from leads.services.imports.reading import CsvFormat, ImportFileError
@@ -142,7 +143,7 @@ def create_import_job(
     custom_fields = list(CustomField.objects.all())
     if mapping is None:
         mapping = suggest_mapping(summary.columns, custom_fields)
-        if start and not any(t in ("email", "phone", "external_id") for t in mapping.values()):
+        if start and not any(t in IDENTITY_FIELDS for t in mapping.values()):
             raise LeadFlowError(
                 "No column header names an email, phone or external id "
                 f"(columns: {', '.join(summary.columns)}); send a mapping.",
@@ -402,10 +403,10 @@ def _import(job: ImportJob, progress: _Progress, now: datetime) -> tuple[int, in
             _stage_rows(job, binary, cursor.cursor, progress)
     progress.set(rows_processed=total)
     with connection.cursor() as cursor:
-        conflicts = merge.match_existing(cursor, limit=MAX_STORED_ERRORS)
+        conflicts = merge.match_rows(cursor, now=now, limit=MAX_STORED_ERRORS)
         if conflicts:
             raise ImportFailed([RowError(c.rows[0], None, c.message) for c in conflicts])
-        merge.group_new(cursor)
+        merge.drop_held_identities(cursor)
         by_id = job.created_by_id
         try:
             with transaction.atomic():
@@ -425,6 +426,9 @@ _TEMP_TABLES = (
     "import_fill",
     "import_fill_multi",
     "import_changes",
+    "import_known",
+    "import_ids",
+    "import_match",
 )
 
 

@@ -11,9 +11,9 @@ import re
 
 from leads.exceptions import LeadFlowError
 from leads.models import CustomField
+from leads.services.identity import IDENTITY_FIELDS
 
 CUSTOM_PREFIX = "custom."
-IDENTITY_TARGETS = ("email", "phone", "external_id")
 
 # The importable lead fields (LeadSerializer's writable fields), in the order pages list them.
 FIELD_LABELS = {
@@ -139,7 +139,7 @@ def check_mapping(
                 field="mapping",
             )
         cleaned[column] = target
-    if not any(target in IDENTITY_TARGETS for target in cleaned.values()):
+    if not any(target in IDENTITY_FIELDS for target in cleaned.values()):
         raise LeadFlowError(
             "Map a column to email, phone or external id: every lead needs one of them.",
             field="mapping",

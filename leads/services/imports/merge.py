@@ -1,40 +1,31 @@
-"""The set-based import: the bulk form of `leads.services.capture_lead`'s rules.
+"""The set-based import: `capture_lead`'s rules (the capture spec,
+`leads.services.identity`) applied to a whole file at once.
 
-KEEP IN SYNC with `capture_lead` (tests/test_imports.py checks that an import and
-capture_lead give the same leads for the same rows). The rules, row by row there
-and set by set here:
+The outcome is the one capturing the rows one by one in file order gives
+(tests/test_capture_equals_import.py checks it on random files):
 
-- Identity: a row matches an existing lead by its normalised email, else by
-  (source, external id), else by phone (the earliest lead with that phone, and
-  for a row with an email only a lead without one). An external id that belongs
-  to a lead with another email is a conflict (a row error here).
-- Rows of the file that match no lead are grouped by the same identity order:
-  one new lead per email; a row without email joins the group with its
-  (source, external id), and a row with only a phone the first group with that
-  phone. A row that shares an identity with a row that matched an existing lead
-  joins that lead.
-- A new lead takes, per field, the first non-empty value of its rows in file
-  order (what capturing them one by one gives: the first creates it, the next
-  ones fill its empty fields); stage `new` with a `StageChange` ("" → new), a
-  `captured` Activity, `latest_campaign` = its last campaign, `import_job` set.
-- An existing lead only gets EMPTY fields filled (and absent custom keys), never
-  a field listed in `Lead.human_edited`; first-touch `campaign` is filled when
-  empty, `latest_campaign` set to the rows' last campaign. Each filled field is a
-  `FieldChange` (channel "import", with the job): that is what undo reverts.
+- Matching (`match_rows`): each row is matched by the spec's `MATCH_ORDER` against
+  the leads as the rows before it left them — the leads that exist, the aliases
+  merges left, and the identities earlier rows gave new or existing leads. A row
+  that matches nothing creates a lead. A conflict (an external id on a lead with
+  another email) is a row error and fails the import.
+- Filling: a new lead takes, per field, the first non-empty value of its rows in
+  file order (the first row creates it, the next ones fill its empty fields); stage
+  `new` with a `StageChange` ("" → new), a `captured` activity, `latest_campaign`
+  its last campaign, `import_job` set. An existing lead only gets EMPTY fields
+  filled (and absent custom keys), never a field in `Lead.human_edited` nor an
+  identity it holds as an alias; first-touch `campaign` when empty,
+  `latest_campaign` the rows' last campaign. Each filled field is a `FieldChange`
+  (channel "import", with the job): that is what undo reverts.
 
-Matching is against the leads as they were when the import started. In rare
-chains (a row that would only match, by phone, a lead that an earlier row of the
-same file gave its email) the outcome can differ from capturing the rows one by
-one; when that would give two leads one email or external id, the import fails
-with a row error instead. One `captured` activity is written per lead touched,
-not per row.
-
-Everything runs in the caller's transaction: rows are COPYed into a TEMP staging
-table in chunks, then merged with INSERT … SELECT / UPDATE … FROM.
+One `captured` activity is written per lead touched, not per row. Everything runs in
+the caller's transaction: rows are COPYed into a TEMP staging table in chunks, then
+matched and merged with INSERT … SELECT / UPDATE … FROM.
 """
 
-# The SQL is assembled from this module's constants and model metadata only; every
-# value from a file or a person travels as a query parameter or through COPY.
+# The SQL is assembled from this module's constants, the capture spec and model
+# metadata only; every value from a file or a person travels as a query parameter or
+# through COPY.
 # ruff: noqa: S608
 
 from __future__ import annotations
@@ -47,26 +38,20 @@ from datetime import datetime
 
 from django.db import connection
 
-from leads import services
+from leads.exceptions import LeadFlowError
 from leads.models import Lead
-from leads.services.imports.rows import STAGED
+from leads.services import identity
+from leads.services.identity import CSV_FILLABLE_FIELDS, IDENTITIES, MATCH_ORDER, Step
+from leads.services.imports.rows import STAGED, column_of
 
 STAGING = "import_rows"
 COPY_CHUNK_ROWS = 20_000
+# A file whose rows chain through each other this deep (each row's lead decided by
+# the one before) is refused rather than matched pass after pass.
+MAX_PASSES = 30
 
-# Lead fields an import fills: capture_lead's FILLABLE_FIELDS that a CSV can carry.
-_COLUMN_OF = {"campaign": "campaign_id"}
-FILL_FIELDS = tuple(
-    name
-    for name in services.FILLABLE_FIELDS
-    if _COLUMN_OF.get(name, name) in {column for column, _ in STAGED}
-)
-
-
-@dataclass(frozen=True)
-class MergeResult:
-    created: int
-    updated: int
+# Lead fields an import fills: the capture spec's fillable fields that a CSV can carry.
+FILL_FIELDS = CSV_FILLABLE_FIELDS
 
 
 @dataclass(frozen=True)
@@ -76,10 +61,13 @@ class Conflict:
 
 
 def create_staging(cursor) -> None:
+    """The staging table. `target` is the lead a row goes to: a lead's id, -rn for the
+    new lead row rn creates, NULL for a conflicting row (`conflict`: the lead it
+    conflicts with); every row starts out creating its own lead."""
     columns = ", ".join(f"{name} {kind}" for name, kind in STAGED)
     cursor.execute(
         f"CREATE TEMP TABLE {STAGING} (rn integer NOT NULL, {columns}, "
-        "lead_id bigint, grp text) ON COMMIT DROP"
+        "target bigint, conflict bigint, conflict_kind text) ON COMMIT DROP"
     )
 
 
@@ -91,12 +79,12 @@ class StagingWriter:
         self.buffer = io.StringIO()
         self.writer = csv.writer(self.buffer, lineterminator="\n")
         self.pending = 0
-        columns = ", ".join(["rn", *(name for name, _ in STAGED)])
+        columns = ", ".join(["rn", *(name for name, _ in STAGED), "target"])
         self.sql = f"COPY {STAGING} ({columns}) FROM STDIN WITH (FORMAT csv)"
 
     def add(self, row: int, values: list) -> None:
         # Empty text is never staged (None → NULL), so csv's unquoted "" reads as NULL.
-        self.writer.writerow([row, *values])
+        self.writer.writerow([row, *values, -row])
         self.pending += 1
         if self.pending >= COPY_CHUNK_ROWS:
             self.flush()
@@ -111,8 +99,186 @@ class StagingWriter:
         self.pending = 0
 
 
-def column_of(name: str) -> str:
-    return _COLUMN_OF.get(name, name)
+# --- matching ------------------------------------------------------------------------
+#
+# Row k must be matched against the leads as rows 1..k-1 left them. `import_ids` holds
+# every identity a row could meet, with the row number from which it is there
+# (`at_rn`; 0: before the import): the live identities and aliases of the leads the
+# file names ("known"), and the identities rows give their targets (an existing
+# lead's empty, not hand-edited field; a new lead's first values). Starting from
+# "every row creates its own lead", a pass recomputes every row's target with the
+# spec's steps against the identities the current targets give, until no target
+# changes. That fixed point is the one-by-one outcome: row 1 meets only the leads as
+# they were, so the first pass gets it right, and once rows before k are right, the
+# next pass gets row k right. Files settle in two or three passes; a pass costs a few
+# hash joins over the staged rows.
+
+
+def _key_join(step: Step, *, value: str, source: str) -> str:
+    """SQL: the identity of a staged row `s` equals `value` (and `source` when the
+    identity is per source)."""
+    condition = f"{value} = s.{step.identity.field}"
+    if step.identity.per_source:
+        condition += f" AND {source} = s.source"
+    return condition
+
+
+def _known_leads(cursor) -> None:
+    """The leads (and their aliases) any staged row names by any identity."""
+    lookups = []
+    for step in MATCH_ORDER:
+        field = step.identity.field
+        if step.alias:
+            join = _key_join(step, value="a.value", source="a.source")
+            lookups.append(
+                f"SELECT a.lead_id FROM leads_leadalias a JOIN {STAGING} s "
+                f"ON a.kind = '{field}' AND {join}"
+            )
+        else:
+            join = _key_join(step, value=f"l.{field}", source="l.source")
+            lookups.append(f"SELECT l.id FROM leads_lead l JOIN {STAGING} s ON {join}")
+    cursor.execute(f"CREATE TEMP TABLE import_known ON COMMIT DROP AS {' UNION '.join(lookups)}")
+    cursor.execute(
+        "CREATE TEMP TABLE import_ids (target bigint NOT NULL, alias boolean NOT NULL, "
+        "kind text NOT NULL, source text NOT NULL, value text NOT NULL, "
+        "at_rn integer NOT NULL, ord_at timestamptz NOT NULL, ord_rn integer NOT NULL) "
+        "ON COMMIT DROP"
+    )
+    for ident in IDENTITIES:
+        source = "l.source" if ident.per_source else "''"
+        cursor.execute(
+            f"INSERT INTO import_ids SELECT l.id, false, '{ident.field}', {source}, "
+            f"l.{ident.field}, 0, l.created_at, 0 FROM leads_lead l "
+            f"JOIN import_known k ON k.id = l.id WHERE l.{ident.field} IS NOT NULL"
+        )
+    cursor.execute(
+        "INSERT INTO import_ids SELECT a.lead_id, true, a.kind, a.source, a.value, 0, "
+        "l.created_at, 0 FROM leads_leadalias a JOIN import_known k ON k.id = a.lead_id "
+        "JOIN leads_lead l ON l.id = a.lead_id"
+    )
+
+
+def _gains(cursor, *, now: datetime, analyze: bool) -> None:
+    """The identities rows give their current targets, each from the first row that
+    carries it (what capture_lead's create and fill would do)."""
+    cursor.execute("DELETE FROM import_ids WHERE at_rn > 0")
+    for ident in IDENTITIES:
+        field = ident.field
+        # An external id is keyed by its lead's source: a new lead's is its first row's.
+        source, creator = "''", ""
+        if ident.per_source:
+            source = "CASE WHEN s.target < 0 THEN c.source ELSE l.source END"
+            creator = f"LEFT JOIN {STAGING} c ON c.rn = -s.target "
+        cursor.execute(
+            "INSERT INTO import_ids SELECT DISTINCT ON (s.target) s.target, false, "
+            f"'{field}', {source}, s.{field}, s.rn, "
+            "coalesce(l.created_at, %s), CASE WHEN s.target < 0 THEN -s.target ELSE 0 END "
+            f"FROM {STAGING} s LEFT JOIN leads_lead l ON l.id = s.target "
+            f"{creator}"
+            f"WHERE s.target IS NOT NULL AND s.{field} IS NOT NULL AND (s.target < 0 OR ("
+            f"l.{field} IS NULL AND NOT ('{field}' = ANY(l.human_edited)) AND NOT EXISTS ("
+            "SELECT 1 FROM leads_leadalias a WHERE a.lead_id = l.id "
+            f"AND a.kind = '{field}' AND a.value = s.{field}))) "
+            "ORDER BY s.target, s.rn",
+            [now],
+        )
+    if analyze:  # the first pass's figures hold for the next ones
+        cursor.execute("ANALYZE import_ids")
+
+
+def _match_step(cursor, step: Step) -> None:
+    """Rows no earlier step matched, matched by `step` against the identities before them."""
+    ident = step.identity
+    field = ident.field
+    email_before = (
+        "LEFT JOIN import_ids e ON e.target = i.target AND NOT e.alias AND e.kind = 'email' "
+        "AND e.at_rn < s.rn "
+    )
+    needs_email = ident.conflicts_with_other_email or ident.emailless_lead_for_email_rows
+    conflict = (
+        "s.email IS NOT NULL AND e.value IS NOT NULL AND e.value <> s.email"
+        if ident.conflicts_with_other_email
+        else "false"
+    )
+    emailless = (
+        "AND (s.email IS NULL OR e.value IS NULL) " if ident.emailless_lead_for_email_rows else ""
+    )
+    join = _key_join(step, value="i.value", source="i.source")
+    cursor.execute(
+        "INSERT INTO import_match SELECT DISTINCT ON (s.rn) s.rn, "
+        f"CASE WHEN {conflict} THEN NULL ELSE i.target END, "
+        f"CASE WHEN {conflict} THEN i.target END, '{field}' "
+        f"FROM {STAGING} s JOIN import_ids i ON i.alias = {'true' if step.alias else 'false'} "
+        f"AND i.kind = '{field}' AND {join} "
+        f"AND i.at_rn < s.rn {email_before if needs_email else ''}"
+        f"WHERE s.{field} IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM import_match m WHERE m.rn = s.rn) "
+        f"{emailless}ORDER BY s.rn, i.ord_at, i.ord_rn, i.target"
+    )
+
+
+def _pass(cursor) -> int:
+    """One matching pass over every row; how many rows changed target."""
+    cursor.execute("TRUNCATE import_match")
+    for step in MATCH_ORDER:
+        _match_step(cursor, step)
+    # A row no step matched creates its own lead.
+    cursor.execute(
+        f"UPDATE {STAGING} s SET target = n.target, conflict = n.conflict, "
+        "conflict_kind = n.kind FROM (SELECT s.rn, CASE WHEN m.rn IS NULL THEN -s.rn "
+        f"ELSE m.target END AS target, m.conflict, m.kind FROM {STAGING} s "
+        "LEFT JOIN import_match m ON m.rn = s.rn) n WHERE s.rn = n.rn "
+        "AND (s.target IS DISTINCT FROM n.target OR s.conflict IS DISTINCT FROM n.conflict)"
+    )
+    return cursor.rowcount
+
+
+def match_rows(cursor, *, now: datetime, limit: int) -> list[Conflict]:
+    """Point each staged row at the lead capturing the rows one by one would give it
+    (`target`), and return the conflicting rows (at most `limit`)."""
+    cursor.execute(f"ANALYZE {STAGING}")
+    _known_leads(cursor)
+    cursor.execute(
+        "CREATE TEMP TABLE import_match (rn integer PRIMARY KEY, target bigint, "
+        "conflict bigint, kind text) ON COMMIT DROP"
+    )
+    for number in range(MAX_PASSES):
+        _gains(cursor, now=now, analyze=number == 0)
+        if not _pass(cursor):
+            break
+    else:
+        raise LeadFlowError(
+            f"The rows of this file identify each other in chains over {MAX_PASSES} rows "
+            "long (each row's lead decided by the row before); import it in smaller files."
+        )
+    cursor.execute(
+        "SELECT rn, conflict, conflict_kind, CASE conflict_kind "
+        + " ".join(f"WHEN '{i.field}' THEN {i.field}" for i in IDENTITIES)
+        + f" END FROM {STAGING} WHERE conflict IS NOT NULL ORDER BY rn LIMIT %s",
+        [limit],
+    )
+    conflicts = []
+    for rn, lead, kind, value in cursor.fetchall():
+        if lead > 0:
+            message = identity.conflict_message(kind, value, lead)
+        else:
+            message = (
+                f"{identity.label(kind)} {value!r} would belong to two leads with different "
+                f"email addresses (rows {-lead}, {rn}); give these rows one identity or "
+                "remove one."
+            )
+        conflicts.append(Conflict(rows=[rn], message=message))
+    return conflicts
+
+
+def drop_held_identities(cursor) -> None:
+    """A row's identity that its (existing) lead holds as an alias is not filled in."""
+    for ident in IDENTITIES:
+        cursor.execute(
+            f"UPDATE {STAGING} s SET {ident.field} = NULL FROM leads_leadalias a "
+            f"WHERE s.target > 0 AND a.lead_id = s.target AND a.kind = '{ident.field}' "
+            f"AND a.value = s.{ident.field}"
+        )
 
 
 def _first(column: str) -> str:
@@ -131,7 +297,7 @@ _FIRST_CUSTOM = (
 
 
 def _aggregate(cursor, *, table: str, key: str, where: str, source: bool) -> None:
-    """One row per `key` (grp or lead_id) with each field's first non-empty value in
+    """One row per `key` (the target) with each field's first non-empty value in
     file order and the last campaign. Keys with a single row (the usual case) are
     copied without aggregating."""
     fields = [column_of(name) for name in FILL_FIELDS]
@@ -150,92 +316,6 @@ def _aggregate(cursor, *, table: str, key: str, where: str, source: bool) -> Non
         f"{', (array_agg(source ORDER BY rn))[1]' if source else ''} "
         f"FROM {STAGING} WHERE {where} AND {key} IN (SELECT {key} FROM {table}_multi) "
         f"GROUP BY {key}"
-    )
-
-
-def match_existing(cursor, *, limit: int) -> list[Conflict]:
-    """Point each staged row at the lead capture_lead would find (lead_id), and return
-    the rows whose external id belongs to a lead with another email."""
-    cursor.execute(f"ANALYZE {STAGING}")
-    cursor.execute(
-        f"UPDATE {STAGING} s SET lead_id = l.id FROM leads_lead l "
-        "WHERE s.email IS NOT NULL AND l.email = s.email"
-    )
-    cursor.execute(
-        f"SELECT s.rn, s.external_id, l.id FROM {STAGING} s JOIN leads_lead l "
-        "ON l.source = s.source AND l.external_id = s.external_id "
-        "WHERE s.lead_id IS NULL AND s.email IS NOT NULL AND l.email IS NOT NULL "
-        "AND l.email <> s.email ORDER BY s.rn LIMIT %s",
-        [limit],
-    )
-    conflicts = [
-        Conflict(
-            rows=[rn],
-            message=f"External id {external_id!r} already belongs to lead {lead_id} "
-            "with another email address.",
-        )
-        for rn, external_id, lead_id in cursor.fetchall()
-    ]
-    cursor.execute(
-        f"UPDATE {STAGING} s SET lead_id = l.id FROM leads_lead l "
-        "WHERE s.lead_id IS NULL AND s.external_id IS NOT NULL "
-        "AND l.source = s.source AND l.external_id = s.external_id "
-        "AND (s.email IS NULL OR l.email IS NULL)"
-    )
-    for with_email in (False, True):
-        # The earliest lead with the phone; a row with an email only takes one without.
-        cursor.execute(
-            f"UPDATE {STAGING} s SET lead_id = p.id FROM ("
-            "SELECT DISTINCT ON (l.phone) l.phone, l.id FROM leads_lead l "
-            f"WHERE l.phone IN (SELECT phone FROM {STAGING} WHERE lead_id IS NULL "
-            f"AND phone IS NOT NULL AND email IS {'NOT ' if with_email else ''}NULL) "
-            f"{'AND l.email IS NULL ' if with_email else ''}"
-            "ORDER BY l.phone, l.created_at, l.id) p "
-            f"WHERE s.lead_id IS NULL AND s.phone = p.phone "
-            f"AND s.email IS {'NOT ' if with_email else ''}NULL"
-        )
-    return conflicts
-
-
-def group_new(cursor) -> None:
-    """Join rows to the lead another row of theirs matched, and group the rest (grp)."""
-    joins = (
-        ("email IS NOT NULL", "email", "s.email = m.email", "email"),
-        ("external_id IS NOT NULL", "source, external_id",
-         "s.email IS NULL AND s.source = m.source AND s.external_id = m.external_id",
-         "source, external_id"),
-        ("phone IS NOT NULL", "phone",
-         "s.email IS NULL AND s.external_id IS NULL AND s.phone = m.phone", "phone"),
-    )  # fmt: skip
-    for has, distinct, condition, columns in joins:
-        cursor.execute(
-            f"UPDATE {STAGING} s SET lead_id = m.lead_id FROM ("
-            f"SELECT DISTINCT ON ({distinct}) {columns}, lead_id FROM {STAGING} "
-            f"WHERE lead_id IS NOT NULL AND {has} ORDER BY {distinct}, rn) m "
-            f"WHERE s.lead_id IS NULL AND {condition}"
-        )
-    cursor.execute(
-        f"UPDATE {STAGING} SET grp = 'e:' || email WHERE lead_id IS NULL AND email IS NOT NULL"
-    )
-    cursor.execute(
-        f"UPDATE {STAGING} s SET grp = m.grp FROM ("
-        f"SELECT DISTINCT ON (source, external_id) source, external_id, grp FROM {STAGING} "
-        "WHERE grp IS NOT NULL AND external_id IS NOT NULL ORDER BY source, external_id, rn) m "
-        "WHERE s.lead_id IS NULL AND s.grp IS NULL AND s.source = m.source "
-        "AND s.external_id = m.external_id"
-    )
-    cursor.execute(
-        f"UPDATE {STAGING} SET grp = 'x:' || source || ':' || external_id "
-        "WHERE lead_id IS NULL AND grp IS NULL AND external_id IS NOT NULL"
-    )
-    cursor.execute(
-        f"UPDATE {STAGING} s SET grp = m.grp FROM ("
-        f"SELECT DISTINCT ON (phone) phone, grp FROM {STAGING} "
-        "WHERE grp IS NOT NULL AND phone IS NOT NULL ORDER BY phone, rn) m "
-        "WHERE s.lead_id IS NULL AND s.grp IS NULL AND s.phone = m.phone"
-    )
-    cursor.execute(
-        f"UPDATE {STAGING} SET grp = 'p:' || phone WHERE lead_id IS NULL AND grp IS NULL"
     )
 
 
@@ -258,7 +338,7 @@ def _lead_insert(provided: dict[str, tuple[str, list]]) -> tuple[str, str, list]
 
 
 def insert_new_leads(cursor, *, job_id: int, by_id: int | None, now: datetime) -> int:
-    _aggregate(cursor, table="import_groups", key="grp", where="lead_id IS NULL", source=True)
+    _aggregate(cursor, table="import_groups", key="target", where="target < 0", source=True)
     # Ids in file order (PostgreSQL evaluates nextval() after the sort).
     cursor.execute(
         "CREATE TEMP TABLE import_new ON COMMIT DROP AS SELECT "
@@ -315,16 +395,14 @@ _NEW_CUSTOM_KEYS = (
 
 
 def fill_existing_leads(cursor, *, job_id: int, by_id: int | None, now: datetime) -> int:
-    _aggregate(
-        cursor, table="import_fill", key="lead_id", where="lead_id IS NOT NULL", source=False
-    )
+    _aggregate(cursor, table="import_fill", key="target", where="target > 0", source=False)
     cursor.execute("SELECT count(*) FROM import_fill")
     (touched,) = cursor.fetchone()
     if not touched:
         return 0
     # Lock them in a stable order, like capture_lead's SELECT ... FOR UPDATE.
     cursor.execute(
-        "SELECT l.id FROM leads_lead l JOIN import_fill u ON u.lead_id = l.id "
+        "SELECT l.id FROM leads_lead l JOIN import_fill u ON u.target = l.id "
         "ORDER BY l.id FOR UPDATE OF l"
     )
     values = ", ".join(
@@ -335,14 +413,14 @@ def fill_existing_leads(cursor, *, job_id: int, by_id: int | None, now: datetime
     cursor.execute(
         "CREATE TEMP TABLE import_changes ON COMMIT DROP AS "
         "SELECT l.id AS lead_id, c.field, c.old_value, c.new_value "
-        "FROM leads_lead l JOIN import_fill u ON u.lead_id = l.id "
+        "FROM leads_lead l JOIN import_fill u ON u.target = l.id "
         f"CROSS JOIN LATERAL (VALUES {values}, ('latest_campaign', "
         "to_jsonb(l.latest_campaign_id), to_jsonb(u.latest_campaign_id), "
         "u.latest_campaign_id IS NOT NULL "
         "AND l.latest_campaign_id IS DISTINCT FROM u.latest_campaign_id)) "
         "AS c(field, old_value, new_value, fill) WHERE c.fill "
         "UNION ALL SELECT l.id, 'custom.' || e.key, NULL::jsonb, e.value "
-        "FROM leads_lead l JOIN import_fill u ON u.lead_id = l.id "
+        "FROM leads_lead l JOIN import_fill u ON u.target = l.id "
         "CROSS JOIN LATERAL jsonb_each(u.custom) AS e "
         "WHERE NOT (l.custom ? e.key) AND NOT ('custom.' || e.key = ANY(l.human_edited))"
     )
@@ -356,7 +434,7 @@ def fill_existing_leads(cursor, *, job_id: int, by_id: int | None, now: datetime
         "latest_campaign_id = coalesce(u.latest_campaign_id, l.latest_campaign_id), "
         "custom = l.custom || coalesce((SELECT jsonb_object_agg(e.key, e.value) "
         f"{_NEW_CUSTOM_KEYS}), '{{}}'::jsonb), "
-        "last_activity_at = %s, updated_at = %s FROM import_fill u WHERE l.id = u.lead_id",
+        "last_activity_at = %s, updated_at = %s FROM import_fill u WHERE l.id = u.target",
         [now, now],
     )
     cursor.execute(
@@ -367,10 +445,10 @@ def fill_existing_leads(cursor, *, job_id: int, by_id: int | None, now: datetime
     )
     cursor.execute(
         "INSERT INTO leads_activity (lead_id, kind, occurred_at, user_id, key, data, created_at) "
-        "SELECT u.lead_id, 'captured', %s, %s, NULL, jsonb_build_object('channel', 'import', "
+        "SELECT u.target, 'captured', %s, %s, NULL, jsonb_build_object('channel', 'import', "
         "'created', false, 'filled', coalesce(c.fields, '[]'::jsonb), 'import_job', %s), %s "
         "FROM import_fill u LEFT JOIN (SELECT lead_id, jsonb_agg(field ORDER BY field) AS fields "
-        "FROM import_changes GROUP BY lead_id) c ON c.lead_id = u.lead_id",
+        "FROM import_changes GROUP BY lead_id) c ON c.lead_id = u.target",
         [now, by_id, job_id, now],
     )
     return touched

@@ -19,33 +19,36 @@ from django.core.validators import validate_email
 from leads.custom_fields import clean_value
 from leads.models import Campaign, CustomField, Lead, Source
 from leads.normalise import (
-    company_domain,
     domain_of_website,
     normalise_email,
     normalise_external_id,
     normalise_phone,
 )
-from leads.services.imports.mapping import CUSTOM_PREFIX, IDENTITY_TARGETS
+from leads.services.identity import (
+    CSV_FILLABLE_FIELDS,
+    clean_country,
+    derived_company_domain,
+    has_identity,
+)
+from leads.services.imports.mapping import CUSTOM_PREFIX
 from leads.values import parse_bool, parse_number
 
-# The staging columns, in COPY order, with their PostgreSQL types.
+
+def column_of(name: str) -> str:
+    """The lead table's column of a field (a foreign key's `<name>_id`)."""
+    return Lead._meta.get_field(name).column
+
+
+_PG_TYPES = {"ForeignKey": "bigint", "PositiveIntegerField": "integer", "BooleanField": "boolean"}
+
+# The staging columns, in COPY order, with their PostgreSQL types: the source, what
+# the capture spec says a CSV can fill, and the custom values.
 STAGED = (
-    ("email", "text"),
-    ("phone", "text"),
-    ("external_id", "text"),
     ("source", "text"),
-    ("campaign_id", "bigint"),
-    ("first_name", "text"),
-    ("last_name", "text"),
-    ("title", "text"),
-    ("company", "text"),
-    ("company_domain", "text"),
-    ("website", "text"),
-    ("company_size", "integer"),
-    ("industry", "text"),
-    ("country", "text"),
-    ("time_zone", "text"),
-    ("converted", "boolean"),
+    *(
+        (column_of(name), _PG_TYPES.get(Lead._meta.get_field(name).get_internal_type(), "text"))
+        for name in CSV_FILLABLE_FIELDS
+    ),
     ("custom", "jsonb"),
 )
 TEXT_FIELDS = ("first_name", "last_name", "title", "company", "website", "industry", "time_zone")
@@ -192,7 +195,7 @@ class RowParser:
                 values[target] = value
         if parsed.errors:
             return parsed
-        if not any(values.get(name) for name in IDENTITY_TARGETS):
+        if not has_identity(values):
             parsed.errors.append(
                 RowError(row, None, "This row has no email, phone or external id.")
             )
@@ -200,10 +203,7 @@ class RowParser:
         values.setdefault("source", self.source)
         if self.campaign_id is not None:
             values.setdefault("campaign_id", self.campaign_id)
-        if not values.get("company_domain"):
-            values["company_domain"] = (
-                company_domain(email=values.get("email"), website=values.get("website")) or None
-            )
+        values["company_domain"] = derived_company_domain(values) or None
         if custom:
             values["custom"] = custom
         return parsed
@@ -236,10 +236,7 @@ class RowParser:
 
     @staticmethod
     def _parse_country(raw, values):
-        value = raw.strip()
-        if len(value) != 2 or not value.isalpha() or not value.isascii():
-            raise ValueError(f"{value!r} is not a two-letter ISO country code, e.g. DE.")
-        return value.upper()
+        return clean_country(raw)
 
     @staticmethod
     def _parse_source(raw, values):

@@ -1,0 +1,218 @@
+"""The capture spec: what identifies a lead, what a capture may fill, and the field
+checks every channel applies. Written once, here.
+
+`capture_lead` (a lead at a time) runs `find_lead` and `fillable_value`; the
+set-based import (`leads.services.imports.merge`) builds its SQL from the same
+data: `MATCH_ORDER`, each `Identity`'s rules, `FILLABLE_FIELDS`. The API
+serializer and the CSV row parser use the same checks (`has_identity`,
+`clean_country`).
+
+Identity (DESIGN.md: "capture never creates a duplicate"):
+
+- A capture is matched step by step, in `MATCH_ORDER`: the lead's live email,
+  else its (source, external id), else its phone; then the same three among the
+  identities merges left behind (`LeadAlias`, pointing at the survivor). Live
+  identities always win over aliases; the first step that finds a lead decides.
+- Emails and (source, external id) are unique; phones are not (an office line):
+  the earliest lead with the phone (created_at, id) is taken, and a capture that
+  carries an email only takes a lead that has no email yet.
+- An external id that belongs to a lead with another email is a conflict
+  (`IdentityConflict`), not a match.
+
+Filling: an existing lead only gets its EMPTY `FILLABLE_FIELDS` filled and absent
+custom keys added, never a field a person edited (`Lead.human_edited`), and never
+an identity it already holds as an alias: that value came from another lead, and
+unmerging gives it back there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q
+
+from leads.exceptions import IdentityConflict, LeadFlowError
+from leads.models import Lead, Source
+from leads.normalise import company_domain
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One kind of identity: a Lead field (and the `LeadAlias.kind` of the same name)."""
+
+    field: str
+    # Unique within the lead's source system, not globally (external ids).
+    per_source: bool = False
+    # Found on a lead that has another email: a conflict, not a match.
+    conflicts_with_other_email: bool = False
+    # A capture with an email only takes a lead with no email (two people can share
+    # an office phone; an email names one of them).
+    emailless_lead_for_email_rows: bool = False
+
+
+EMAIL = Identity("email")
+EXTERNAL_ID = Identity("external_id", per_source=True, conflicts_with_other_email=True)
+PHONE = Identity("phone", emailless_lead_for_email_rows=True)
+IDENTITIES = (EMAIL, EXTERNAL_ID, PHONE)
+IDENTITY_FIELDS = tuple(identity.field for identity in IDENTITIES)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One lookup of the match: an identity, on the lead itself or among its aliases."""
+
+    identity: Identity
+    alias: bool
+
+
+MATCH_ORDER = (
+    *(Step(identity, alias=False) for identity in IDENTITIES),
+    *(Step(identity, alias=True) for identity in IDENTITIES),
+)
+
+
+@dataclass(frozen=True)
+class Fillable:
+    name: str
+    csv: bool = True  # a CSV import can carry it (BANT is typed by people, not imported)
+
+
+# Fields a repeated capture may fill when they are empty on the existing lead.
+FILLABLE = (
+    Fillable("email"),
+    Fillable("phone"),
+    Fillable("external_id"),
+    Fillable("first_name"),
+    Fillable("last_name"),
+    Fillable("title"),
+    Fillable("company"),
+    Fillable("company_domain"),
+    Fillable("website"),
+    Fillable("company_size"),
+    Fillable("industry"),
+    Fillable("country"),
+    Fillable("time_zone"),
+    Fillable("campaign"),
+    Fillable("budget", csv=False),
+    Fillable("authority", csv=False),
+    Fillable("need", csv=False),
+    Fillable("timeline", csv=False),
+    Fillable("converted"),
+)
+FILLABLE_FIELDS = tuple(f.name for f in FILLABLE)
+CSV_FILLABLE_FIELDS = tuple(f.name for f in FILLABLE if f.csv)
+
+# --- field checks ------------------------------------------------------------------
+
+MISSING_IDENTITY = "A lead needs an email, a phone number or an external id."
+
+
+def is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == {}
+
+
+def has_identity(values: Mapping[str, Any]) -> bool:
+    """True when the values carry at least one identity (the `lead_has_identity` rule)."""
+    return any(values.get(name) for name in IDENTITY_FIELDS)
+
+
+def require_identity(values: Mapping[str, Any]) -> None:
+    if not has_identity(values):
+        raise LeadFlowError(MISSING_IDENTITY)
+
+
+def clean_country(raw: str | None) -> str:
+    """An ISO 3166-1 alpha-2 code, upper-cased ("" for none); ValueError for people."""
+    value = (raw or "").strip()
+    if not value:
+        return ""
+    if len(value) != 2 or not value.isalpha() or not value.isascii():
+        raise ValueError(f"{value!r} is not a two-letter ISO country code, e.g. DE.")
+    return value.upper()
+
+
+def derived_company_domain(values: Mapping[str, Any]) -> str:
+    """The company domain a capture gets when it names none: from the website, else
+    from a business email."""
+    return values.get("company_domain") or company_domain(
+        email=values.get("email"), website=values.get("website")
+    )
+
+
+# --- the match, a lead at a time -----------------------------------------------------
+
+
+def label(field: str) -> str:
+    """An identity's name in messages: "Email", "Phone", "External id"."""
+    return field.replace("_", " ").capitalize()
+
+
+def conflict_message(field: str, value: str, lead_id: int) -> str:
+    return f"{label(field)} {value!r} already belongs to lead {lead_id} with another email address."
+
+
+def key_source(identity: Identity, source: str) -> str:
+    """The source part of an identity's key: the source system for per-source ids."""
+    return source if identity.per_source else ""
+
+
+def _step_filter(step: Step, value: str, source: str) -> Q:
+    name = step.identity.field
+    if step.alias:
+        return Q(aliases__kind=name, aliases__value=value) & (
+            Q(aliases__source=source) if step.identity.per_source else Q()
+        )
+    return Q(**{name: value}) & (Q(source=source) if step.identity.per_source else Q())
+
+
+def find_lead(values: Mapping[str, Any]) -> Lead | None:
+    """The lead these capture values identify (locked FOR UPDATE), or None.
+
+    IdentityConflict when an external id belongs to a lead with another email.
+    """
+    leads = Lead.objects.select_for_update(of=("self",))
+    email = values.get("email")
+    source = values.get("source") or Source.OTHER
+    for step in MATCH_ORDER:
+        identity = step.identity
+        value = values.get(identity.field)
+        if not value:
+            continue
+        candidates = leads.filter(_step_filter(step, value, source))
+        if identity.emailless_lead_for_email_rows and email:
+            candidates = candidates.filter(email__isnull=True)
+        lead = candidates.order_by("created_at", "id").first()
+        if lead is None:
+            continue
+        if identity.conflicts_with_other_email and email and lead.email and lead.email != email:
+            raise IdentityConflict(
+                conflict_message(identity.field, value, lead.pk), field=identity.field
+            )
+        return lead
+    return None
+
+
+def identity_keys(lead: Lead) -> set[tuple[str, str, str]]:
+    """(kind, source, value) of each identity the lead holds live, keyed as a
+    `LeadAlias` is: an external id with the lead's source, emails and phones with ""."""
+    return {
+        (identity.field, key_source(identity, lead.source), getattr(lead, identity.field))
+        for identity in IDENTITIES
+        if getattr(lead, identity.field)
+    }
+
+
+def held_as_alias(lead: Lead) -> set[tuple[str, Any]]:
+    """(field, value) of the identities the lead holds as aliases (an external id
+    whatever its source: the lead would otherwise claim it twice)."""
+    return set(lead.aliases.values_list("kind", "value"))
+
+
+def fillable_value(lead: Lead, name: str, value: Any, *, held: set[tuple[str, Any]]) -> bool:
+    """Whether a capture fills the lead's field `name` with `value` (`held`: the
+    lead's `held_as_alias`)."""
+    if is_empty(value) or name in lead.human_edited or (name, value) in held:
+        return False
+    return is_empty(getattr(lead, name))
