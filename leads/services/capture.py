@@ -17,6 +17,7 @@ from leads.services import identity
 from leads.services.audit import record_field_changes
 from leads.services.identity import FILLABLE_FIELDS
 from leads.services.stages import check_initial
+from leads.services.timeline import record_activity
 
 
 @dataclass(frozen=True)
@@ -71,18 +72,13 @@ def _create(data, *, by, channel, now, created_at) -> Lead:
         latest_campaign=data.get("campaign"),
         stage=stage,
         created_at=when,
-        last_activity_at=when,
     )
     StageChange.objects.create(
         lead=lead, from_stage="", to_stage=stage, changed_at=when, changed_by=by, reason=channel
     )
-    Activity.objects.create(
-        lead=lead,
-        kind=Activity.Kind.CAPTURED,
-        occurred_at=when,
-        user=by,
-        data={"channel": channel, "created": True},
-    )
+    record_activity(lead_id=lead.pk, kind=Activity.Kind.CAPTURED, occurred_at=when, by=by,
+                    data={"channel": channel, "created": True}, now=now)  # fmt: skip
+    lead.last_activity_at = when
     return lead
 
 
@@ -105,20 +101,16 @@ def _fill(lead: Lead, data, *, by, channel, now) -> None:
     if campaign is not None and lead.latest_campaign_id != campaign.pk:
         changes["latest_campaign"] = (lead.latest_campaign, campaign)
         lead.latest_campaign = campaign
-    lead.last_activity_at = now
     fields = {name.split(".")[0] for name in changes}
     try:
         with transaction.atomic():
-            lead.save(update_fields=[*fields, "last_activity_at", "updated_at"])
+            lead.save(update_fields=[*fields, "updated_at"])
     except IntegrityError:
         raise IdentityConflict(
             "This lead's phone, email or external id already belongs to another lead."
         ) from None
     record_field_changes(lead, changes, by=by, channel=channel, now=now)
-    Activity.objects.create(
-        lead=lead,
-        kind=Activity.Kind.CAPTURED,
-        occurred_at=now,
-        user=by,
-        data={"channel": channel, "created": False, "filled": sorted(changes)},
-    )
+    record_activity(lead_id=lead.pk, kind=Activity.Kind.CAPTURED, occurred_at=now, by=by,
+                    data={"channel": channel, "created": False, "filled": sorted(changes)},
+                    now=now)  # fmt: skip
+    lead.last_activity_at = max(filter(None, [lead.last_activity_at, now]))

@@ -88,59 +88,37 @@ def record_activities(
     nothing and answers the existing entry. Results in input order. Moves the leads'
     activity dates and announces `events_recorded` once for the new behavioural events.
     Concurrent batches with the same keys are safe: the unique (lead, key) constraint
-    decides, without locking the leads."""
+    decides, without locking the leads. Two statements for one entry (capture, touches)."""
     entries = [_check(entry, now, events_only=events_only) for entry in entries]
     if not entries:
         return []
     lead_ids = sorted({e.lead_id for e in entries})
-    if Lead.objects.filter(pk__in=lead_ids).count() != len(lead_ids):
+    if len(lead_ids) > 1 and Lead.objects.filter(pk__in=lead_ids).count() != len(lead_ids):
         raise Lead.DoesNotExist("No such lead.")
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Ids first, so each inserted row is known to belong to its input position.
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('leads_activity', 'id')) "
-            "FROM generate_series(1, %s)",
-            [len(entries)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        cursor.execute(
-            """
-            INSERT INTO leads_activity (id, lead_id, kind, occurred_at, user_id, key, data,
-                                        created_at)
-            SELECT * , %s FROM unnest(%s::bigint[], %s::bigint[], %s::text[],
-                                      %s::timestamptz[], %s::integer[], %s::text[], %s::jsonb[])
-            ON CONFLICT (lead_id, key) WHERE key IS NOT NULL DO NOTHING
-            RETURNING id
-            """,
-            [
-                now,
-                ids,
-                [e.lead_id for e in entries],
-                [e.kind for e in entries],
-                [e.occurred_at for e in entries],
-                [e.user_id for e in entries],
-                [e.key for e in entries],
-                [json.dumps(e.data or {}) for e in entries],
-            ],
-        )
-        inserted = {row[0] for row in cursor.fetchall()}
-        new_ids = [i for i in ids if i in inserted]
-        _move_activity_dates(cursor, activity_ids=new_ids, now=now)
-    known = Activity.objects.in_bulk(new_ids)
-    repeated = {(e.lead_id, e.key) for i, e in zip(ids, entries, strict=True) if i not in inserted}
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        ids = _insert(cursor, entries, now=now)
+        new = [
+            Activity(id=i, lead_id=e.lead_id, kind=e.kind, occurred_at=e.occurred_at,
+                     user_id=e.user_id, key=e.key, data=e.data or {}, created_at=now)
+            for i, e in zip(ids, entries, strict=True)
+            if i is not None
+        ]  # fmt: skip
+        _move_activity_dates(cursor, new, now=now)
+    repeated = {(e.lead_id, e.key) for i, e in zip(ids, entries, strict=True) if i is None}
     existing = {}
     if repeated:
         for activity in Activity.objects.filter(
             lead_id__in={lead for lead, _ in repeated}, key__in={key for _, key in repeated}
         ):
             existing[(activity.lead_id, activity.key)] = activity
+    made = iter(new)
     results = [
-        EventResult(known[i], True)
-        if i in inserted
+        EventResult(next(made), True)
+        if i is not None
         else EventResult(existing[(e.lead_id, e.key)], False)
         for i, e in zip(ids, entries, strict=True)
     ]
-    events = [r.activity for r in results if r.created and r.activity.kind in EVENT_TYPES]
+    events = [a for a in new if a.kind in EVENT_TYPES]
     if events:
         hooks.announce(
             "events_recorded",
@@ -151,9 +129,59 @@ def record_activities(
     return results
 
 
-def _move_activity_dates(cursor, *, activity_ids: list[int], now: datetime) -> None:
+# Fixed SQL fragments of this module (the statements below are built from them only).
+# ruff: noqa: S608
+_COLUMNS = "lead_id, kind, occurred_at, user_id, key, data, created_at"
+_CONFLICT = "ON CONFLICT (lead_id, key) WHERE key IS NOT NULL DO NOTHING RETURNING id"
+
+
+def _insert(cursor, entries: list[Entry], *, now: datetime) -> list[int | None]:
+    """Each entry's new id, or None where its key was seen before."""
+
+    def values(e):
+        return [e.lead_id, e.kind, e.occurred_at, e.user_id, e.key, json.dumps(e.data or {}), now]
+
+    if len(entries) == 1:
+        cursor.execute(
+            f"INSERT INTO leads_activity ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            f"{_CONFLICT}",
+            values(entries[0]),
+        )
+        row = cursor.fetchone()
+        return [row[0] if row else None]
+    # Ids first, so each inserted row is known to belong to its input position.
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence('leads_activity', 'id')) "
+        "FROM generate_series(1, %s)",
+        [len(entries)],
+    )
+    ids = [row[0] for row in cursor.fetchall()]
+    columns = list(zip(*(values(e) for e in entries), strict=True))
+    cursor.execute(
+        f"""
+        INSERT INTO leads_activity (id, {_COLUMNS})
+        SELECT *, %s FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::timestamptz[],
+                                 %s::integer[], %s::text[], %s::jsonb[])
+        {_CONFLICT}
+        """,
+        [now, ids, *(list(column) for column in columns[:-1])],
+    )
+    inserted = {row[0] for row in cursor.fetchall()}
+    return [i if i in inserted else None for i in ids]
+
+
+def _move_activity_dates(cursor, activities: list[Activity], *, now: datetime) -> None:
     """Move each lead's last activity and last sales touch forward to its new entries."""
-    if not activity_ids:
+    latest: dict[int, list] = {}
+    for a in activities:
+        if a.kind not in COUNTS_AS_ACTIVITY:
+            continue
+        at, touch = latest.get(a.lead_id, [None, None])
+        at = a.occurred_at if at is None else max(at, a.occurred_at)
+        if a.kind in SALES_TOUCHES:
+            touch = a.occurred_at if touch is None else max(touch, a.occurred_at)
+        latest[a.lead_id] = [at, touch]
+    if not latest:
         return
     cursor.execute(
         """
@@ -161,16 +189,13 @@ def _move_activity_dates(cursor, *, activity_ids: list[int], now: datetime) -> N
         SET last_activity_at = GREATEST(l.last_activity_at, m.at),
             last_sales_touch_at = GREATEST(l.last_sales_touch_at, m.touch),
             updated_at = %s
-        FROM (SELECT lead_id, max(occurred_at) AS at,
-                     max(occurred_at) FILTER (WHERE kind = ANY(%s)) AS touch
-              FROM leads_activity WHERE id = ANY(%s) AND kind = ANY(%s)
-              GROUP BY lead_id) m
+        FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS m(lead_id, at, touch)
         WHERE l.id = m.lead_id
           AND (l.last_activity_at IS NULL OR l.last_activity_at < m.at
                OR (m.touch IS NOT NULL AND (l.last_sales_touch_at IS NULL
                                             OR l.last_sales_touch_at < m.touch)))
         """,
-        [now, list(SALES_TOUCHES), activity_ids, sorted(COUNTS_AS_ACTIVITY)],
+        [now, list(latest), [v[0] for v in latest.values()], [v[1] for v in latest.values()]],
     )
 
 

@@ -434,7 +434,8 @@ def fill_existing_leads(cursor, *, job_id: int, by_id: int | None, now: datetime
         "latest_campaign_id = coalesce(u.latest_campaign_id, l.latest_campaign_id), "
         "custom = l.custom || coalesce((SELECT jsonb_object_agg(e.key, e.value) "
         f"{_NEW_CUSTOM_KEYS}), '{{}}'::jsonb), "
-        "last_activity_at = %s, updated_at = %s FROM import_fill u WHERE l.id = u.target",
+        "last_activity_at = GREATEST(l.last_activity_at, %s), updated_at = %s "
+        "FROM import_fill u WHERE l.id = u.target",
         [now, now],
     )
     cursor.execute(
