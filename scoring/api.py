@@ -78,13 +78,40 @@ class ScoringModelsView(APIView):
         return Response(ScoringModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
+class WhatIfRequestSerializer(serializers.Serializer):
+    definition = serializers.JSONField(
+        help_text="A draft lead definition, shaped as a scoring model's `definition`."
+    )
+
+
+class WhatIfExampleSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.CharField(allow_null=True)
+
+
+class WhatIfChangeSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    examples = WhatIfExampleSerializer(many=True, help_text="The first few, by lead id.")
+
+
+class WhatIfSerializer(serializers.Serializer):
+    newly_mql = WhatIfChangeSerializer(help_text="Leads the draft would move to MQL.")
+    leave_mql = WhatIfChangeSerializer(help_text="MQLs the draft would move back to nurturing.")
+    disqualified = WhatIfChangeSerializer(help_text="Leads the draft would disqualify.")
+
+
 class WhatIfView(APIView):
     """`POST /api/v1/scoring-models/what-if/`: what a draft definition would change."""
 
     permission_classes = [permissions.IsAuthenticated, MarketingWrites]
 
+    @extend_schema(request=WhatIfRequestSerializer, responses={200: WhatIfSerializer})
     def post(self, request):
+        draft = WhatIfRequestSerializer(data=request.data)
+        draft.is_valid(raise_exception=True)
         try:
-            return Response(selectors.what_if(request.data.get("definition"), now=timezone.now()))
+            result = selectors.what_if(draft.validated_data["definition"], now=timezone.now())
         except DefinitionError as exc:
             raise _definition_errors(exc) from None
+        return Response(WhatIfSerializer(result).data)

@@ -4,6 +4,7 @@ import copy
 from datetime import timedelta
 
 import pytest
+import yaml
 from django.utils import timezone
 
 from leads.models import Activity
@@ -149,3 +150,80 @@ def test_the_what_if_counts_who_would_change_with_examples(marketer, api_as, now
     assert result["disqualified"]["count"] == 0  # the student is disqualified already
     vp.refresh_from_db()
     assert vp.stage == "new"  # a what-if changes nothing
+
+
+def _simple_with(**changes):
+    definition = copy.deepcopy(SIMPLE)
+    definition.update(changes)
+    return definition
+
+
+def _rule_points(points):
+    definition = copy.deepcopy(SIMPLE)
+    definition["rules"][2]["points"] = points
+    return definition
+
+
+# Definitions that once passed validation and then answered 500 (or saved a model that
+# stopped every rescoring), with the place the 400 now names.
+UNUSABLE = [
+    (_rule_points(1e10), "rules.2.points"),
+    (_simple_with(half_life_days=0.001), "half_life_days"),
+    (_simple_with(mql=[1]), "mql"),
+    (_simple_with(grades=5), "grades"),
+    (_simple_with(rules=5), "rules"),
+    ([SIMPLE], "definition"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("definition", "place"), UNUSABLE)
+def test_an_unusable_definition_is_a_400_naming_its_place_on_the_what_if(
+    marketer, api_as, definition, place
+):
+    make_lead(title="VP Sales", budget=1)
+    response = api_as(marketer).post(
+        "/api/v1/scoring-models/what-if/", {"definition": definition}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert place in response.json()["definition"], response.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("definition", "place"), UNUSABLE)
+def test_an_unusable_definition_is_a_400_naming_its_place_and_saves_nothing(
+    marketer, api_as, definition, place
+):
+    response = api_as(marketer).post(
+        "/api/v1/scoring-models/", {"definition": definition}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert place in response.json()["definition"], response.json()
+    assert not ScoringModel.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [[{"definition": SIMPLE}], "SIMPLE", {}])
+def test_a_what_if_body_that_is_no_object_with_a_definition_is_a_400(marketer, api_as, body):
+    response = api_as(marketer).post("/api/v1/scoring-models/what-if/", body, format="json")
+    assert response.status_code == 400, response.content
+
+
+@pytest.mark.django_db
+def test_the_schema_documents_the_what_if_and_scoring_adds_no_schema_warning(client):
+    from drf_spectacular.drainage import GENERATOR_STATS
+    from drf_spectacular.generators import SchemaGenerator
+
+    GENERATOR_STATS.reset()
+    SchemaGenerator().get_schema(request=None, public=True)
+    problems = [*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache]
+    assert not [p for p in problems if "scoring/" in p], problems
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    what_if = schema["paths"]["/api/v1/scoring-models/what-if/"]["post"]
+    request = what_if["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    response = what_if["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    components = schema["components"]["schemas"]
+    assert "definition" in components[request.rsplit("/", 1)[1]]["required"]
+    assert {"newly_mql", "leave_mql", "disqualified"} <= set(
+        components[response.rsplit("/", 1)[1]]["properties"]
+    )

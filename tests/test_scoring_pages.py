@@ -121,3 +121,21 @@ def test_the_lead_panel_explains_the_score(client, marketer, rep_ann, rep_bob):
     assert "VP title" in html and "+15" in html and "needs" in html
     client.force_login(rep_ann)
     assert client.get(f"/scoring/leads/{lead.pk}/panel/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_out_of_range_edit_shows_its_places_and_saves_nothing(client, marketer):
+    """Points of 1e10 and a half-life of 0.001 days passed validation, were saved, and
+    then stopped the rescoring (or the what-if) with a database error."""
+    activate()
+    make_lead(title="VP Sales", budget=1)
+    client.force_login(marketer)
+    data = _post_data(SIMPLE)
+    data["rule-2-points"] = "1e10"
+    data["half_life_days"] = "0.001"
+    for url in ("/scoring/what-if/", "/scoring/edit/"):
+        response = client.post(url, data)
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert "rules.2.points" in html and "half_life_days" in html
+    assert ScoringModel.objects.count() == 1
