@@ -17,12 +17,25 @@ from scoring.models import ScoringModel
 from scoring.rules import DefinitionError
 
 
+class ContributionSerializer(serializers.Serializer):
+    rule = serializers.CharField(help_text="The rule's name, or an event type and its count.")
+    points = serializers.FloatField(help_text="What it gives now (events: after decay).")
+    applies_to = serializers.ChoiceField(choices=["fit", "engagement"])
+    capped = serializers.BooleanField(help_text="Whether the event type's cap held points back.")
+    cap = serializers.FloatField(allow_null=True, help_text="The event type's cap per 30 days.")
+    held_back = serializers.FloatField(help_text="Points the cap held back (before decay).")
+    note = serializers.CharField(help_text="In words: the cap that held points back, the decay.")
+    events = serializers.DictField(
+        required=False, help_text="Event rows: `count`, `points_before_decay`, `last`."
+    )
+
+
 class ScoreSerializer(serializers.Serializer):
     score = serializers.IntegerField()
     grade = serializers.CharField()
     fit = serializers.IntegerField()
     engagement = serializers.FloatField()
-    contributions = serializers.ListField(child=serializers.DictField())
+    contributions = ContributionSerializer(many=True)
     mql = serializers.DictField()
     model_version = serializers.IntegerField()
 

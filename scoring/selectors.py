@@ -48,7 +48,7 @@ def explain(lead, *, now: datetime) -> dict | None:
         fit, engagement, grade, total, grade_ok, engagement_ok, need_ok, meets, gap = row[:9]
         matched = row[9:]
         contributions = [
-            {"rule": r.name, "points": r.points, "applies_to": r.applies_to}
+            {"rule": r.name, "points": r.points, "applies_to": r.applies_to, **NOT_CAPPED}
             for r, hit in zip(compiled.rules, matched, strict=True)
             if hit
         ]
@@ -69,6 +69,7 @@ def explain(lead, *, now: datetime) -> dict | None:
                     "rule": f"{label} × {count}",
                     "points": round(decayed_points, 1),
                     "applies_to": "engagement",
+                    **_capping(compiled, event_type, count, raw, decayed_points),
                     "events": {"count": count, "points_before_decay": raw, "last": last},
                 }
             )
@@ -88,6 +89,29 @@ def explain(lead, *, now: datetime) -> dict | None:
         "mql": {"meets": meets, "missing": missing},
         "model_version": model.version,
     }
+
+
+# A rule's contribution is never capped (caps are per event type).
+NOT_CAPPED = {"capped": False, "cap": None, "held_back": 0, "note": ""}
+
+
+def _amount(points: float) -> str:
+    return f"{round(points, 1):,.1f}".removesuffix(".0")
+
+
+def _capping(compiled: Compiled, event_type: str, count: int, raw: float, decayed: float) -> dict:
+    """Whether the event type's cap held points back (`held_back`: before decay, what its
+    `count` events would have given uncapped less what they gave), and a `note` saying
+    so and how much decay took."""
+    each, cap = compiled.engagement[event_type]
+    held_back = round(count * each - raw, 1) if cap is not None else 0
+    notes = []
+    if held_back > 0:
+        held = f"{_amount(held_back)} points held back"
+        notes.append(f"capped at {_amount(cap)} per 30 days ({held})")
+    if round(raw, 1) != round(decayed, 1):
+        notes.append(f"{_amount(raw)} before decay")
+    return {"capped": held_back > 0, "cap": cap, "held_back": held_back, "note": "; ".join(notes)}
 
 
 def score_history(lead, *, limit: int = 200):

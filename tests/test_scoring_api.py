@@ -227,3 +227,28 @@ def test_the_schema_documents_the_what_if_and_scoring_adds_no_schema_warning(cli
     assert {"newly_mql", "leave_mql", "disqualified"} <= set(
         components[response.rsplit("/", 1)[1]]["properties"]
     )
+
+
+@pytest.mark.django_db
+def test_the_explanation_says_when_a_cap_held_an_event_types_points_back(
+    marketer, api_as, django_capture_on_commit_callbacks
+):
+    """A second demo request adds nothing under a cap of 40 per 30 days: the explanation
+    says so, instead of leaving two demo requests worth 40 points unexplained."""
+    activate()
+    lead = make_lead(now=timezone.now() - timedelta(days=1))
+    client = api_as(marketer)
+    at = timezone.now() - timedelta(minutes=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        for kind, key in [("demo_request", "a"), ("demo_request", "b"), ("page_view", "c")]:
+            event = {"type": kind, "occurred_at": at.isoformat(), "key": key}
+            client.post(f"/api/v1/leads/{lead.pk}/events/", event, format="json")
+    contributions = {
+        c["rule"]: c for c in client.get(f"/api/v1/leads/{lead.pk}/score/").json()["contributions"]
+    }
+    demo = contributions["Demo request × 2"]
+    assert demo["points"] == pytest.approx(40, abs=0.1)
+    assert (demo["capped"], demo["cap"], demo["held_back"]) == (True, 40, 40)
+    assert demo["note"] == "capped at 40 per 30 days (40 points held back)"
+    page_view = contributions["Page view × 1"]  # no cap in SIMPLE
+    assert (page_view["capped"], page_view["cap"], page_view["held_back"]) == (False, None, 0)

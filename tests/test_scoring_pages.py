@@ -1,9 +1,12 @@
 """Scoring pages: everyone reads the lead definition; marketing edits it with a what-if."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
-from scoring import forms
+from leads.services import record_event
+from scoring import forms, services
 from scoring.models import RescoreRun, ScoringModel
 from tests.helpers import make_lead
 from tests.scoring_helpers import SIMPLE, activate
@@ -139,3 +142,19 @@ def test_an_out_of_range_edit_shows_its_places_and_saves_nothing(client, markete
         html = response.content.decode()
         assert "rules.2.points" in html and "half_life_days" in html
     assert ScoringModel.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_lead_panel_says_when_a_cap_held_points_back(client, marketer):
+    activate()
+    now = timezone.now()
+    lead = make_lead(now=now - timedelta(days=1))
+    for minutes in (3, 2):
+        at = now - timedelta(minutes=minutes)
+        record_event(lead_id=lead.pk, type="demo_request", occurred_at=at, now=now)
+    services.rank_events(lead_ids=[lead.pk])
+    services.score_lead(lead_id=lead.pk, now=now)
+    client.force_login(marketer)
+    html = client.get(f"/scoring/leads/{lead.pk}/panel/").content.decode()
+    assert "Demo request × 2" in html
+    assert "capped at 40 per 30 days (40 points held back)" in html
