@@ -36,7 +36,7 @@ what-if all use these same forms, so they cannot disagree.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -57,27 +57,28 @@ APPLIES_TO = ("fit", "engagement")
 # the scoring statement for every lead.
 DECAY_HORIZON_HALF_LIVES = 1000
 
-# Lead fields a rule may test: name → (SQL over the lead row `l`, type).
-FIELDS: dict[str, tuple[str, str]] = {
-    "title": ("l.title", "text"),
-    "company": ("l.company", "text"),
-    "company_domain": ("l.company_domain", "text"),
-    "email_domain": ("split_part(l.email, '@', 2)", "text"),
-    "industry": ("l.industry", "text"),
-    "country": ("l.country", "text"),
-    "source": ("l.source", "text"),
-    "need": ("l.need", "text"),
-    "timeline": ("l.timeline", "text"),
-    "consent_status": ("l.consent_status", "text"),
-    "company_size": ("l.company_size", "number"),
-    "budget": ("l.budget", "number"),
-    "authority": ("l.authority", "bool"),
-    "converted": ("l.converted", "bool"),
-    "free_mail": ("(split_part(l.email, '@', 2) = ANY(%s))", "bool"),
+# Lead fields a rule may test: name → (SQL over the lead row `l`, type, what people see).
+FIELDS: dict[str, tuple[str, str, str]] = {
+    "title": ("l.title", "text", "Title"),
+    "company": ("l.company", "text", "Company"),
+    "company_domain": ("l.company_domain", "text", "Company domain"),
+    "email_domain": ("split_part(l.email, '@', 2)", "text", "Email domain"),
+    "industry": ("l.industry", "text", "Industry"),
+    "country": ("l.country", "text", "Country"),
+    "source": ("l.source", "text", "Source channel"),
+    "need": ("l.need", "text", "Need (BANT)"),
+    "timeline": ("l.timeline", "text", "Timeline (BANT)"),
+    "consent_status": ("l.consent_status", "text", "Email consent"),
+    "company_size": ("l.company_size", "number", "Company size"),
+    "budget": ("l.budget", "number", "Budget (BANT)"),
+    "authority": ("l.authority", "bool", "Authority (BANT)"),
+    "converted": ("l.converted", "bool", "Converted"),
+    "free_mail": ("(split_part(l.email, '@', 2) = ANY(%s))", "bool", "Free-mail address"),
     "days_inactive": (
         "(date_part('epoch', (%s::timestamptz - coalesce(l.last_activity_at, l.created_at)))"
         " / 86400)",
         "number",
+        "Days inactive",
     ),
 }
 _CUSTOM_SQL = {
@@ -86,6 +87,13 @@ _CUSTOM_SQL = {
     CustomField.Type.NUMBER: ("(l.custom ->> %s)::numeric", "number"),
     CustomField.Type.BOOL: ("(l.custom ->> %s)::boolean", "bool"),
     CustomField.Type.DATE: ("(l.custom ->> %s)::date", "date"),
+}
+OP_LABELS = {
+    "equals": "is",
+    "in": "is one of",
+    "contains": "contains",
+    "range": "is between",
+    "is_set": "is set",
 }
 OPS_BY_TYPE = {
     "text": ("equals", "in", "contains", "is_set"),
@@ -117,6 +125,14 @@ KEYS = {
     "mql": ("min_grade", "min_engagement", "need_known"),
     "disqualify": ("name", "field", "op", "value", "min", "max"),
 }
+
+
+def field_labels(custom: Iterable[CustomField]) -> dict[str, str]:
+    """Every field a rule may test → what people see: the lead's, then the custom ones."""
+    return {
+        **{name: label for name, (_sql, _kind, label) in FIELDS.items()},
+        **{f"custom.{f.name}": f.label for f in custom},
+    }
 
 
 class DefinitionError(LeadFlowError):
@@ -246,7 +262,7 @@ def _field_sql(name: str, custom: dict[str, CustomField], now) -> tuple[Sql, str
         return Sql(sql, [definition.name]), kind
     if name not in FIELDS:
         return None
-    sql, kind = FIELDS[name]
+    sql, kind, _label = FIELDS[name]
     if name == "free_mail":
         return Sql(sql, [sorted(FREE_MAIL_DOMAINS)]), kind
     if name == "days_inactive":

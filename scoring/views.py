@@ -13,16 +13,68 @@ from leads import roles
 from leads.models import EVENT_TYPES, Activity, CustomField
 from scoring import forms, selectors, services
 from scoring.models import RescoreRun, ScoringModel
-from scoring.rules import DEFAULT_DEFINITION, FIELDS, GRADES, OPS, DefinitionError
+from scoring.rules import (
+    DEFAULT_DEFINITION,
+    FIELDS,
+    GRADES,
+    OP_LABELS,
+    DefinitionError,
+    field_labels,
+)
 
 
 def _choices():
-    custom = [f"custom.{f.name}" for f in CustomField.objects.all()]
+    custom = list(CustomField.objects.all())
+    labels = field_labels(custom)
     return {
-        "field_names": [*FIELDS, *custom],
-        "ops": OPS,
+        "field_names": list(labels),
+        "field_groups": [
+            ("Lead fields", [(name, labels[name]) for name in FIELDS]),
+            ("Custom fields", [(f"custom.{f.name}", f.label) for f in custom]),
+        ],
+        "ops": list(OP_LABELS.items()),
         "grades": GRADES,
         "events": [(e, Activity.Kind(e).label) for e in EVENT_TYPES],
+    }
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    return "–" if value is None else str(value)
+
+
+def describe_test(rule: dict, labels: dict[str, str]) -> str:
+    """A rule's test in words: "Company size between 200 and 2000", "Title contains “VP”"."""
+    name = rule.get("field")
+    field = labels.get(name) or f"{name} (no such field)"
+    op, value, low, high = (rule.get(key) for key in ("op", "value", "min", "max"))
+    if op == "range":
+        if low is not None and high is not None:
+            return f"{field} between {low} and {high}"
+        return f"{field} ≥ {low}" if low is not None else f"{field} ≤ {high}"
+    if op == "is_set":
+        return f"{field} is set"
+    if op == "in":
+        return f"{field} is one of {_shown(value)}"
+    if op == "contains":
+        return f"{field} contains “{value}”"
+    if isinstance(value, str):
+        return f"{field} is “{value}”"
+    return f"{field} is {_shown(value)}"
+
+
+def _described(definition: dict) -> dict:
+    """The definition with each rule's and disqualification rule's test in words."""
+    labels = field_labels(CustomField.objects.all())
+    return {
+        **definition,
+        **{
+            part: [{**r, "test": describe_test(r, labels)} for r in definition.get(part) or []]
+            for part in ("rules", "disqualify")
+        },
     }
 
 
@@ -34,7 +86,7 @@ def overview(request):
         "scoring/overview.html",
         {
             "model": model,
-            "definition": model.definition if model else None,
+            "definition": _described(model.definition) if model else None,
             "engagement": [
                 (Activity.Kind(e["event"]).label, e["points"], e.get("cap"))
                 for e in (model.definition.get("engagement") or [] if model else [])

@@ -1,5 +1,6 @@
 """Scoring pages: everyone reads the lead definition; marketing edits it with a what-if."""
 
+import copy
 from datetime import timedelta
 
 import pytest
@@ -158,3 +159,52 @@ def test_the_lead_panel_says_when_a_cap_held_points_back(client, marketer):
     html = client.get(f"/scoring/leads/{lead.pk}/panel/").content.decode()
     assert "Demo request × 2" in html
     assert "capped at 40 per 30 days (40 points held back)" in html
+
+
+def _with_custom_rule():
+    from leads.services import define_custom_field
+
+    define_custom_field(name="mwvnun0", label="Seats bought", type="number", choices=[])
+    definition = copy.deepcopy(SIMPLE)
+    definition["rules"].append(
+        {"name": "Many seats", "field": "custom.mwvnun0", "op": "range", "min": 10, "points": 5}
+    )
+    return activate(definition)
+
+
+def _html(client, user, url: str) -> str:
+    client.force_login(user)
+    return client.get(url).content.decode()
+
+
+@pytest.mark.django_db
+def test_the_editor_shows_field_and_test_labels_not_raw_names(client, marketer):
+    _with_custom_rule()
+    html = _html(client, marketer, "/scoring/edit/")
+    assert '<option value="company_size" selected>Company size</option>' in html
+    assert '<option value="custom.mwvnun0" selected>Seats bought</option>' in html
+    assert '<option value="consent_status" selected>Email consent</option>' in html
+    assert '<option value="range" selected>is between</option>' in html
+    for raw in ("company_size", "custom.mwvnun0", "consent_status", "is_set", "free_mail"):
+        assert f">{raw}<" not in html  # no option shows a raw name
+
+
+@pytest.mark.django_db
+def test_the_editor_keeps_a_rule_on_a_field_that_no_longer_exists_visible(client, marketer):
+    """A custom field deleted since the rule was written: the select shows it (and saving
+    names the problem) instead of silently switching the rule to the first field."""
+    definition = copy.deepcopy(SIMPLE)
+    definition["rules"][0]["field"] = "custom.gone"
+    activate(definition)
+    html = _html(client, marketer, "/scoring/edit/")
+    assert '<option value="custom.gone" selected>custom.gone (no such field)</option>' in html
+
+
+@pytest.mark.django_db
+def test_the_lead_definition_page_shows_field_labels(client, rep_ann):
+    _with_custom_rule()
+    html = _html(client, rep_ann, "/scoring/")
+    assert "Company size between 200 and 2000" in html
+    assert "Seats bought ≥ 10" in html and "Email consent is “withdrawn”" in html
+    assert "Free-mail address is yes" in html and "Title contains “student”" in html
+    assert "company_size" not in html and "custom.mwvnun0" not in html
