@@ -404,7 +404,8 @@ class Compiled:
                 params += [minimum, grade]
         if not whens[-1].startswith("ELSE"):
             whens.append("ELSE ''")
-        return Sql("CASE " + " ".join(whens) + " END", params)
+        # One band with no minimum (everyone has its grade) is a CASE with no WHEN.
+        return Sql("(CASE WHEN false THEN '' " + " ".join(whens) + " END)", params)
 
     def decayed_sql(self, points: str, occurred_at: str, now: datetime) -> Sql:
         """`points` of an event at `occurred_at`, halved every half-life up to `now`: the one

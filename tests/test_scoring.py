@@ -47,6 +47,16 @@ def test_fit_rules_and_grade_bands(now):
 
 
 @pytest.mark.django_db
+def test_one_grade_band_with_no_minimum_grades_everyone(now):
+    """Found by tests/test_scoring_fuzz.py: the band compiled to `CASE ELSE 'A' END`, a
+    syntax error that stopped scoring for every lead."""
+    activate({**SIMPLE, "grades": [{"grade": "A", "min_fit": None}]})
+    lead = make_lead(title="Student")
+    services.score_lead(lead_id=lead.pk, now=now)
+    assert _lead_row(lead)["grade"] == "A"
+
+
+@pytest.mark.django_db
 def test_a_cap_counts_per_event_type_per_30_day_bucket():
     activate()
     lead = make_lead(now=T0 - timedelta(days=1))
