@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -54,11 +54,50 @@ class LeadScoreView(APIView):
         return Response(explanation)
 
 
+class FieldChangeSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
+class ChangeSerializer(serializers.Serializer):
+    part = serializers.ChoiceField(
+        choices=["rules", "engagement", "grades", "disqualify", "half_life_days", "mql"]
+    )
+    change = serializers.ChoiceField(choices=["added", "removed", "changed"])
+    name = serializers.CharField(help_text="The rule's name, the event type or the grade.")
+    item = serializers.JSONField(allow_null=True, help_text="The item (as it was, if removed).")
+    fields = FieldChangeSerializer(many=True, help_text="What changed, for `changed`.")
+
+
 class ScoringModelSerializer(serializers.ModelSerializer):
+    changes = serializers.SerializerMethodField(
+        help_text="What changed since the version before it; null for the first version."
+    )
+
     class Meta:
         model = ScoringModel
-        fields = ["version", "is_active", "definition", "note", "created_at"]
+        fields = ["version", "is_active", "definition", "note", "created_at", "changes"]
         read_only_fields = ["version", "is_active", "created_at"]
+
+    @extend_schema_field(ChangeSerializer(many=True, allow_null=True))
+    def get_changes(self, model: ScoringModel) -> list[dict] | None:
+        """Against the version before it: from the `previous` context ({version: the
+        definition before it}, for a list) or looked up."""
+        previous = self.context.get("previous", {})
+        if model.version in previous:
+            before = previous[model.version]
+        else:
+            before = (
+                ScoringModel.objects.filter(version__lt=model.version)
+                .order_by("-version")
+                .values_list("definition", flat=True)
+                .first()
+            )
+        return None if before is None else selectors.definition_changes(before, model.definition)
+
+
+LISTED = 50  # versions the list shows, newest first
 
 
 def _definition_errors(exc: DefinitionError) -> ValidationError:
@@ -73,7 +112,13 @@ class ScoringModelsView(APIView):
 
     @extend_schema(responses=ScoringModelSerializer(many=True))
     def get(self, request):
-        return Response(ScoringModelSerializer(ScoringModel.objects.all()[:50], many=True).data)
+        models = list(ScoringModel.objects.all()[: LISTED + 1])  # and the one before the last
+        previous = {
+            model.version: (models[i + 1].definition if i + 1 < len(models) else None)
+            for i, model in enumerate(models)
+        }
+        listed = ScoringModelSerializer(models[:LISTED], many=True, context={"previous": previous})
+        return Response(listed.data)
 
     @extend_schema(request=ScoringModelSerializer, responses={201: ScoringModelSerializer})
     def post(self, request):

@@ -116,6 +116,14 @@ MAX_VALUES = 500  # values of one "in" rule
 MAX_NAME = 100
 MAX_TEXT = 200
 
+# What a key left out of a definition means.
+DEFAULTS = {
+    "applies_to": "fit",
+    "half_life_days": 30,
+    "min_grade": "B",
+    "min_engagement": 0,
+    "need_known": False,
+}
 # The keys each part of a definition may have.
 KEYS = {
     "definition": ("rules", "engagement", "half_life_days", "grades", "mql", "disqualify"),
@@ -521,7 +529,9 @@ def compile_definition(
         points = _number(
             rule.get("points"), f"{path}.points", errors, bounds=POINTS, missing="Give the points."
         )
-        applies_to = "fit" if _blank(rule.get("applies_to")) else rule["applies_to"]
+        applies_to = (
+            DEFAULTS["applies_to"] if _blank(rule.get("applies_to")) else rule["applies_to"]
+        )
         if applies_to not in APPLIES_TO:
             errors[f"{path}.applies_to"] = "Use fit or engagement."
         if condition is not None and points is not None and name:
@@ -550,7 +560,10 @@ def compile_definition(
             engagement[event] = (points, cap)
 
     half_life = _number(
-        definition.get("half_life_days", 30), "half_life_days", errors, bounds=HALF_LIFE_DAYS
+        definition.get("half_life_days", DEFAULTS["half_life_days"]),
+        "half_life_days",
+        errors,
+        bounds=HALF_LIFE_DAYS,
     )
 
     grades = []
@@ -583,13 +596,16 @@ def compile_definition(
         errors["mql"] = "Expected an object (min_grade, min_engagement, need_known)."
         mql = {}
     _unknown_keys(mql, KEYS["mql"], "mql", errors)
-    min_grade = mql.get("min_grade", "B")
+    min_grade = mql.get("min_grade", DEFAULTS["min_grade"])
     if not isinstance(min_grade, str) or min_grade not in GRADES:
         errors["mql.min_grade"] = "Use A, B, C or D."
     min_engagement = _number(
-        mql.get("min_engagement", 0), "mql.min_engagement", errors, bounds=MIN_ENGAGEMENT
+        mql.get("min_engagement", DEFAULTS["min_engagement"]),
+        "mql.min_engagement",
+        errors,
+        bounds=MIN_ENGAGEMENT,
     )
-    need_known = mql.get("need_known", False)
+    need_known = mql.get("need_known", DEFAULTS["need_known"])
     if not isinstance(need_known, bool):
         errors["mql.need_known"] = "Use true or false."
 

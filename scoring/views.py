@@ -1,7 +1,10 @@
-"""Scoring pages: the lead definition (everyone reads it), its editor with the what-if
-(marketing), and a rescoring run's progress."""
+"""Scoring pages: the lead definition (everyone reads it), its versions and what changed
+between them, its editor with the what-if and restoring an older version (marketing),
+and a rescoring run's progress."""
 
 from __future__ import annotations
+
+import copy
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -78,6 +81,13 @@ def _described(definition: dict) -> dict:
     }
 
 
+def _engagement_rows(definition: dict) -> list[tuple]:
+    return [
+        (Activity.Kind(e["event"]).label, e["points"], e.get("cap"))
+        for e in definition.get("engagement") or []
+    ]
+
+
 @login_required
 def overview(request):
     model = services.active_model()
@@ -87,15 +97,166 @@ def overview(request):
         {
             "model": model,
             "definition": _described(model.definition) if model else None,
-            "engagement": [
-                (Activity.Kind(e["event"]).label, e["points"], e.get("cap"))
-                for e in (model.definition.get("engagement") or [] if model else [])
-            ],
+            "engagement": _engagement_rows(model.definition) if model else [],
             "versions": ScoringModel.objects.all()[:20],
             "can_edit": roles.sees_all_leads(request.user),
             "last_run": RescoreRun.objects.select_related("model").first(),
         },
     )
+
+
+# How the changes between versions read: each part's name, and each key's.
+PART_NAMES = {
+    "rules": "rule",
+    "engagement": "engagement points for",
+    "grades": "grade",
+    "disqualify": "disqualification rule",
+    "half_life_days": "the half-life",
+    "mql": "the MQL rule",
+}
+KEY_NAMES = {
+    "field": "field",
+    "op": "test",
+    "value": "value",
+    "min": "minimum",
+    "max": "maximum",
+    "points": "points",
+    "applies_to": "counts toward",
+    "cap": "cap per 30 days",
+    "min_fit": "minimum fit",
+    "min_grade": "minimum grade",
+    "min_engagement": "minimum engagement",
+    "need_known": "BANT need known",
+}
+
+
+def _value_text(key: str, value, labels: dict[str, str]) -> str:
+    if key == "field":
+        return labels.get(value) or f"{value} (no such field)"
+    if key == "op":
+        return OP_LABELS.get(value, str(value))
+    return "none" if value is None else _shown(value)
+
+
+def _item_text(part: str, item: dict, labels: dict[str, str]) -> str:
+    """An added or removed item in words."""
+    if part == "engagement":
+        cap = item.get("cap")
+        text = f"{item.get('points')} points"
+        return text + (f", cap {cap} per 30 days" if cap is not None else ", no cap")
+    if part == "grades":
+        minimum = item.get("min_fit")
+        return "the rest" if minimum is None else f"from fit {minimum}"
+    text = describe_test(item, labels)
+    if part == "rules":
+        points = selectors.plain_value(item.get("points"))
+        shown = f"{points:+}" if isinstance(points, int | float) else points
+        text += f", {shown} {item.get('applies_to') or 'fit'}"
+    return text
+
+
+def change_text(change: dict, labels: dict[str, str]) -> str:
+    """One change between versions in words: "Changed rule “VP title”: points 15 → 30"."""
+    part, name = change["part"], change["name"]
+    what = PART_NAMES[part]
+    if part == "engagement" and name in EVENT_TYPES:
+        what += f" {Activity.Kind(name).label}"
+    elif part in ("rules", "disqualify"):
+        what += f" “{name}”"
+    elif part == "grades":
+        what += f" {name}"
+    if change["change"] == "added":
+        return f"Added {what}: {_item_text(part, change['item'], labels)}"
+    if change["change"] == "removed":
+        return f"Removed {what} ({_item_text(part, change['item'], labels)})"
+    if part == "half_life_days":
+        field = change["fields"][0]
+        return f"Changed {what}: {_shown(field['old'])} → {_shown(field['new'])} days"
+    details = "; ".join(
+        f"{KEY_NAMES.get(f['field'], f['field'])} {_value_text(f['field'], f['old'], labels)}"
+        f" → {_value_text(f['field'], f['new'], labels)}"
+        for f in change["fields"]
+    )
+    return f"Changed {what}: {details}"
+
+
+def _changes(old: dict, new: dict, labels: dict[str, str]) -> list[dict]:
+    return [
+        {"change": c["change"], "text": change_text(c, labels)}
+        for c in selectors.definition_changes(old, new)
+    ]
+
+
+@login_required
+def versions(request):
+    """Every version, newest first, each with what changed since the one before it."""
+    models = list(ScoringModel.objects.select_related("created_by"))
+    labels = field_labels(CustomField.objects.all())
+    history = [
+        {
+            "model": model,
+            "changes": _changes(older.definition, model.definition, labels) if older else None,
+        }
+        for model, older in zip(models, [*models[1:], None], strict=True)
+    ]
+    return render(
+        request,
+        "scoring/versions.html",
+        {"history": history, "can_edit": roles.sees_all_leads(request.user)},
+    )
+
+
+@login_required
+def version(request, version: int):
+    """One version's definition and what changed from another one (`against`; by
+    default the version before it, or for the first one the active one) to it."""
+    model = get_object_or_404(ScoringModel.objects.select_related("created_by"), version=version)
+    others = ScoringModel.objects.exclude(pk=model.pk).only("version", "is_active")
+    against = request.GET.get("against", "")
+    if against.isdigit():
+        other = get_object_or_404(others, version=int(against))
+    else:
+        other = (
+            others.filter(version__lt=model.version).order_by("-version").first()
+            or others.filter(is_active=True).first()
+        )
+    labels = field_labels(CustomField.objects.all())
+    return render(
+        request,
+        "scoring/version.html",
+        {
+            "model": model,
+            "definition": _described(model.definition),
+            "engagement": _engagement_rows(model.definition),
+            "other": other,
+            "others": others,
+            "changes": _changes(other.definition, model.definition, labels) if other else None,
+            "can_edit": roles.sees_all_leads(request.user),
+        },
+    )
+
+
+@roles.marketing_required
+@require_POST
+def restore(request, version: int):
+    """Restore an older version: a NEW version equal to it, made active and rescoring
+    every lead (services.create_version)."""
+    model = get_object_or_404(ScoringModel, version=version)
+    if model.is_active:
+        messages.info(request, f"Version {version} is the active version already.")
+        return redirect("scoring:version", version=version)
+    try:
+        new = services.create_version(
+            definition=copy.deepcopy(model.definition),
+            note=f"Restored version {version}",
+            by=request.user,
+            now=timezone.now(),
+        )
+    except DefinitionError as exc:
+        messages.error(request, f"Version {version} cannot be used as it is ({exc}): edit it.")
+        return redirect("scoring:version", version=version)
+    messages.success(request, f"Version {version} restored as version {new.version}: rescoring.")
+    return redirect("scoring:run", pk=new.runs.get().pk)
 
 
 @roles.marketing_required

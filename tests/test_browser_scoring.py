@@ -116,3 +116,36 @@ def test_the_editor_shows_labels_in_dropdowns_that_are_not_cut_off(
     page.screenshot(path=os.path.join(screenshot_dir, f"scoring-definition-{width}.png"),
                     full_page=True)  # fmt: skip
     assert page.evaluate(CUT_OFF_SELECTS)["sideways"] is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_marketer_reads_what_changed_between_versions_and_restores_an_older_one(
+    live_server, page, marketer, screenshot_dir, eager_celery
+):
+    now = timezone.now()
+    services.create_version(definition=SIMPLE, by=marketer, note="First cut", now=now)
+    tuned = copy.deepcopy(SIMPLE)
+    tuned["rules"][0]["points"] = 30
+    tuned["mql"]["min_engagement"] = 70
+    services.create_version(definition=tuned, by=marketer, note="VPs count double", now=now)
+
+    page.goto(f"{live_server.url}/scoring/versions/")
+    page.get_by_label("Username").fill("marketer")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    v2 = page.get_by_label("Version 2")
+    expect(v2).to_contain_text("Changed rule “VP title”: points 15 → 30")
+    expect(v2).to_contain_text("Changed the MQL rule: minimum engagement 50 → 70")
+    expect(page.get_by_label("Version 1")).to_contain_text("The first version.")
+    page.screenshot(path=os.path.join(screenshot_dir, "scoring-versions.png"), full_page=True)
+
+    page.get_by_role("link", name="v1", exact=True).click()
+    expect(page.get_by_role("heading", name="Changes from v2 to v1")).to_be_visible()
+    expect(page.get_by_label("Changes")).to_contain_text("points 30 → 15")
+    page.screenshot(path=os.path.join(screenshot_dir, "scoring-version-diff.png"), full_page=True)
+    page.get_by_role("button", name="Restore this version").click()
+    expect(page.get_by_text("Status: Done")).to_be_visible()
+    expect(page.get_by_text("Version 1 restored as version 3")).to_be_visible()
+    page.goto(f"{live_server.url}/scoring/")
+    expect(page.get_by_role("heading", name="Lead definition v3")).to_be_visible()
+    expect(page.get_by_text("Restored version 1").first).to_be_visible()
