@@ -280,7 +280,12 @@ def edit(request):
     return render(
         request,
         "scoring/edit.html",
-        {"model": model, "rows": forms.rows(definition), "errors": errors, **_choices()},
+        {
+            "model": model,
+            "rows": forms.rows(definition),
+            "errors": forms.error_places(errors),
+            **_choices(),
+        },
         status=400 if errors else 200,
     )
 
@@ -292,7 +297,8 @@ def what_if(request):
     try:
         result = selectors.what_if(definition, now=timezone.now())
     except DefinitionError as exc:
-        return render(request, "scoring/what_if.html", {"errors": exc.errors}, status=400)
+        errors = forms.error_places(exc.errors)
+        return render(request, "scoring/what_if.html", {"errors": errors}, status=400)
     return render(request, "scoring/what_if.html", {"result": result})
 
 

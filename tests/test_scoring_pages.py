@@ -142,6 +142,8 @@ def test_an_out_of_range_edit_shows_its_places_and_saves_nothing(client, markete
         assert response.status_code == 400
         html = response.content.decode()
         assert "rules.2.points" in html and "half_life_days" in html
+        assert "Rule 3 points <code>rules.2.points</code>: Use a number from -1,000" in html
+        assert "Half-life <code>half_life_days</code>: Use a number from 1 to 3,650." in html
     assert ScoringModel.objects.count() == 1
 
 
