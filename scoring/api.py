@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -17,12 +17,25 @@ from scoring.models import ScoringModel
 from scoring.rules import DefinitionError
 
 
+class ContributionSerializer(serializers.Serializer):
+    rule = serializers.CharField(help_text="The rule's name, or an event type and its count.")
+    points = serializers.FloatField(help_text="What it gives now (events: after decay).")
+    applies_to = serializers.ChoiceField(choices=["fit", "engagement"])
+    capped = serializers.BooleanField(help_text="Whether the event type's cap held points back.")
+    cap = serializers.FloatField(allow_null=True, help_text="The event type's cap per 30 days.")
+    held_back = serializers.FloatField(help_text="Points the cap held back (before decay).")
+    note = serializers.CharField(help_text="In words: the cap that held points back, the decay.")
+    events = serializers.DictField(
+        required=False, help_text="Event rows: `count`, `points_before_decay`, `last`."
+    )
+
+
 class ScoreSerializer(serializers.Serializer):
     score = serializers.IntegerField()
     grade = serializers.CharField()
     fit = serializers.IntegerField()
     engagement = serializers.FloatField()
-    contributions = serializers.ListField(child=serializers.DictField())
+    contributions = ContributionSerializer(many=True)
     mql = serializers.DictField()
     model_version = serializers.IntegerField()
 
@@ -41,11 +54,50 @@ class LeadScoreView(APIView):
         return Response(explanation)
 
 
+class FieldChangeSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
+class ChangeSerializer(serializers.Serializer):
+    part = serializers.ChoiceField(
+        choices=["rules", "engagement", "grades", "disqualify", "half_life_days", "mql"]
+    )
+    change = serializers.ChoiceField(choices=["added", "removed", "changed"])
+    name = serializers.CharField(help_text="The rule's name, the event type or the grade.")
+    item = serializers.JSONField(allow_null=True, help_text="The item (as it was, if removed).")
+    fields = FieldChangeSerializer(many=True, help_text="What changed, for `changed`.")
+
+
 class ScoringModelSerializer(serializers.ModelSerializer):
+    changes = serializers.SerializerMethodField(
+        help_text="What changed since the version before it; null for the first version."
+    )
+
     class Meta:
         model = ScoringModel
-        fields = ["version", "is_active", "definition", "note", "created_at"]
+        fields = ["version", "is_active", "definition", "note", "created_at", "changes"]
         read_only_fields = ["version", "is_active", "created_at"]
+
+    @extend_schema_field(ChangeSerializer(many=True, allow_null=True))
+    def get_changes(self, model: ScoringModel) -> list[dict] | None:
+        """Against the version before it: from the `previous` context ({version: the
+        definition before it}, for a list) or looked up."""
+        previous = self.context.get("previous", {})
+        if model.version in previous:
+            before = previous[model.version]
+        else:
+            before = (
+                ScoringModel.objects.filter(version__lt=model.version)
+                .order_by("-version")
+                .values_list("definition", flat=True)
+                .first()
+            )
+        return None if before is None else selectors.definition_changes(before, model.definition)
+
+
+LISTED = 50  # versions the list shows, newest first
 
 
 def _definition_errors(exc: DefinitionError) -> ValidationError:
@@ -60,7 +112,13 @@ class ScoringModelsView(APIView):
 
     @extend_schema(responses=ScoringModelSerializer(many=True))
     def get(self, request):
-        return Response(ScoringModelSerializer(ScoringModel.objects.all()[:50], many=True).data)
+        models = list(ScoringModel.objects.all()[: LISTED + 1])  # and the one before the last
+        previous = {
+            model.version: (models[i + 1].definition if i + 1 < len(models) else None)
+            for i, model in enumerate(models)
+        }
+        listed = ScoringModelSerializer(models[:LISTED], many=True, context={"previous": previous})
+        return Response(listed.data)
 
     @extend_schema(request=ScoringModelSerializer, responses={201: ScoringModelSerializer})
     def post(self, request):
@@ -78,13 +136,40 @@ class ScoringModelsView(APIView):
         return Response(ScoringModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
+class WhatIfRequestSerializer(serializers.Serializer):
+    definition = serializers.JSONField(
+        help_text="A draft lead definition, shaped as a scoring model's `definition`."
+    )
+
+
+class WhatIfExampleSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.CharField(allow_null=True)
+
+
+class WhatIfChangeSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    examples = WhatIfExampleSerializer(many=True, help_text="The first few, by lead id.")
+
+
+class WhatIfSerializer(serializers.Serializer):
+    newly_mql = WhatIfChangeSerializer(help_text="Leads the draft would move to MQL.")
+    leave_mql = WhatIfChangeSerializer(help_text="MQLs the draft would move back to nurturing.")
+    disqualified = WhatIfChangeSerializer(help_text="Leads the draft would disqualify.")
+
+
 class WhatIfView(APIView):
     """`POST /api/v1/scoring-models/what-if/`: what a draft definition would change."""
 
     permission_classes = [permissions.IsAuthenticated, MarketingWrites]
 
+    @extend_schema(request=WhatIfRequestSerializer, responses={200: WhatIfSerializer})
     def post(self, request):
+        draft = WhatIfRequestSerializer(data=request.data)
+        draft.is_valid(raise_exception=True)
         try:
-            return Response(selectors.what_if(request.data.get("definition"), now=timezone.now()))
+            result = selectors.what_if(draft.validated_data["definition"], now=timezone.now())
         except DefinitionError as exc:
             raise _definition_errors(exc) from None
+        return Response(WhatIfSerializer(result).data)

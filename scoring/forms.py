@@ -122,3 +122,31 @@ def definition_from_post(post) -> dict:
         },
         "disqualify": disqualify,
     }
+
+
+# How the editor names the rows an error's path points at.
+ROW_NAMES = {"rules": "Rule", "engagement": "Event", "disqualify": "Disqualification"}
+PLACE_NAMES = {
+    "half_life_days": "Half-life",
+    "mql.min_grade": "MQL minimum grade",
+    "mql.min_engagement": "MQL minimum engagement",
+    "mql.need_known": "MQL: BANT need known",
+}
+
+
+def error_places(errors: dict[str, str]) -> list[dict]:
+    """DefinitionError's errors with the place as the editor names it: `rules.2.points`
+    is "Rule 3 points" (rows count from 1, as their labels do), `grades.1.min_fit`
+    "Grade B minimum fit"."""
+    places = []
+    for path, message in errors.items():
+        part, _, rest = path.partition(".")
+        index, _, key = rest.partition(".")
+        if part == "grades" and index.isdigit() and int(index) < len(GRADES):
+            place = f"Grade {GRADES[int(index)]} {'minimum fit' if key == 'min_fit' else key}"
+        elif part in ROW_NAMES and index.isdigit():
+            place = f"{ROW_NAMES[part]} {int(index) + 1} {key.replace('_', ' ')}"
+        else:
+            place = PLACE_NAMES.get(path, path)
+        places.append({"path": path, "place": place.strip(), "message": message})
+    return places

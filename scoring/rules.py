@@ -35,7 +35,8 @@ what-if all use these same forms, so they cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -56,27 +57,28 @@ APPLIES_TO = ("fit", "engagement")
 # the scoring statement for every lead.
 DECAY_HORIZON_HALF_LIVES = 1000
 
-# Lead fields a rule may test: name → (SQL over the lead row `l`, type).
-FIELDS: dict[str, tuple[str, str]] = {
-    "title": ("l.title", "text"),
-    "company": ("l.company", "text"),
-    "company_domain": ("l.company_domain", "text"),
-    "email_domain": ("split_part(l.email, '@', 2)", "text"),
-    "industry": ("l.industry", "text"),
-    "country": ("l.country", "text"),
-    "source": ("l.source", "text"),
-    "need": ("l.need", "text"),
-    "timeline": ("l.timeline", "text"),
-    "consent_status": ("l.consent_status", "text"),
-    "company_size": ("l.company_size", "number"),
-    "budget": ("l.budget", "number"),
-    "authority": ("l.authority", "bool"),
-    "converted": ("l.converted", "bool"),
-    "free_mail": ("(split_part(l.email, '@', 2) = ANY(%s))", "bool"),
+# Lead fields a rule may test: name → (SQL over the lead row `l`, type, what people see).
+FIELDS: dict[str, tuple[str, str, str]] = {
+    "title": ("l.title", "text", "Title"),
+    "company": ("l.company", "text", "Company"),
+    "company_domain": ("l.company_domain", "text", "Company domain"),
+    "email_domain": ("split_part(l.email, '@', 2)", "text", "Email domain"),
+    "industry": ("l.industry", "text", "Industry"),
+    "country": ("l.country", "text", "Country"),
+    "source": ("l.source", "text", "Source channel"),
+    "need": ("l.need", "text", "Need (BANT)"),
+    "timeline": ("l.timeline", "text", "Timeline (BANT)"),
+    "consent_status": ("l.consent_status", "text", "Email consent"),
+    "company_size": ("l.company_size", "number", "Company size"),
+    "budget": ("l.budget", "number", "Budget (BANT)"),
+    "authority": ("l.authority", "bool", "Authority (BANT)"),
+    "converted": ("l.converted", "bool", "Converted"),
+    "free_mail": ("(split_part(l.email, '@', 2) = ANY(%s))", "bool", "Free-mail address"),
     "days_inactive": (
         "(date_part('epoch', (%s::timestamptz - coalesce(l.last_activity_at, l.created_at)))"
         " / 86400)",
         "number",
+        "Days inactive",
     ),
 }
 _CUSTOM_SQL = {
@@ -86,12 +88,59 @@ _CUSTOM_SQL = {
     CustomField.Type.BOOL: ("(l.custom ->> %s)::boolean", "bool"),
     CustomField.Type.DATE: ("(l.custom ->> %s)::date", "date"),
 }
+OP_LABELS = {
+    "equals": "is",
+    "in": "is one of",
+    "contains": "contains",
+    "range": "is between",
+    "is_set": "is set",
+}
 OPS_BY_TYPE = {
     "text": ("equals", "in", "contains", "is_set"),
     "number": ("equals", "in", "range", "is_set"),
     "bool": ("equals", "is_set"),
     "date": ("equals", "range", "is_set"),
 }
+
+# Bounds on a definition's numbers: wide for any real model, narrow enough that no sum
+# of them overflows a score's column (fit and score are 32-bit integers; MAX_RULES rules
+# of the most points are 200,000).
+POINTS = (-1000, 1000)  # a rule's or an event type's points
+CAP = (0, 10_000)  # an event type's points per 30 days
+MIN_FIT = (-100_000, 100_000)  # a grade band's minimum fit
+MIN_ENGAGEMENT = (0, 100_000)  # the MQL rule's minimum engagement (engagement is never < 0)
+HALF_LIFE_DAYS = (1, 3650)
+VALUE = (-(10**12), 10**12)  # a number a rule compares a field with (budgets included)
+MAX_RULES = 200  # rules, and disqualification rules
+MAX_VALUES = 500  # values of one "in" rule
+MAX_NAME = 100
+MAX_TEXT = 200
+
+# What a key left out of a definition means.
+DEFAULTS = {
+    "applies_to": "fit",
+    "half_life_days": 30,
+    "min_grade": "B",
+    "min_engagement": 0,
+    "need_known": False,
+}
+# The keys each part of a definition may have.
+KEYS = {
+    "definition": ("rules", "engagement", "half_life_days", "grades", "mql", "disqualify"),
+    "rules": ("name", "field", "op", "value", "min", "max", "points", "applies_to"),
+    "engagement": ("event", "points", "cap"),
+    "grades": ("grade", "min_fit"),
+    "mql": ("min_grade", "min_engagement", "need_known"),
+    "disqualify": ("name", "field", "op", "value", "min", "max"),
+}
+
+
+def field_labels(custom: Iterable[CustomField]) -> dict[str, str]:
+    """Every field a rule may test → what people see: the lead's, then the custom ones."""
+    return {
+        **{name: label for name, (_sql, _kind, label) in FIELDS.items()},
+        **{f"custom.{f.name}": f.label for f in custom},
+    }
 
 
 class DefinitionError(LeadFlowError):
@@ -112,21 +161,104 @@ class Sql:
     params: list = field(default_factory=list)
 
 
-def _number(value, path: str, errors: dict, *, allow_none: bool = False):
-    if value is None and allow_none:
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _number(
+    value,
+    path: str,
+    errors: dict,
+    *,
+    bounds: tuple[int, int],
+    missing: str = "Enter a number.",
+    allow_none: bool = False,
+) -> float | None:
+    """`value` (a number, or text of one) within `bounds`; None, with an error at `path`
+    unless it may be left out (`allow_none`), when it is not."""
+    if _blank(value):
+        if not allow_none:
+            errors[path] = missing
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         errors[path] = "Enter a number."
         return None
     try:
-        number = Decimal(str(value))
+        number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         errors[path] = "Enter a number."
         return None
     if not number.is_finite():
         errors[path] = "Enter a number."
         return None
+    low, high = bounds
+    if not low <= number <= high:
+        errors[path] = f"Use a number from {low:,} to {high:,}."
+        return None
     return float(number)
+
+
+def _text(value, path: str, errors: dict, *, missing: str, limit: int) -> str | None:
+    """`value` stripped, if it is text PostgreSQL can hold, of at most `limit` characters."""
+    if not isinstance(value, str) or not value.strip():
+        errors[path] = missing
+        return None
+    if "\x00" in value:
+        errors[path] = "Remove the NUL character (\\x00)."
+        return None
+    if len(value.strip()) > limit:
+        errors[path] = f"Use at most {limit} characters."
+        return None
+    return value.strip()
+
+
+def _unknown_keys(part: dict, allowed: tuple[str, ...], path: str, errors: dict) -> None:
+    for key in part:
+        if key not in allowed:
+            place = f"{path}.{key}" if path else str(key)
+            errors[place] = f"Unknown key {key!r}: use {', '.join(allowed)}."
+
+
+def _objects(definition: dict, section: str, errors: dict, *, limit: int) -> list[tuple[int, dict]]:
+    """The objects listed under `section` with their indexes (each with only its known
+    keys); a part of the wrong shape is an error at its place and left out."""
+    raw = definition.get(section)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        errors[section] = "Expected a list."
+        return []
+    if len(raw) > limit:
+        errors[section] = f"Give at most {limit}."
+        return []
+    found = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            errors[f"{section}.{i}"] = "Expected an object."
+            continue
+        _unknown_keys(item, KEYS[section], f"{section}.{i}", errors)
+        found.append((i, item))
+    return found
+
+
+def _storable(definition: dict, errors: dict) -> None:
+    """An error at every place JSONB cannot store (a NUL character, NaN, an infinity),
+    also where the definition holds a value that no rule reads."""
+    stack: list[tuple[str, Any]] = [("", definition)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                place = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and "\x00" in key:
+                    errors.setdefault(place, "Remove the NUL character (\\x00).")
+                stack.append((place, inner))
+        elif isinstance(value, list):
+            stack += [(f"{path}.{i}", inner) for i, inner in enumerate(value)]
+        elif isinstance(value, str) and "\x00" in value:
+            errors.setdefault(path, "Remove the NUL character (\\x00).")
+        elif isinstance(value, float) and not math.isfinite(value):
+            errors.setdefault(path, "Enter a number.")
 
 
 def _field_sql(name: str, custom: dict[str, CustomField], now) -> tuple[Sql, str] | None:
@@ -138,7 +270,7 @@ def _field_sql(name: str, custom: dict[str, CustomField], now) -> tuple[Sql, str
         return Sql(sql, [definition.name]), kind
     if name not in FIELDS:
         return None
-    sql, kind = FIELDS[name]
+    sql, kind, _label = FIELDS[name]
     if name == "free_mail":
         return Sql(sql, [sorted(FREE_MAIL_DOMAINS)]), kind
     if name == "days_inactive":
@@ -148,31 +280,36 @@ def _field_sql(name: str, custom: dict[str, CustomField], now) -> tuple[Sql, str
 
 def _typed(value, kind: str, path: str, errors: dict):
     if kind == "number":
-        return _number(value, path, errors)
+        return _number(value, path, errors, bounds=VALUE)
     if kind == "bool":
         if not isinstance(value, bool):
             errors[path] = "Enter true or false."
         return value
     if kind == "date":
         try:
-            return parse_date(value)
-        except (ValueError, TypeError):
+            parsed = parse_date(value)
+        except (ValueError, TypeError, OverflowError):
+            parsed = None
+        if parsed is None:
             errors[path] = "Enter a date, e.g. 2026-03-01."
-            return None
-    if not isinstance(value, str) or not value.strip():
-        errors[path] = "Enter a value."
-        return None
-    return value.strip()
+        return parsed
+    return _text(value, path, errors, missing="Enter a value.", limit=MAX_TEXT)
 
 
 def _condition(rule: dict, path: str, custom, now, errors: dict) -> Sql | None:
     """The rule's test as SQL (NULL-safe: an unknown value never matches)."""
     name, op = rule.get("field"), rule.get("op")
+    if _blank(name):
+        errors[f"{path}.field"] = "Choose a field."
+        return None
     compiled = _field_sql(name, custom, now) if isinstance(name, str) else None
     if compiled is None:
         errors[f"{path}.field"] = f"Unknown field {name!r}."
         return None
     expr, kind = compiled
+    if _blank(op):
+        errors[f"{path}.op"] = "Choose a test."
+        return None
     if op not in OPS_BY_TYPE[kind]:
         errors[f"{path}.op"] = f"Use one of {', '.join(OPS_BY_TYPE[kind])} for this field."
         return None
@@ -181,15 +318,9 @@ def _condition(rule: dict, path: str, custom, now, errors: dict) -> Sql | None:
             return Sql(f"COALESCE({expr.text} <> '', false)", expr.params)
         return Sql(f"({expr.text} IS NOT NULL)", expr.params)
     if op == "range":
-        low = (
-            _typed(rule.get("min"), kind, f"{path}.min", errors)
-            if rule.get("min") is not None
-            else None
-        )
-        high = (
-            _typed(rule.get("max"), kind, f"{path}.max", errors)
-            if rule.get("max") is not None
-            else None
+        low, high = (
+            None if _blank(rule.get(end)) else _typed(rule[end], kind, f"{path}.{end}", errors)
+            for end in ("min", "max")
         )
         if low is None and high is None:
             errors.setdefault(f"{path}.min", "Give a minimum, a maximum or both.")
@@ -210,6 +341,9 @@ def _condition(rule: dict, path: str, custom, now, errors: dict) -> Sql | None:
         if not isinstance(values, list) or not values:
             errors[f"{path}.value"] = "Give a list of values."
             return None
+        if len(values) > MAX_VALUES:
+            errors[f"{path}.value"] = f"Give at most {MAX_VALUES} values."
+            return None
         typed = [_typed(v, kind, f"{path}.value", errors) for v in values]
         if kind == "text":
             return Sql(f"COALESCE(lower({expr.text}) = ANY(%s), false)",
@@ -224,6 +358,14 @@ def _condition(rule: dict, path: str, custom, now, errors: dict) -> Sql | None:
     if kind == "text":
         return Sql(f"COALESCE(lower({expr.text}) = lower(%s), false)", [*expr.params, value])
     return Sql(f"COALESCE({expr.text} = %s, false)", [*expr.params, value])
+
+
+def _named_condition(rule: dict, path: str, custom, now, errors: dict):
+    """A rule's name and its test (what scoring and disqualification rules share)."""
+    name = _text(
+        rule.get("name"), f"{path}.name", errors, missing="Give the rule a name.", limit=MAX_NAME
+    )
+    return name, _condition(rule, path, custom, now, errors)
 
 
 @dataclass
@@ -270,7 +412,8 @@ class Compiled:
                 params += [minimum, grade]
         if not whens[-1].startswith("ELSE"):
             whens.append("ELSE ''")
-        return Sql("CASE " + " ".join(whens) + " END", params)
+        # One band with no minimum (everyone has its grade) is a CASE with no WHEN.
+        return Sql("(CASE WHEN false THEN '' " + " ".join(whens) + " END)", params)
 
     def decayed_sql(self, points: str, occurred_at: str, now: datetime) -> Sql:
         """`points` of an event at `occurred_at`, halved every half-life up to `now`: the one
@@ -369,94 +512,108 @@ class StageMoveSql:
 def compile_definition(
     definition: Any, *, now, custom: dict[str, CustomField] | None = None
 ) -> Compiled:
-    """Validate `definition` and compile it; DefinitionError lists every problem at once."""
+    """Validate `definition` and compile it; DefinitionError lists every problem at once,
+    each at its place (`rules.2.points`, `mql.min_grade`): the shape of every part, the
+    keys each may have, and the bounds of every number."""
     errors: dict[str, str] = {}
     if not isinstance(definition, dict):
-        raise DefinitionError({"definition": "Expected an object."})
+        raise DefinitionError({"definition": "Expected an object (rules, grades, mql, ...)."})
     custom = {f.name: f for f in CustomField.objects.all()} if custom is None else custom
+    _unknown_keys(definition, KEYS["definition"], "", errors)
+    _storable(definition, errors)
 
     rules = []
-    for i, rule in enumerate(definition.get("rules") or []):
+    for i, rule in _objects(definition, "rules", errors, limit=MAX_RULES):
         path = f"rules.{i}"
-        if not isinstance(rule, dict):
-            errors[path] = "Expected an object."
-            continue
-        name = str(rule.get("name") or "").strip()
-        if not name:
-            errors[f"{path}.name"] = "Give the rule a name."
-        points = _number(rule.get("points"), f"{path}.points", errors)
-        applies_to = rule.get("applies_to") or "fit"
+        name, condition = _named_condition(rule, path, custom, now, errors)
+        points = _number(
+            rule.get("points"), f"{path}.points", errors, bounds=POINTS, missing="Give the points."
+        )
+        applies_to = (
+            DEFAULTS["applies_to"] if _blank(rule.get("applies_to")) else rule["applies_to"]
+        )
         if applies_to not in APPLIES_TO:
             errors[f"{path}.applies_to"] = "Use fit or engagement."
-        condition = _condition(rule, path, custom, now, errors)
         if condition is not None and points is not None and name:
             rules.append(CompiledRule(name, condition, points, applies_to))
 
     engagement = {}
-    for i, item in enumerate(definition.get("engagement") or []):
+    for i, item in _objects(definition, "engagement", errors, limit=len(EVENT_TYPES)):
         path = f"engagement.{i}"
-        if not isinstance(item, dict):
-            errors[path] = "Expected an object."
-            continue
         event = item.get("event")
+        if _blank(event):
+            errors[f"{path}.event"] = "Choose an event type."
+            continue
         if event not in EVENT_TYPES:
             errors[f"{path}.event"] = f"Unknown event type {event!r}."
             continue
         if event in engagement:
             errors[f"{path}.event"] = f"{event} has points already."
             continue
-        points = _number(item.get("points"), f"{path}.points", errors)
-        cap = _number(item.get("cap"), f"{path}.cap", errors, allow_none=True)
-        if cap is not None and cap < 0:
-            errors[f"{path}.cap"] = "A cap cannot be negative."
+        points = _number(
+            item.get("points"), f"{path}.points", errors, bounds=POINTS, missing="Give the points."
+        )
+        cap = _number(item.get("cap"), f"{path}.cap", errors, bounds=CAP, allow_none=True)
         if cap is not None and points is not None and points <= 0:
             errors[f"{path}.cap"] = "Only positive points can be capped."
         if points is not None:
             engagement[event] = (points, cap)
 
-    half_life = _number(definition.get("half_life_days", 30), "half_life_days", errors)
-    if half_life is not None and half_life <= 0:
-        errors["half_life_days"] = "The half-life must be more than 0 days."
+    half_life = _number(
+        definition.get("half_life_days", DEFAULTS["half_life_days"]),
+        "half_life_days",
+        errors,
+        bounds=HALF_LIFE_DAYS,
+    )
 
     grades = []
-    raw_grades = definition.get("grades") or []
-    if not raw_grades:
+    bands = _objects(definition, "grades", errors, limit=len(GRADES))
+    if not bands and "grades" not in errors:
         errors["grades"] = "Give the grade bands."
     previous = None
-    for i, band in enumerate(raw_grades):
+    for i, band in bands:
         path = f"grades.{i}"
-        grade = band.get("grade") if isinstance(band, dict) else None
-        if grade not in GRADES:
+        grade = band.get("grade")
+        if not isinstance(grade, str) or grade not in GRADES:
             errors[f"{path}.grade"] = "Use A, B, C or D."
             continue
         if grades and grade <= grades[-1][0]:
             errors[f"{path}.grade"] = "List the grades in order, A first, each once."
-        minimum = _number(band.get("min_fit"), f"{path}.min_fit", errors, allow_none=True)
-        if minimum is None and i != len(raw_grades) - 1:
-            errors[f"{path}.min_fit"] = "Only the last band may have no minimum."
+        minimum = _number(
+            band.get("min_fit"), f"{path}.min_fit", errors, bounds=MIN_FIT, allow_none=True
+        )
+        if minimum is None and i != len(definition["grades"]) - 1:
+            errors.setdefault(f"{path}.min_fit", "Only the last band may have no minimum.")
         if minimum is not None and previous is not None and minimum >= previous:
             errors[f"{path}.min_fit"] = "Bands overlap: each minimum must be below the one above."
         previous = minimum if minimum is not None else previous
         grades.append((grade, minimum))
 
-    mql = definition.get("mql") or {}
-    min_grade = mql.get("min_grade", "B")
-    if min_grade not in GRADES:
+    mql = definition.get("mql")
+    if mql is None:
+        mql = {}
+    elif not isinstance(mql, dict):
+        errors["mql"] = "Expected an object (min_grade, min_engagement, need_known)."
+        mql = {}
+    _unknown_keys(mql, KEYS["mql"], "mql", errors)
+    min_grade = mql.get("min_grade", DEFAULTS["min_grade"])
+    if not isinstance(min_grade, str) or min_grade not in GRADES:
         errors["mql.min_grade"] = "Use A, B, C or D."
-    min_engagement = _number(mql.get("min_engagement", 0), "mql.min_engagement", errors)
-    need_known = mql.get("need_known", False)
+    min_engagement = _number(
+        mql.get("min_engagement", DEFAULTS["min_engagement"]),
+        "mql.min_engagement",
+        errors,
+        bounds=MIN_ENGAGEMENT,
+    )
+    need_known = mql.get("need_known", DEFAULTS["need_known"])
     if not isinstance(need_known, bool):
         errors["mql.need_known"] = "Use true or false."
 
     disqualify = []
-    for i, rule in enumerate(definition.get("disqualify") or []):
-        path = f"disqualify.{i}"
-        if not isinstance(rule, dict) or not str(rule.get("name") or "").strip():
-            errors[f"{path}.name"] = "Give the rule a name."
-            continue
-        condition = _condition(rule, path, custom, now, errors)
-        if condition is not None:
-            disqualify.append((str(rule["name"]).strip(), condition))
+    for i, rule in _objects(definition, "disqualify", errors, limit=MAX_RULES):
+        name, condition = _named_condition(rule, f"disqualify.{i}", custom, now, errors)
+        if condition is not None and name:
+            disqualify.append((name, condition))
 
     if errors:
         raise DefinitionError(errors)

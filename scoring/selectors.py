@@ -1,4 +1,5 @@
-"""Reads of scoring: a lead's explanation, and the what-if of a draft model.
+"""Reads of scoring: a lead's explanation, the what-if of a draft model, and what
+changed between two versions of the lead definition.
 
 Both run the scoring statement and the compiled forms of the model (its rules, the
 decay, the MQL rule, the stage moves) that rescoring writes and moves with.
@@ -10,14 +11,17 @@ decay, the MQL rule, the stage moves) that rescoring writes and moves with.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from functools import partial
 
 from django.db import connection
 
 from leads.models import Activity
 from scoring.models import ScorePoint
-from scoring.rules import Compiled, Sql, compile_definition
+from scoring.rules import DEFAULTS, KEYS, Compiled, Sql, compile_definition
 from scoring.services import automatic_from, compiled_model, over_spans, points_sql, scores_sql
 
 EXAMPLES = 5
@@ -48,7 +52,7 @@ def explain(lead, *, now: datetime) -> dict | None:
         fit, engagement, grade, total, grade_ok, engagement_ok, need_ok, meets, gap = row[:9]
         matched = row[9:]
         contributions = [
-            {"rule": r.name, "points": r.points, "applies_to": r.applies_to}
+            {"rule": r.name, "points": r.points, "applies_to": r.applies_to, **NOT_CAPPED}
             for r, hit in zip(compiled.rules, matched, strict=True)
             if hit
         ]
@@ -69,6 +73,7 @@ def explain(lead, *, now: datetime) -> dict | None:
                     "rule": f"{label} × {count}",
                     "points": round(decayed_points, 1),
                     "applies_to": "engagement",
+                    **_capping(compiled, event_type, count, raw, decayed_points),
                     "events": {"count": count, "points_before_decay": raw, "last": last},
                 }
             )
@@ -88,6 +93,29 @@ def explain(lead, *, now: datetime) -> dict | None:
         "mql": {"meets": meets, "missing": missing},
         "model_version": model.version,
     }
+
+
+# A rule's contribution is never capped (caps are per event type).
+NOT_CAPPED = {"capped": False, "cap": None, "held_back": 0, "note": ""}
+
+
+def _amount(points: float) -> str:
+    return f"{round(points, 1):,.1f}".removesuffix(".0")
+
+
+def _capping(compiled: Compiled, event_type: str, count: int, raw: float, decayed: float) -> dict:
+    """Whether the event type's cap held points back (`held_back`: before decay, what its
+    `count` events would have given uncapped less what they gave), and a `note` saying
+    so and how much decay took."""
+    each, cap = compiled.engagement[event_type]
+    held_back = round(count * each - raw, 1) if cap is not None else 0
+    notes = []
+    if held_back > 0:
+        held = f"{_amount(held_back)} points held back"
+        notes.append(f"capped at {_amount(cap)} per 30 days ({held})")
+    if round(raw, 1) != round(decayed, 1):
+        notes.append(f"{_amount(raw)} before decay")
+    return {"capped": held_back > 0, "cap": cap, "held_back": held_back, "note": "; ".join(notes)}
 
 
 def score_history(lead, *, limit: int = 200):
@@ -145,3 +173,85 @@ def _what_if_span(compiled: Compiled, now: datetime, span: tuple[int, int]) -> l
     with connection.cursor() as cursor:
         cursor.execute(sql, [*scores.params, *move.to_stage.params, *span])
         return [(WHAT_IF_CHANGES[to], count, examples) for to, count, examples in cursor]
+
+
+# The listed parts of a definition and the key that tells their items apart.
+LISTED_PARTS = (("rules", "name"), ("engagement", "event"), ("grades", "grade"),
+                ("disqualify", "name"))  # fmt: skip
+
+
+def plain_value(value):
+    """A definition's value as versions compare it: the editor saves numbers as text, so
+    "40", 40 and 40.0 are the same."""
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return value.strip()
+        return plain_value(number) if number.is_finite() else value.strip()
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            return value
+        return int(value) if value == int(value) else float(value)
+    if isinstance(value, list):
+        return [plain_value(v) for v in value]
+    return value
+
+
+def _by_key(items, key: str) -> dict[str, dict]:
+    """A part's items by their key; a repeated name gets its place ("VP title #2")."""
+    found: dict[str, dict] = {}
+    seen: Counter[str] = Counter()
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            name = str(item.get(key))
+            seen[name] += 1
+            found[name if seen[name] == 1 else f"{name} #{seen[name]}"] = item
+    return found
+
+
+def _field_changes(old: dict, new: dict, keys) -> list[dict]:
+    return [
+        {"field": key, "old": before, "new": after}
+        for key in keys
+        if (before := plain_value(old.get(key, DEFAULTS.get(key))))
+        != (after := plain_value(new.get(key, DEFAULTS.get(key))))
+    ]
+
+
+def definition_changes(old: dict, new: dict) -> list[dict]:
+    """What changed from the definition `old` to `new`, part by part: each rule, event
+    type, grade band and disqualification rule `added`, `removed` or `changed` (with
+    `fields`: each key's `old` → `new`, and the `item` as it is in `new`, or was in `old`
+    when removed); then the half-life and the MQL rule as a whole. Values compare as
+    they count (a number saved as text is the same number, a default left out is the
+    default)."""
+    changes = []
+    for part, key in LISTED_PARTS:
+        before, after = _by_key(old.get(part), key), _by_key(new.get(part), key)
+        keys = [k for k in KEYS[part] if k != key]
+        for name, item in after.items():
+            if name not in before:
+                changes.append({"part": part, "change": "added", "name": name, "item": item,
+                                "fields": []})  # fmt: skip
+            elif fields := _field_changes(before[name], item, keys):
+                changes.append({"part": part, "change": "changed", "name": name, "item": item,
+                                "fields": fields})  # fmt: skip
+        changes += [
+            {"part": part, "change": "removed", "name": name, "item": item, "fields": []}
+            for name, item in before.items()
+            if name not in after
+        ]
+    for part, was, now, keys in [
+        ("half_life_days", old, new, ["half_life_days"]),
+        ("mql", _part(old, "mql"), _part(new, "mql"), KEYS["mql"]),
+    ]:
+        if fields := _field_changes(was, now, keys):
+            changes.append({"part": part, "change": "changed", "name": part, "item": None,
+                            "fields": fields})  # fmt: skip
+    return changes
+
+
+def _part(definition: dict, part: str) -> dict:
+    found = definition.get(part)
+    return found if isinstance(found, dict) else {}

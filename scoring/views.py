@@ -1,7 +1,10 @@
-"""Scoring pages: the lead definition (everyone reads it), its editor with the what-if
-(marketing), and a rescoring run's progress."""
+"""Scoring pages: the lead definition (everyone reads it), its versions and what changed
+between them, its editor with the what-if and restoring an older version (marketing),
+and a rescoring run's progress."""
 
 from __future__ import annotations
+
+import copy
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,17 +17,75 @@ from leads.models import EVENT_TYPES, Activity, CustomField
 from leads.views.errors import domain_errors, field_errors, refused_partial
 from scoring import forms, selectors, services
 from scoring.models import RescoreRun, ScoringModel
-from scoring.rules import DEFAULT_DEFINITION, FIELDS, GRADES, OPS
+from scoring.rules import (
+    DEFAULT_DEFINITION,
+    FIELDS,
+    GRADES,
+    OP_LABELS,
+    field_labels,
+)
 
 
 def _choices():
-    custom = [f"custom.{f.name}" for f in CustomField.objects.all()]
+    custom = list(CustomField.objects.all())
+    labels = field_labels(custom)
     return {
-        "field_names": [*FIELDS, *custom],
-        "ops": OPS,
+        "field_names": list(labels),
+        "field_groups": [
+            ("Lead fields", [(name, labels[name]) for name in FIELDS]),
+            ("Custom fields", [(f"custom.{f.name}", f.label) for f in custom]),
+        ],
+        "ops": list(OP_LABELS.items()),
         "grades": GRADES,
         "events": [(e, Activity.Kind(e).label) for e in EVENT_TYPES],
     }
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    return "–" if value is None else str(value)
+
+
+def describe_test(rule: dict, labels: dict[str, str]) -> str:
+    """A rule's test in words: "Company size between 200 and 2000", "Title contains “VP”"."""
+    name = rule.get("field")
+    field = labels.get(name) or f"{name} (no such field)"
+    op, value, low, high = (rule.get(key) for key in ("op", "value", "min", "max"))
+    if op == "range":
+        if low is not None and high is not None:
+            return f"{field} between {low} and {high}"
+        return f"{field} ≥ {low}" if low is not None else f"{field} ≤ {high}"
+    if op == "is_set":
+        return f"{field} is set"
+    if op == "in":
+        return f"{field} is one of {_shown(value)}"
+    if op == "contains":
+        return f"{field} contains “{value}”"
+    if isinstance(value, str):
+        return f"{field} is “{value}”"
+    return f"{field} is {_shown(value)}"
+
+
+def _described(definition: dict) -> dict:
+    """The definition with each rule's and disqualification rule's test in words."""
+    labels = field_labels(CustomField.objects.all())
+    return {
+        **definition,
+        **{
+            part: [{**r, "test": describe_test(r, labels)} for r in definition.get(part) or []]
+            for part in ("rules", "disqualify")
+        },
+    }
+
+
+def _engagement_rows(definition: dict) -> list[tuple]:
+    return [
+        (Activity.Kind(e["event"]).label, e["points"], e.get("cap"))
+        for e in definition.get("engagement") or []
+    ]
 
 
 @login_required
@@ -35,16 +96,170 @@ def overview(request):
         "scoring/overview.html",
         {
             "model": model,
-            "definition": model.definition if model else None,
-            "engagement": [
-                (Activity.Kind(e["event"]).label, e["points"], e.get("cap"))
-                for e in (model.definition.get("engagement") or [] if model else [])
-            ],
+            "definition": _described(model.definition) if model else None,
+            "engagement": _engagement_rows(model.definition) if model else [],
             "versions": ScoringModel.objects.all()[:20],
             "can_edit": roles.sees_all_leads(request.user),
             "last_run": RescoreRun.objects.select_related("model").first(),
         },
     )
+
+
+# How the changes between versions read: each part's name, and each key's.
+PART_NAMES = {
+    "rules": "rule",
+    "engagement": "engagement points for",
+    "grades": "grade",
+    "disqualify": "disqualification rule",
+    "half_life_days": "the half-life",
+    "mql": "the MQL rule",
+}
+KEY_NAMES = {
+    "field": "field",
+    "op": "test",
+    "value": "value",
+    "min": "minimum",
+    "max": "maximum",
+    "points": "points",
+    "applies_to": "counts toward",
+    "cap": "cap per 30 days",
+    "min_fit": "minimum fit",
+    "min_grade": "minimum grade",
+    "min_engagement": "minimum engagement",
+    "need_known": "BANT need known",
+}
+
+
+def _value_text(key: str, value, labels: dict[str, str]) -> str:
+    if key == "field":
+        return labels.get(value) or f"{value} (no such field)"
+    if key == "op":
+        return OP_LABELS.get(value, str(value))
+    return "none" if value is None else _shown(value)
+
+
+def _item_text(part: str, item: dict, labels: dict[str, str]) -> str:
+    """An added or removed item in words."""
+    if part == "engagement":
+        cap = item.get("cap")
+        text = f"{item.get('points')} points"
+        return text + (f", cap {cap} per 30 days" if cap is not None else ", no cap")
+    if part == "grades":
+        minimum = item.get("min_fit")
+        return "the rest" if minimum is None else f"from fit {minimum}"
+    text = describe_test(item, labels)
+    if part == "rules":
+        points = selectors.plain_value(item.get("points"))
+        shown = f"{points:+}" if isinstance(points, int | float) else points
+        text += f", {shown} {item.get('applies_to') or 'fit'}"
+    return text
+
+
+def change_text(change: dict, labels: dict[str, str]) -> str:
+    """One change between versions in words: "Changed rule “VP title”: points 15 → 30"."""
+    part, name = change["part"], change["name"]
+    what = PART_NAMES[part]
+    if part == "engagement" and name in EVENT_TYPES:
+        what += f" {Activity.Kind(name).label}"
+    elif part in ("rules", "disqualify"):
+        what += f" “{name}”"
+    elif part == "grades":
+        what += f" {name}"
+    if change["change"] == "added":
+        return f"Added {what}: {_item_text(part, change['item'], labels)}"
+    if change["change"] == "removed":
+        return f"Removed {what} ({_item_text(part, change['item'], labels)})"
+    if part == "half_life_days":
+        field = change["fields"][0]
+        return f"Changed {what}: {_shown(field['old'])} → {_shown(field['new'])} days"
+    details = "; ".join(
+        f"{KEY_NAMES.get(f['field'], f['field'])} {_value_text(f['field'], f['old'], labels)}"
+        f" → {_value_text(f['field'], f['new'], labels)}"
+        for f in change["fields"]
+    )
+    return f"Changed {what}: {details}"
+
+
+def _changes(old: dict, new: dict, labels: dict[str, str]) -> list[dict]:
+    return [
+        {"change": c["change"], "text": change_text(c, labels)}
+        for c in selectors.definition_changes(old, new)
+    ]
+
+
+@login_required
+def versions(request):
+    """Every version, newest first, each with what changed since the one before it."""
+    models = list(ScoringModel.objects.select_related("created_by"))
+    labels = field_labels(CustomField.objects.all())
+    history = [
+        {
+            "model": model,
+            "changes": _changes(older.definition, model.definition, labels) if older else None,
+        }
+        for model, older in zip(models, [*models[1:], None], strict=True)
+    ]
+    return render(
+        request,
+        "scoring/versions.html",
+        {"history": history, "can_edit": roles.sees_all_leads(request.user)},
+    )
+
+
+@login_required
+def version(request, version: int):
+    """One version's definition and what changed from another one (`against`; by
+    default the version before it, or for the first one the active one) to it."""
+    model = get_object_or_404(ScoringModel.objects.select_related("created_by"), version=version)
+    others = ScoringModel.objects.exclude(pk=model.pk).only("version", "is_active")
+    against = request.GET.get("against", "")
+    if against.isdigit():
+        other = get_object_or_404(others, version=int(against))
+    else:
+        other = (
+            others.filter(version__lt=model.version).order_by("-version").first()
+            or others.filter(is_active=True).first()
+        )
+    labels = field_labels(CustomField.objects.all())
+    return render(
+        request,
+        "scoring/version.html",
+        {
+            "model": model,
+            "definition": _described(model.definition),
+            "engagement": _engagement_rows(model.definition),
+            "other": other,
+            "others": others,
+            "changes": _changes(other.definition, model.definition, labels) if other else None,
+            "can_edit": roles.sees_all_leads(request.user),
+        },
+    )
+
+
+@roles.marketing_required
+@require_POST
+def restore(request, version: int):
+    """Restore an older version: a NEW version equal to it, made active and rescoring
+    every lead (services.create_version)."""
+    model = get_object_or_404(ScoringModel, version=version)
+    if model.is_active:
+        messages.info(request, f"Version {version} is the active version already.")
+        return redirect("scoring:version", version=version)
+    with domain_errors(request, message=False) as outcome:
+        new = services.create_version(
+            definition=copy.deepcopy(model.definition),
+            note=f"Restored version {version}",
+            by=request.user,
+            now=timezone.now(),
+        )
+        messages.success(
+            request, f"Version {version} restored as version {new.version}: rescoring."
+        )
+        return redirect("scoring:run", pk=new.runs.get().pk)
+    messages.error(
+        request, f"Version {version} cannot be used as it is ({outcome.error.message}): edit it."
+    )
+    return redirect("scoring:version", version=version)
 
 
 @roles.marketing_required
@@ -66,7 +281,12 @@ def edit(request):
     return render(
         request,
         "scoring/edit.html",
-        {"model": model, "rows": forms.rows(definition), "errors": errors, **_choices()},
+        {
+            "model": model,
+            "rows": forms.rows(definition),
+            "errors": forms.error_places(errors),
+            **_choices(),
+        },
         status=400 if errors else 200,
     )
 
@@ -78,8 +298,9 @@ def what_if(request):
     with domain_errors(request, message=False) as outcome:
         result = selectors.what_if(definition, now=timezone.now())
     if outcome.refused:
-        errors = {"errors": field_errors(outcome.error)}
-        return refused_partial(request, "scoring/what_if.html", errors, outcome.error)
+        places = getattr(outcome.error, "errors", None)
+        errors = forms.error_places(places) if places else field_errors(outcome.error)
+        return refused_partial(request, "scoring/what_if.html", {"errors": errors}, outcome.error)
     return render(request, "scoring/what_if.html", {"result": result})
 
 

@@ -47,6 +47,16 @@ def test_fit_rules_and_grade_bands(now):
 
 
 @pytest.mark.django_db
+def test_one_grade_band_with_no_minimum_grades_everyone(now):
+    """Found by tests/test_scoring_fuzz.py: the band compiled to `CASE ELSE 'A' END`, a
+    syntax error that stopped scoring for every lead."""
+    activate({**SIMPLE, "grades": [{"grade": "A", "min_fit": None}]})
+    lead = make_lead(title="Student")
+    services.score_lead(lead_id=lead.pk, now=now)
+    assert _lead_row(lead)["grade"] == "A"
+
+
+@pytest.mark.django_db
 def test_a_cap_counts_per_event_type_per_30_day_bucket():
     activate()
     lead = make_lead(now=T0 - timedelta(days=1))
@@ -99,12 +109,15 @@ def test_an_event_from_year_one_counts_nothing_and_stops_no_scoring():
 
 
 @pytest.mark.django_db
-def test_a_half_life_of_minutes_decays_a_day_old_event_to_nothing():
+def test_the_shortest_half_life_decays_a_years_old_event_to_nothing():
+    """A half-life of one day (the least a definition may give) makes a three-year-old
+    event 1,100 half-lives old: past where power() underflows to an error, so only the
+    decay's horizon keeps it (and every lead scored beside it) from stopping scoring."""
     short = copy.deepcopy(SIMPLE)
-    short["half_life_days"] = 0.001  # 86 seconds: a day is 1000 half-lives
+    short["half_life_days"] = 1
     activate(short)
-    lead = make_lead(now=T0 - timedelta(days=3))
-    _event(lead, "demo_request", T0 - timedelta(days=2))
+    lead = make_lead(now=T0 - timedelta(days=1200))
+    _event(lead, "demo_request", T0 - timedelta(days=1100))
     _event(lead, "pricing_page_view", T0)
     assert _lead_row(lead)["engagement"] == pytest.approx(10, abs=0.01)
     assert (

@@ -4,6 +4,7 @@ import copy
 from datetime import timedelta
 
 import pytest
+import yaml
 from django.utils import timezone
 
 from leads.models import Activity
@@ -149,3 +150,105 @@ def test_the_what_if_counts_who_would_change_with_examples(marketer, api_as, now
     assert result["disqualified"]["count"] == 0  # the student is disqualified already
     vp.refresh_from_db()
     assert vp.stage == "new"  # a what-if changes nothing
+
+
+def _simple_with(**changes):
+    definition = copy.deepcopy(SIMPLE)
+    definition.update(changes)
+    return definition
+
+
+def _rule_points(points):
+    definition = copy.deepcopy(SIMPLE)
+    definition["rules"][2]["points"] = points
+    return definition
+
+
+# Definitions that once passed validation and then answered 500 (or saved a model that
+# stopped every rescoring), with the place the 400 now names.
+UNUSABLE = [
+    (_rule_points(1e10), "rules.2.points"),
+    (_simple_with(half_life_days=0.001), "half_life_days"),
+    (_simple_with(mql=[1]), "mql"),
+    (_simple_with(grades=5), "grades"),
+    (_simple_with(rules=5), "rules"),
+    ([SIMPLE], "definition"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("definition", "place"), UNUSABLE)
+def test_an_unusable_definition_is_a_400_naming_its_place_on_the_what_if(
+    marketer, api_as, definition, place
+):
+    make_lead(title="VP Sales", budget=1)
+    response = api_as(marketer).post(
+        "/api/v1/scoring-models/what-if/", {"definition": definition}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert place in response.json()["definition"], response.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("definition", "place"), UNUSABLE)
+def test_an_unusable_definition_is_a_400_naming_its_place_and_saves_nothing(
+    marketer, api_as, definition, place
+):
+    response = api_as(marketer).post(
+        "/api/v1/scoring-models/", {"definition": definition}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert place in response.json()["definition"], response.json()
+    assert not ScoringModel.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [[{"definition": SIMPLE}], "SIMPLE", {}])
+def test_a_what_if_body_that_is_no_object_with_a_definition_is_a_400(marketer, api_as, body):
+    response = api_as(marketer).post("/api/v1/scoring-models/what-if/", body, format="json")
+    assert response.status_code == 400, response.content
+
+
+@pytest.mark.django_db
+def test_the_schema_documents_the_what_if_and_scoring_adds_no_schema_warning(client):
+    from drf_spectacular.drainage import GENERATOR_STATS
+    from drf_spectacular.generators import SchemaGenerator
+
+    GENERATOR_STATS.reset()
+    SchemaGenerator().get_schema(request=None, public=True)
+    problems = [*GENERATOR_STATS._warn_cache, *GENERATOR_STATS._error_cache]
+    assert not [p for p in problems if "scoring/" in p], problems
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    what_if = schema["paths"]["/api/v1/scoring-models/what-if/"]["post"]
+    request = what_if["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    response = what_if["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    components = schema["components"]["schemas"]
+    assert "definition" in components[request.rsplit("/", 1)[1]]["required"]
+    assert {"newly_mql", "leave_mql", "disqualified"} <= set(
+        components[response.rsplit("/", 1)[1]]["properties"]
+    )
+
+
+@pytest.mark.django_db
+def test_the_explanation_says_when_a_cap_held_an_event_types_points_back(
+    marketer, api_as, django_capture_on_commit_callbacks
+):
+    """A second demo request adds nothing under a cap of 40 per 30 days: the explanation
+    says so, instead of leaving two demo requests worth 40 points unexplained."""
+    activate()
+    lead = make_lead(now=timezone.now() - timedelta(days=1))
+    client = api_as(marketer)
+    at = timezone.now() - timedelta(minutes=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        for kind, key in [("demo_request", "a"), ("demo_request", "b"), ("page_view", "c")]:
+            event = {"type": kind, "occurred_at": at.isoformat(), "key": key}
+            client.post(f"/api/v1/leads/{lead.pk}/events/", event, format="json")
+    contributions = {
+        c["rule"]: c for c in client.get(f"/api/v1/leads/{lead.pk}/score/").json()["contributions"]
+    }
+    demo = contributions["Demo request × 2"]
+    assert demo["points"] == pytest.approx(40, abs=0.1)
+    assert (demo["capped"], demo["cap"], demo["held_back"]) == (True, 40, 40)
+    assert demo["note"] == "capped at 40 per 30 days (40 points held back)"
+    page_view = contributions["Page view × 1"]  # no cap in SIMPLE
+    assert (page_view["capped"], page_view["cap"], page_view["held_back"]) == (False, None, 0)
