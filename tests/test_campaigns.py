@@ -4,12 +4,12 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from leads.exceptions import LeadFlowError
 from leads.models import Campaign, Lead
-from leads.selectors.campaigns import campaign_rows, campaigns_with_counts
+from leads.selectors.campaigns import campaign_rows
 from leads.services import bulk_set_campaign, create_campaign
 from leads.services.merges import merge_leads
 from tests.helpers import make_lead
@@ -104,28 +104,3 @@ def test_the_campaigns_page_counts_by_subquery_and_never_joins_both_touches(clie
     assert len(campaign_queries) == 1
     assert "COUNT(DISTINCT" not in campaign_queries[0].upper()
     assert 'JOIN "leads_lead"' not in campaign_queries[0]
-
-
-@pytest.mark.django_db
-def test_the_campaign_counts_are_index_ranges_on_each_touch(now):
-    """Each count is an index range on `campaign_id` / `latest_campaign_id`, never a
-    scan of the table (the planner is told to avoid one, which it would pick for a
-    test's handful of rows). At a million leads, after VACUUM, PostgreSQL picks the
-    partial indexes of migration 0015 for index-only scans (0.2 s, against 20 s)."""
-
-    spring = create_campaign(code="spring", name="Spring", now=now)
-    autumn = create_campaign(code="autumn", name="Autumn", now=now)
-    for i in range(40):
-        make_lead(campaign=spring if i % 2 else autumn)
-    bulk_set_campaign(leads=Lead.objects.filter(pk__in=Lead.objects.values("pk")[:10]),
-                      campaign=spring, by=None, now=now)  # fmt: skip
-    sql, params = campaigns_with_counts().query.sql_with_params()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("ANALYZE leads_lead")
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_bitmapscan = off")
-        cursor.execute(f"EXPLAIN {sql}", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "Index Cond: (campaign_id = leads_campaign.id)" in plan
-    assert "Index Cond: (latest_campaign_id = leads_campaign.id)" in plan
-    assert "Seq Scan on leads_lead" not in plan
