@@ -7,6 +7,7 @@ ALLOWED_HOSTS. Everything else has a sensible default.
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from leadflow.devstack import running_urls
@@ -70,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads the body: a chunked one is read in, NUL characters refused.
     "leadflow.middleware.ReadChunkedBodies",
@@ -147,6 +149,27 @@ if HTTPS:
     # Covering every subdomain, and the browsers' preload list, are the domain owner's
     # decisions (HSTS_INCLUDE_SUBDOMAINS): not warnings about LeadFlow's own set-up.
     SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
+
+# Content-Security-Policy (django-csp): scripts only from LeadFlow's own static files —
+# no inline script, no eval (htmx runs with allowEval off; page behaviour is in
+# leadflow/static/leadflow/app.js). A template that must inline a script (the API docs'
+# Swagger UI set-up) asks for the request's nonce; no other page gets one. Styles may
+# be inline ('unsafe-inline': style attributes, the public form pages' <style>, chart.js
+# and Swagger UI set them): they cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 CACHES = {
     "default": {

@@ -41,3 +41,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]
+
+# Pages in the app's layout; JSON under /api/ (leads.views.http_errors).
+handler403 = "leads.views.http_errors.permission_denied"
+handler404 = "leads.views.http_errors.page_not_found"

@@ -14,31 +14,46 @@ from leads.models import CustomField, Lead, Source, Stage
 
 CUSTOM_PREFIX = "custom."
 
-# `sort` values → keyset ordering (the id last, so every ordering is total).
+# `sort` values → keyset ordering (the id last, so every ordering is total). A value
+# with a leading "-" is the reverse of the one without (newest/oldest are each other's).
 SORTS = {
     "newest": ("-created_at", "-id"),
     "oldest": ("created_at", "id"),
     "score": ("-score", "-id"),
+    "-score": ("score", "id"),
     "name": ("sort_name", "id"),
+    "-name": ("-sort_name_desc", "-id"),
     "company": ("sort_company", "id"),
+    "-company": ("-sort_company_desc", "-id"),
 }
-# Text sorts put blanks last: each is a single key (keyset pagination pages on the first
-# ordering field), a "0" before every value and "1" for a blank, in any collation.
+
+
+# Text sorts put blanks last in both directions: each is a single key (keyset pagination
+# pages on the first ordering field). Ascending, a "0" before every value and "1" for a
+# blank; descending (ordered by the key DESC), "1" before every value and "0" for a
+# blank. Either way in any collation.
+def _name():
+    return Concat(Lower("last_name"), Value(" "), Lower("first_name"))
+
+
+_NO_NAME = Q(last_name="", first_name="")
 SORT_KEYS = {
-    "sort_name": lambda: _blanks_last(Concat(Lower("last_name"), Value(" "), Lower("first_name")),
-                                      Q(last_name="", first_name="")),
+    "sort_name": lambda: _blanks_last(_name(), _NO_NAME),
+    "sort_name_desc": lambda: _blanks_last(_name(), _NO_NAME, descending=True),
     "sort_company": lambda: _blanks_last(Lower("company"), Q(company="")),
-}  # fmt: skip
+    "sort_company_desc": lambda: _blanks_last(Lower("company"), Q(company=""), descending=True),
+}
 
 
-def _blanks_last(key, blank: Q):
-    return Case(When(blank, then=Value("1")), default=Concat(Value("0"), key),
+def _blanks_last(key, blank: Q, *, descending: bool = False):
+    blank_mark, value_mark = ("0", "1") if descending else ("1", "0")
+    return Case(When(blank, then=Value(blank_mark)), default=Concat(Value(value_mark), key),
                 output_field=CharField())  # fmt: skip
 
 
 def with_sort_key(queryset, sort: str):
     """`queryset` with the computed key its sort orders by, if it has one."""
-    first = SORTS.get(sort, SORTS["newest"])[0]
+    first = SORTS.get(sort, SORTS["newest"])[0].lstrip("-")
     if first in SORT_KEYS:
         return queryset.annotate(**{first: SORT_KEYS[first]()})
     return queryset
@@ -48,9 +63,19 @@ SORT_CHOICES = [
     ("newest", "Newest first"),
     ("oldest", "Oldest first"),
     ("score", "Highest score"),
+    ("-score", "Lowest score"),
     ("name", "Name A to Z"),
+    ("-name", "Name Z to A"),
     ("company", "Company A to Z"),
+    ("-company", "Company Z to A"),
 ]
+# The list's sortable columns: column → (the sort of a first click, its reverse).
+SORT_COLUMNS = {
+    "name": ("name", "-name"),
+    "company": ("company", "-company"),
+    "score": ("score", "-score"),
+    "created": ("newest", "oldest"),
+}
 
 
 class InstantField(IsoDateTimeField):

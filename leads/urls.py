@@ -12,10 +12,16 @@ urlpatterns = [
     path("bulk/", lists.lead_bulk, name="bulk"),
     path("views/", lists.saved_view_save, name="view-save"),
     path("views/<int:pk>/delete/", lists.saved_view_delete, name="view-delete"),
-    path("custom-fields/", fields.custom_fields, name="custom-fields"),
+    path("custom-fields/", fields.custom_fields_page, name="custom-fields"),
+    path("custom-fields/<str:name>/", fields.custom_field_edit, name="custom-field-edit"),
+    path(
+        "custom-fields/<str:name>/delete/", fields.custom_field_delete, name="custom-field-delete"
+    ),
     path("campaigns/", campaigns.campaigns, name="campaigns"),
     path("forms/", forms.form_list, name="forms"),
     path("forms/<slug:slug>/", forms.form_detail, name="form-detail"),
+    path("forms/<slug:slug>/preview/", forms.form_preview, name="form-preview"),
+    path("forms/<slug:slug>/active/", forms.form_active, name="form-active"),
     path("duplicates/", duplicates.duplicates, name="duplicates"),
     path("duplicates/dismiss/", duplicates.not_duplicate, name="not-duplicate"),
     path("merges/<int:merge_pk>/undo/", duplicates.unmerge, name="unmerge"),

@@ -4,10 +4,14 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from leads.exceptions import LeadFlowError
-from leads.models import Campaign
-from leads.services import create_campaign
+from leads.models import Campaign, Lead
+from leads.selectors.campaigns import campaign_rows
+from leads.services import bulk_set_campaign, create_campaign
+from leads.services.merges import merge_leads
 from tests.helpers import make_lead
 
 
@@ -67,3 +71,36 @@ def test_adding_a_campaign_checks_what_the_table_would_refuse_and_names_the_fiel
     assert set(errors) == {"code", "name", "cost", "ends_on"}
     assert "already exists" in errors["code"] and "cannot end before" in errors["ends_on"]
     assert Campaign.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_each_campaign_counts_its_live_leads_by_first_and_latest_touch_with_cost_per_lead(now):
+    spring = create_campaign(code="spring", name="Spring", cost=Decimal("100.00"), now=now)
+    autumn = create_campaign(code="autumn", name="Autumn", cost=Decimal("10.00"), now=now)
+    create_campaign(code="empty", name="Nothing yet", cost=Decimal("50.00"), now=now)
+    leads = [make_lead(campaign=spring) for _ in range(4)]
+    # Two of Spring's leads come back through Autumn: their latest touch moves.
+    bulk_set_campaign(leads=Lead.objects.filter(pk__in=[leads[0].pk, leads[1].pk]),
+                      campaign=autumn, by=None, now=now)  # fmt: skip
+    merge_leads(survivor_id=leads[2].pk, other_id=leads[3].pk, take=[], by=None, now=now)
+
+    rows = {row.code: row for row in campaign_rows()}
+    assert (rows["spring"].first_touch, rows["spring"].latest_touch) == (3, 1)
+    assert (rows["autumn"].first_touch, rows["autumn"].latest_touch) == (0, 2)
+    assert rows["spring"].cost_per_lead == Decimal("33.33")  # Decimal money, to the cent
+    assert rows["autumn"].cost_per_lead is None and rows["empty"].cost_per_lead is None
+
+
+@pytest.mark.django_db
+def test_the_campaigns_page_counts_by_subquery_and_never_joins_both_touches(client, marketer, now):
+    spring = create_campaign(code="spring", name="Spring", cost=Decimal("90.00"), now=now)
+    for _ in range(3):
+        make_lead(campaign=spring)
+    client.force_login(marketer)
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get("/leads/campaigns/").content.decode()
+    assert "30.00" in html
+    campaign_queries = [q["sql"] for q in queries if '"leads_campaign"' in q["sql"]]
+    assert len(campaign_queries) == 1
+    assert "COUNT(DISTINCT" not in campaign_queries[0].upper()
+    assert 'JOIN "leads_lead"' not in campaign_queries[0]

@@ -23,6 +23,7 @@ from leads.api.serializers import (
 )
 from leads.filters import SORTS, LeadFilter
 from leads.models import CustomField
+from leads.services import custom_fields
 
 
 class LeadCursorPagination(CursorPagination):
@@ -138,13 +139,43 @@ class LeadViewSet(
         return Response(self.get_serializer(self.get_queryset().get(pk=lead.pk)).data)
 
 
-class CustomFieldViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Custom lead fields: `GET|POST /api/v1/custom-fields/`."""
+class CustomFieldViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Custom lead fields: `GET|POST /api/v1/custom-fields/`; `GET|PATCH|DELETE
+    /api/v1/custom-fields/{name}/` (a PATCH changes `label` and a choice field's
+    `choices`; a DELETE removes the field's values from every lead, audited, and is a
+    409 while a web form asks for the field). Rules: leads.services.custom_fields."""
 
     serializer_class = CustomFieldSerializer
     permission_classes = [permissions.IsAuthenticated, MarketingWrites]
     queryset = CustomField.objects.all()
     pagination_class = None
+    lookup_field = "name"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def partial_update(self, request, *args, **kwargs):
+        field = self.get_object()
+        choices = request.data.get("choices")
+        if choices is not None and not isinstance(choices, list):
+            raise ValidationError({"choices": ["Send a list of choices."]})
+        field = custom_fields.update_custom_field(
+            name=field.name,
+            label=str(request.data.get("label", field.label)),
+            choices=None if choices is None else [str(c) for c in choices],
+            by=request.user,
+        )
+        return Response(self.get_serializer(field).data)
+
+    def destroy(self, request, *args, **kwargs):
+        field = self.get_object()
+        custom_fields.delete_custom_field(name=field.name, by=request.user, now=timezone.now())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def perform_create(self, serializer):
         serializer.instance = services.define_custom_field(

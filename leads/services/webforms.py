@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
 from itertools import count
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -42,8 +43,26 @@ CONSENT = "consent"
 
 
 def field_choices() -> list[tuple[str, str]]:
+    """The fields a form may ask for, as marketing picks them (custom ones marked)."""
     custom = [(f"custom.{f.name}", f"{f.label} (custom)") for f in CustomField.objects.all()]
     return [(name, label) for name, (label, _) in FORM_FIELDS.items()] + custom
+
+
+def field_labels() -> dict[str, str]:
+    """Each field a form may ask for → the label its visitors read."""
+    custom = {f"custom.{f.name}": f.label for f in CustomField.objects.all()}
+    return {name: label for name, (label, _) in FORM_FIELDS.items()} | custom
+
+
+def labelled_errors(errors: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """A submission's errors for its visitor: (the field's label, the messages). Scripts
+    get `errors` itself, by field name."""
+    labels = field_labels()
+    return [
+        (labels.get(name, name.removeprefix("custom.").replace("_", " ").capitalize()),
+         " ".join(messages))
+        for name, messages in errors.items()
+    ]  # fmt: skip
 
 
 def validate_definition(*, fields: list[str], required: list[str]) -> dict[str, str]:
@@ -109,6 +128,17 @@ def update_form(*, form_id: int, definition: Definition, active: bool = True) ->
     return form
 
 
+def set_form_active(*, form_id: int, active: bool) -> LeadForm:
+    """Switch a form off (its address answers 404, pasted snippets stop creating leads)
+    or on again; nothing else about it changes."""
+    with transaction.atomic():
+        form = LeadForm.objects.select_for_update().get(pk=form_id)
+        if form.active != active:
+            form.active = active
+            form.save(update_fields=["active"])
+    return form
+
+
 def _define(form: LeadForm, definition: Definition) -> None:
     """Set a form's definition, or raise a LeadFlowError with every field's error."""
     fields, required = list(definition.fields), list(definition.required)
@@ -117,6 +147,8 @@ def _define(form: LeadForm, definition: Definition) -> None:
     form.source = definition.source or Source.WEB_FORM
     form.consent_text = definition.consent_text.strip()[:500]
     form.redirect_url = definition.redirect_url.strip()
+    if form.redirect_url and urlsplit(form.redirect_url).scheme.lower() not in ("http", "https"):
+        errors["redirect_url"] = "Enter a web address starting with http:// or https://."
     code = definition.campaign_code
     form.campaign = Campaign.objects.filter(code=code).first() if code else None
     if not form.name:
@@ -135,11 +167,11 @@ def _define(form: LeadForm, definition: Definition) -> None:
 
 def snippet(form: LeadForm, *, action_url: str) -> str:
     """Self-contained HTML to paste into any page (no script needed)."""
-    labels = dict(field_choices())
+    labels = field_labels()
     custom_types = {f"custom.{f.name}": f for f in CustomField.objects.all()}
     lines = [f'<form method="post" action="{escape(action_url)}" class="leadflow-form">']
     for name in form.fields:
-        label = escape(FORM_FIELDS.get(name, (labels.get(name, name),))[0])
+        label = escape(labels.get(name, name))
         required = " required" if name in form.required else ""
         ident = f"lf-{name.replace('.', '-')}"
         lines.append(f'  <p><label for="{ident}">{label}</label><br>')

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from leads import roles, services
-from leads.models import Campaign, Source
+from leads.models import Source
+from leads.selectors.campaigns import campaign_rows
 from leads.values import parse_date, parse_decimal
 from leads.views.errors import domain_errors, field_errors
 
@@ -43,17 +43,9 @@ def campaigns(request):
                 messages.success(request, f"Campaign “{campaign.name}” added.")
                 return redirect("leads:campaigns")
             errors = field_errors(outcome.error)
-    rows = Campaign.objects.annotate(
-        first_touch=Count("leads", filter=Q(leads__merged_into__isnull=True), distinct=True),
-        latest_touch=Count(
-            "latest_leads", filter=Q(latest_leads__merged_into__isnull=True), distinct=True
-        ),
-    ).order_by("-starts_on", "code")
-    for row in rows:
-        row.cost_per_lead = (row.cost / row.first_touch) if row.first_touch else None
     return render(
         request,
         "leads/campaigns.html",
-        {"campaigns": rows, "channels": Source.choices, "errors": errors, "data": data},
+        {"campaigns": campaign_rows(), "channels": Source.choices, "errors": errors, "data": data},
         status=400 if errors else 200,
     )

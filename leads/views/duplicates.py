@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -12,22 +15,40 @@ from leads.models import (
     Lead,
     LeadMerge,
 )
+from leads.selectors.duplicate_pages import duplicate_page
 from leads.services import merges
 from leads.views.errors import domain_errors
 
 
+def _int(value, default):
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default  # a hand-edited address: the default
+
+
+def _position(query) -> dict:
+    """Where in the duplicates the user is: the window (`before`) and the page."""
+    return {"before": _int(query.get("before"), None), "page": _int(query.get("page"), 1)}
+
+
+def _duplicates_url(before, page) -> str:
+    query = urlencode({k: v for k, v in (("before", before), ("page", page)) if v and v != 1})
+    return f"{reverse('leads:duplicates')}?{query}" if query else reverse("leads:duplicates")
+
+
 @roles.marketing_required
 def duplicates(request):
-    try:
-        before = int(request.GET["before"]) if request.GET.get("before") else None
-    except ValueError:
-        before = None  # a hand-edited address: start from the newest leads
-    found = selectors.duplicate_suggestions(request.user, limit=100, before=before)
+    position = _position(request.GET)
+    found = duplicate_page(request.user, **position)
+    before = position["before"]
     return render(
         request,
         "leads/duplicates.html",
-        {"pairs": found.pairs, "checked_from": found.checked_from, "before": before,
-         "window": selectors.duplicates.DUPLICATE_WINDOW},
+        {"found": found, "pairs": found.pairs, "checked_from": found.checked_from,
+         "before": before, "window": selectors.duplicates.DUPLICATE_WINDOW,
+         "previous_url": found.previous_page and _duplicates_url(before, found.previous_page),
+         "next_url": found.next_page and _duplicates_url(before, found.next_page)},
     )  # fmt: skip
 
 
@@ -39,7 +60,8 @@ def not_duplicate(request):
     b = get_object_or_404(visible, pk=request.POST.get("other", 0))
     merges.mark_not_duplicate(lead_id=a.pk, other_id=b.pk, by=request.user)
     messages.success(request, f"{a.display_name} and {b.display_name} will not be suggested again.")
-    return redirect("leads:duplicates")
+    position = _position(request.POST)
+    return redirect(_duplicates_url(position["before"], position["page"]))
 
 
 @roles.marketing_required

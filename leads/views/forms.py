@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, JsonResponse
@@ -9,9 +11,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 from leads import roles
 from leads.models import Campaign, LeadForm, Source
+from leads.selectors.forms import submission_counts
 from leads.services import webforms
 from leads.views.errors import domain_errors, field_errors
 
@@ -66,13 +70,22 @@ def public_submit(request, slug: str):
         )
     result = webforms.submit(form=form, post=request.POST.dict(), now=now)
     if not result.ok:
-        page = render(
-            request, "leads/forms/error.html", {"form": form, "errors": result.errors}, status=400
-        )
+        context = {
+            "form": form,
+            "errors": webforms.labelled_errors(result.errors),
+            "back_url": _back_url(request),
+        }
+        page = render(request, "leads/forms/error.html", context, status=400)
         return _answer(request, result.errors, 400, html=page)
     thanks = form.redirect_url or reverse("form-thanks", args=[form.slug])
     status = 201 if result.created else 200
     return _answer(request, {"ok": True}, status, html=_see_other(thanks))
+
+
+def _back_url(request) -> str:
+    """Where the visitor came from (the page with the form), if it is a web address."""
+    referer = request.headers.get("Referer", "")
+    return referer if urlsplit(referer).scheme in ("http", "https") else ""
 
 
 def _see_other(url: str) -> HttpResponse:
@@ -119,11 +132,16 @@ def form_list(request):
             )
             return redirect("leads:form-detail", slug=form.slug)
         errors = field_errors(outcome.error)
+    forms = list(LeadForm.objects.select_related("campaign"))
+    counts, labels = submission_counts(f.slug for f in forms), webforms.field_labels()
+    for form in forms:
+        form.submissions = counts.get(form.slug, 0)
+        form.field_labels = [labels.get(name, name) for name in form.fields]
     return render(
         request,
         "leads/forms/list.html",
         {
-            "forms": LeadForm.objects.select_related("campaign"),
+            "forms": forms,
             **_definition_choices(),
             "errors": errors,
             "data": data,
@@ -153,13 +171,13 @@ def form_detail(request, slug: str):
             consent_text=form.consent_text,
             redirect_url=form.redirect_url,
         )
-    action = request.build_absolute_uri(reverse("form-submit", args=[form.slug]))
     return render(
         request,
         "leads/forms/detail.html",
         {
             "form": form,
-            "snippet": webforms.snippet(form, action_url=action),
+            "snippet": _snippet(request, form),
+            "submissions": submission_counts([form.slug]).get(form.slug, 0),
             "rate_limit": settings.FORM_RATE_LIMIT,
             **_definition_choices(),
             "errors": errors,
@@ -167,4 +185,37 @@ def form_detail(request, slug: str):
             "active": active,
         },
         status=400 if errors else 200,
+    )
+
+
+def _snippet(request, form: LeadForm) -> str:
+    action = request.build_absolute_uri(reverse("form-submit", args=[form.slug]))
+    return webforms.snippet(form, action_url=action)
+
+
+@roles.marketing_required
+@require_POST
+def form_active(request, slug: str):
+    """Switch a form off, or on again (the list's and the form page's buttons)."""
+    form = get_object_or_404(LeadForm, slug=slug)
+    active = request.POST.get("active") == "yes"
+    form = webforms.set_form_active(form_id=form.pk, active=active)
+    if active:
+        messages.success(request, f"Form “{form.name}” is active again: it takes submissions.")
+    else:
+        messages.success(
+            request, f"Form “{form.name}” is switched off: its address answers “No such form”."
+        )
+    if request.POST.get("next") == "list":
+        return redirect("leads:forms")
+    return redirect("leads:form-detail", slug=form.slug)
+
+
+@roles.marketing_required
+def form_preview(request, slug: str):
+    """The form as a visitor sees it: its snippet rendered in a sandboxed frame that
+    cannot submit (no lead is created from here)."""
+    form = get_object_or_404(LeadForm, slug=slug)
+    return render(
+        request, "leads/forms/preview.html", {"form": form, "snippet": _snippet(request, form)}
     )

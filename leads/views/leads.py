@@ -144,6 +144,8 @@ def lead_edit(request, pk: int):
         for key, value in request.POST.items()
         if key.startswith("custom.")
     }
+    # A value sent back unchanged is no edit: a choice since removed from its field stays.
+    custom = {k: v for k, v in custom.items() if not v or v != lead.custom.get(k)}
     payload = {k: (v or None) if k in NULLABLE_FIELDS else v for k, v in data.items()}
     if custom:
         payload["custom"] = {k: (v or None) for k, v in custom.items()}

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -21,7 +22,7 @@ from rest_framework.request import Request
 from leads import export, roles, selectors, services
 from leads.api.leads import InvalidCursor, LeadCursorPagination
 from leads.exceptions import LeadFlowError
-from leads.filters import SORT_CHOICES, LeadFilter
+from leads.filters import SORT_CHOICES, SORT_COLUMNS, SORTS, LeadFilter
 from leads.models import (
     Campaign,
     SavedView,
@@ -62,6 +63,7 @@ def lead_list(request):
         "stages": Stage.choices,
         "sources": Source.choices,
         "sorts": SORT_CHOICES,
+        "sort_headers": _sort_headers(request.path, filterset.data),
         "grade_selected": filterset.data.getlist("grade"),
         "saved_views": SavedView.objects.filter(user=request.user),
         "current_query": filterset.data.urlencode(),
@@ -76,10 +78,33 @@ def lead_list(request):
     if not request.htmx:
         return render(request, "leads/lead_list.html", context)
     response = render(request, "leads/lead_list.html#lead-table", context)
+    # The filter form stays on the page: its sort and its Clear link follow the table.
+    for partial in ("sort-select", "clear-link"):
+        oob = render_to_string(f"leads/lead_list.html#{partial}", {**context, "oob": True}, request)
+        response.content += oob.encode()
     # Keep the address bar clean: only the filters in use, not every empty field.
     query = filterset.data.urlencode()
     response["HX-Push-Url"] = f"{request.path}?{query}" if query else request.path
     return response
+
+
+def _sort_headers(path: str, data: QueryDict) -> dict[str, dict]:
+    """Each sortable column's header: the link that sorts by it (the reverse when the
+    list is sorted by it already; from the first page) and its `aria-sort` state."""
+    current = data.get("sort") or "newest"
+    headers = {}
+    for column, (first, reversed_) in SORT_COLUMNS.items():
+        query = data.copy()
+        query.pop("cursor", None)
+        query.pop("sort", None)
+        target = reversed_ if current == first else first
+        if target != "newest":
+            query["sort"] = target
+        state = None
+        if current in (first, reversed_):
+            state = "descending" if SORTS[current][0].startswith("-") else "ascending"
+        headers[column] = {"url": f"{path}?{query.urlencode()}" if query else path, "state": state}
+    return headers
 
 
 @login_required
