@@ -16,7 +16,15 @@ from django.test import override_settings
 from django.utils import timezone
 
 from leads import roles
-from leads.models import Activity, Campaign, FieldChange, ImportJob, Lead, StageChange
+from leads.models import (
+    Activity,
+    Campaign,
+    CustomField,
+    FieldChange,
+    ImportJob,
+    Lead,
+    StageChange,
+)
 from leads.services import capture_lead, define_custom_field, imports, update_lead
 from leads.services.imports.jobs import LOCK_NAMESPACE, MAX_STORED_ERRORS
 from leads.services.imports.upkeep import upkeep
@@ -472,8 +480,6 @@ def test_values_are_read_the_way_exports_write_them(marketer):
 
 
 def test_usual_crm_export_headers_are_suggested():
-    from leads.models import CustomField
-
     columns = [
         "Email Address", "FIRST_NAME", "last name", "Account Name", "Job Title",
         "Phone Number", "Country/Region", "Lead Source", "Salesforce ID", "Website",
@@ -674,3 +680,20 @@ def test_old_upload_files_are_removed_and_their_imports_say_so(
     assert page.redirect_chain == [(f"/imports/{abandoned.pk}/", 302)]
     assert b"upload the file again" in page.content
     assert upkeep(later)["files_removed"] == 0  # nothing left to remove
+
+
+# --- the lead's own fields --------------------------------------------------------------
+
+
+def test_a_header_naming_a_lead_field_maps_to_it_before_a_custom_field_of_that_name():
+    custom = [
+        CustomField(name="country_code", label="Country", type="text"),
+        CustomField(name="industry_code", label="Industry", type="text"),
+    ]
+    assert imports.suggest_mapping(["Email", "Country", "Industry", "Country Code"], custom) == {
+        "Email": "email",
+        "Country": "country",
+        "Industry": "industry",
+        # The lead's country is taken: the custom field of that name gets the column.
+        "Country Code": "custom.country_code",
+    }

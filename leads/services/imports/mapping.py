@@ -94,8 +94,9 @@ def suggest_mapping(
 ) -> dict[str, str]:
     """{column: target} for the columns whose header names a field; each target once.
 
-    A header equal to a custom field's name or label maps to that custom field
-    first (marketing defined it on purpose), then the usual export headers.
+    A header naming one of the lead's own fields (the usual export headers) maps to
+    it; else a header equal to a custom field's name or label maps to that custom
+    field — also when the lead's own field of that name went to an earlier column.
     """
     fields = list(CustomField.objects.all()) if custom_fields is None else custom_fields
     custom = {}
@@ -105,9 +106,10 @@ def suggest_mapping(
     mapping: dict[str, str] = {}
     for column in columns:
         key = _key(column)
-        target = custom.get(key) or _BY_KEY.get(key)
-        if target and target not in mapping.values():
-            mapping[column] = target
+        for target in (_BY_KEY.get(key), custom.get(key)):
+            if target and target not in mapping.values():
+                mapping[column] = target
+                break
     return mapping
 
 
