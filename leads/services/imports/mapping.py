@@ -33,6 +33,10 @@ FIELD_LABELS = {
     "industry": "Industry",
     "time_zone": "Time zone",
     "company_domain": "Company domain",
+    "budget": "Budget (BANT)",
+    "authority": "Authority (BANT: decides the purchase, yes/no)",
+    "need": "Need (BANT)",
+    "timeline": "Timeline (BANT)",
 }
 
 # Header spellings of the usual CRM and spreadsheet exports, compared after `_key()`.
@@ -69,6 +73,15 @@ _SYNONYMS = {
     "industry": ["industry", "sector", "vertical"],
     "time_zone": ["timezone", "tz"],
     "company_domain": ["companydomain", "domain", "companydomainname", "emaildomain"],
+    "budget": ["budget", "budgetamount", "estimatedbudget", "bantbudget"],
+    "authority": [
+        "authority", "decisionmaker", "isdecisionmaker", "bantauthority", "budgetholder",
+    ],
+    "need": ["need", "needs", "bantneed", "businessneed", "painpoint"],
+    "timeline": [
+        "timeline", "banttimeline", "timeframe", "purchasetimeframe", "purchasetimeline",
+        "buyingtimeframe",
+    ],
 }  # fmt: skip
 
 
