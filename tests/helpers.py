@@ -1,8 +1,10 @@
 """Test data made through the product's own services (no `.save()` with a rule beside it)."""
 
 import threading
+from contextlib import contextmanager
 from itertools import count
 
+from leads import hooks
 from leads.services import assign_owner, capture_lead
 from tests.conftest import CURRENT_TIME
 
@@ -16,6 +18,21 @@ def make_lead(*, owner=None, now=CURRENT_TIME, **fields):
     if owner is not None:
         lead = assign_owner(lead_id=lead.pk, owner=owner, now=now)
     return lead
+
+
+@contextmanager
+def announcements(name: str):
+    """The payloads of the `name` announcements heard (after commit) inside the block."""
+    seen: list[dict] = []
+
+    def handler(**payload):
+        seen.append(payload)
+
+    hooks.register(name, handler)
+    try:
+        yield seen
+    finally:
+        hooks._handlers[name].remove(handler)
 
 
 def race(work, *, times: int = 4) -> list:

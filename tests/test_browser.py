@@ -110,3 +110,40 @@ def test_the_lead_page_offers_allowed_moves_and_shows_a_refused_touch_in_place(
         ["Stage…", "New (reason required)", "Nurturing (reason required)"]
     )
     expect(page.get_by_label("Reason")).to_have_attribute("placeholder", "Reason (required)")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rep_edits_bant_and_consent_on_the_lead_page_and_sees_them_on_the_timeline(
+    live_server, page, rep_ann, screenshot_dir
+):
+    lead = make_lead(
+        email="ada@acme.io", first_name="Ada", last_name="Lovelace", company="Acme", owner=rep_ann
+    )
+    page.goto(f"{live_server.url}/leads/{lead.pk}/")
+    page.get_by_label("Username").fill("rep_ann")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#consent")).to_have_text("Unknown")
+
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Need", exact=True).fill("Replace spreadsheets")
+    page.get_by_label("Budget", exact=True).fill("25,000")
+    page.get_by_label("Authority (decides the purchase)").select_option("yes")
+    page.get_by_label("Timeline", exact=True).fill("Next quarter")
+    page.get_by_label("Marketing-email consent").select_option("granted")
+    page.screenshot(path=os.path.join(screenshot_dir, "lead-bant-edit-form.png"), full_page=True)
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.get_by_text("Lead saved.")).to_be_visible()
+    details = page.locator("dl.fields")
+    expect(details).to_contain_text("Replace spreadsheets")
+    expect(details).to_contain_text("25,000.00")
+    expect(details).to_contain_text("Next quarter")
+    expect(page.locator("#consent")).to_contain_text("Granted")
+    expect(page.locator("#consent")).to_contain_text("lead page by rep_ann")
+    timeline = page.locator(".timeline")
+    expect(timeline).to_contain_text("need changed")
+    expect(timeline).to_contain_text("∅ → Replace spreadsheets (via edit)")
+    expect(timeline).to_contain_text("budget changed")
+    expect(timeline).to_contain_text("unknown → granted (via lead page by rep_ann)")
+    page.screenshot(path=os.path.join(screenshot_dir, "lead-bant-edited.png"), full_page=True)

@@ -81,5 +81,5 @@ def test_a_snippet_on_another_sites_page_creates_a_lead(live_server, page, scree
         }""",
         f"{live_server.url}/f/demo-request/",
     )
-    assert answer == [201, {"ok": True}]
+    assert answer == [200, {"ok": True}]  # the same for a known email
     assert Lead.objects.filter(email="alan@bletchley.uk").exists()

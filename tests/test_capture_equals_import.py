@@ -12,6 +12,7 @@ every identity from a few values. Each example runs in a savepoint that is rolle
 import io
 import tempfile
 from contextlib import contextmanager, suppress
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -26,7 +27,10 @@ from leads.services import capture_lead, define_custom_field, imports, update_le
 from leads.services.merges import merge_leads
 from tests.conftest import CURRENT_TIME
 
-COLUMNS = ["email", "phone", "external_id", "source", "first_name", "company", "campaign", "seats"]
+COLUMNS = [
+    "email", "phone", "external_id", "source", "first_name", "company", "campaign", "seats",
+    "budget", "authority", "need",
+]  # fmt: skip
 CAMPAIGNS = ("spring", "autumn")
 
 emails = st.sampled_from([None, "ann@acme.io", "bo@acme.io", "cy@globex.de"])
@@ -46,6 +50,9 @@ def rows(draw):
         "company": draw(st.sampled_from([None, "Acme", "Globex"])),
         "campaign": draw(st.sampled_from([None, *CAMPAIGNS])),
         "seats": draw(st.sampled_from([None, 5, 9])),
+        "budget": draw(st.sampled_from([None, Decimal("900.00"), Decimal("12500.50")])),
+        "authority": draw(st.sampled_from([None, True, False])),
+        "need": draw(st.sampled_from([None, "Reports"])),
     }
     if not (row["email"] or row["phone"] or row["external_id"]):
         row["email"] = draw(emails.filter(bool))
@@ -68,7 +75,9 @@ def worlds(draw):
     )
     edits = draw(
         st.lists(
-            st.tuples(st.integers(0, 3), st.sampled_from(["email", "phone", "company"])),
+            st.tuples(
+                st.integers(0, 3), st.sampled_from(["email", "phone", "company", "need", "budget"])
+            ),
             max_size=1,
         )
     )
@@ -99,7 +108,7 @@ def _build(world, marketer, campaigns):
             with suppress(LeadFlowError):
                 update_lead(
                     lead_id=leads[index],
-                    changes={field: "" if field == "company" else None},
+                    changes={field: "" if field in ("company", "need") else None},
                     by=marketer,
                     now=CURRENT_TIME,
                 )
@@ -125,14 +134,18 @@ def _snapshot(before: set[int]):
         existed = lead.pk in before
         # What undo reverts on the leads that existed. A capture audits every change of
         # the latest campaign, an import the net one: left out.
-        audit = (
-            FieldChange.objects.filter(lead=lead, channel="import")
+        audit = [
+            # A capture audits a budget as its text, an import as a JSON number: the same
+            # amount either way.
+            (field, Decimal(str(value)) if field == "budget" else value)
+            for field, value in FieldChange.objects.filter(lead=lead, channel="import")
             .exclude(field="latest_campaign")
             .values_list("field", "new_value")
-        )
+        ]
         leads.append((
             existed, lead.email, lead.phone, lead.external_id, lead.source, lead.first_name,
             lead.company, lead.company_domain, sorted(lead.custom.items()),
+            lead.budget, lead.authority, lead.need,
             lead.campaign.code if lead.campaign else None,
             lead.latest_campaign.code if lead.latest_campaign else None, lead.stage,
             sorted(lead.aliases.values_list("kind", "source", "value")),

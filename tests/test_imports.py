@@ -6,6 +6,7 @@ import json
 import os
 import threading
 from datetime import timedelta
+from decimal import Decimal
 
 import psycopg2
 import pytest
@@ -16,7 +17,15 @@ from django.test import override_settings
 from django.utils import timezone
 
 from leads import roles
-from leads.models import Activity, Campaign, FieldChange, ImportJob, Lead, StageChange
+from leads.models import (
+    Activity,
+    Campaign,
+    CustomField,
+    FieldChange,
+    ImportJob,
+    Lead,
+    StageChange,
+)
 from leads.services import capture_lead, define_custom_field, imports, update_lead
 from leads.services.imports.jobs import LOCK_NAMESPACE, MAX_STORED_ERRORS
 from leads.services.imports.upkeep import upkeep
@@ -472,8 +481,6 @@ def test_values_are_read_the_way_exports_write_them(marketer):
 
 
 def test_usual_crm_export_headers_are_suggested():
-    from leads.models import CustomField
-
     columns = [
         "Email Address", "FIRST_NAME", "last name", "Account Name", "Job Title",
         "Phone Number", "Country/Region", "Lead Source", "Salesforce ID", "Website",
@@ -674,3 +681,79 @@ def test_old_upload_files_are_removed_and_their_imports_say_so(
     assert page.redirect_chain == [(f"/imports/{abandoned.pk}/", 302)]
     assert b"upload the file again" in page.content
     assert upkeep(later)["files_removed"] == 0  # nothing left to remove
+
+
+# --- BANT and the lead's own fields -----------------------------------------------------
+
+
+def test_a_header_naming_a_lead_field_maps_to_it_before_a_custom_field_of_that_name():
+    custom = [
+        CustomField(name="country_code", label="Country", type="text"),
+        CustomField(name="industry_code", label="Industry", type="text"),
+        CustomField(name="budget_band", label="Budget", type="choice", choices=["S", "M"]),
+    ]
+    assert imports.suggest_mapping(
+        ["Email", "Country", "Industry", "Budget", "Country Code"], custom
+    ) == {
+        "Email": "email",
+        "Country": "country",
+        "Industry": "industry",
+        "Budget": "budget",
+        # The lead's country is taken: the custom field of that name gets the column.
+        "Country Code": "custom.country_code",
+    }
+
+
+def test_bant_headers_are_suggested_and_offered_as_targets():
+    assert imports.suggest_mapping(
+        ["Email", "Budget", "Decision Maker", "Need", "Purchase Timeframe"], []
+    ) == {
+        "Email": "email",
+        "Budget": "budget",
+        "Decision Maker": "authority",
+        "Need": "need",
+        "Purchase Timeframe": "timeline",
+    }
+    labels = dict(imports.targets([]))
+    assert {"budget", "authority", "need", "timeline"} <= set(labels)
+
+
+@pytest.mark.django_db
+def test_bant_columns_are_imported_typed_and_fill_only_what_is_empty(marketer, now):
+    make_lead(email="old@acme.io", need="Forecasting")
+    job = run_csv(
+        "Email,Budget,Authority,Need,Timeline\n"
+        'new@acme.io,"12,500.50",yes,Reports,Q3\n'
+        "old@acme.io,900,no,Pipeline,Q4\n"
+        "none@acme.io,,,,\n",
+        by=marketer,
+    )
+    assert job.status == "done", job.errors
+    new, old = Lead.objects.get(email="new@acme.io"), Lead.objects.get(email="old@acme.io")
+    assert (new.budget, new.authority, new.need, new.timeline) == (
+        Decimal("12500.50"), True, "Reports", "Q3",
+    )  # fmt: skip
+    assert (old.budget, old.authority, old.need, old.timeline) == (
+        Decimal("900.00"), False, "Forecasting", "Q4",
+    )  # fmt: skip
+    none = Lead.objects.get(email="none@acme.io")
+    assert (none.budget, none.authority, none.need) == (None, None, "")
+    undone = imports.undo_import(job_id=job.pk, by=marketer, now=now)
+    assert undone.status == "undone"
+    old.refresh_from_db()
+    assert (old.budget, old.authority, old.timeline) == (None, None, "")
+
+
+@pytest.mark.django_db
+def test_a_budget_or_authority_that_cannot_be_read_is_a_row_error(marketer):
+    job = run_csv(
+        "Email,Budget,Authority\na@acme.io,-10,yes\nb@acme.io,lots,maybe\nc@acme.io,1.234,no\n",
+        by=marketer,
+    )
+    assert job.status == "failed"
+    errors = {(e["row"], e["column"]): e["message"] for e in job.errors}
+    assert "negative" in errors[(2, "Budget")]
+    assert "not a number" in errors[(3, "Budget")]
+    assert "yes/no" in errors[(3, "Authority")]
+    assert "2 decimal places" in errors[(4, "Budget")]
+    assert not Lead.objects.exists()

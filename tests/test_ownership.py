@@ -4,25 +4,18 @@ that assign_owner and bulk_assign_owner enforce, refusing without changing anyth
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from leads import hooks
 from leads.exceptions import LeadFlowError
 from leads.models import Activity, Lead, Team
 from leads.services import assign_owner, bulk_assign_owner
 from leads.services.ownership import assignable_owners, assignment_target, possible_owners
-from tests.helpers import make_lead
+from tests.helpers import announcements, make_lead
 
 
 @pytest.fixture
 def announced():
     """The owner_changed announcements made (and committed) during the test."""
-    seen = []
-
-    def handler(**payload):
-        seen.append(payload)
-
-    hooks.register("owner_changed", handler)
-    yield seen
-    hooks._handlers["owner_changed"].remove(handler)
+    with announcements("owner_changed") as seen:
+        yield seen
 
 
 def _names(users) -> list[str]:

@@ -5,11 +5,12 @@ from html import unescape
 import pytest
 from django.core.cache import cache
 
-from leads.exceptions import LeadFlowError
+from leads.exceptions import IdentityConflict, LeadFlowError
 from leads.models import Activity, Campaign, Lead, LeadForm
-from leads.services import webforms
+from leads.services import record_consent, webforms
 from leads.services.webforms import HONEYPOT
 from scoring.models import ScoredEvent
+from tests.helpers import make_lead
 from tests.scoring_helpers import DEFAULT_DEFINITION, activate
 
 JSON = {"HTTP_ACCEPT": "application/json"}
@@ -51,7 +52,7 @@ def test_a_script_gets_json_with_cors_and_a_repeat_updates_the_same_lead(client,
     assert preflight.status_code == 204
     assert preflight["Access-Control-Allow-Origin"] == "*"
     first = client.post("/f/spring-webinar/", {"email": "ada@acme.io", "first_name": "Ada"}, **JSON)
-    assert (first.status_code, first.json()) == (201, {"ok": True})
+    assert (first.status_code, first.json()) == (200, {"ok": True})
     assert first["Access-Control-Allow-Origin"] == "*"
     again = client.post(
         "/f/spring-webinar/",
@@ -91,12 +92,12 @@ def test_too_many_submissions_from_one_address_get_429(client, webinar_form, set
         ).status_code
         for i in range(5)
     ]
-    assert codes == [201, 201, 201, 429, 429]
+    assert codes == [200, 200, 200, 429, 429]
     assert Lead.objects.count() == 3
     other_ip = client.post(
         "/f/spring-webinar/", {"email": "q@x.io", "first_name": "Q"}, REMOTE_ADDR="10.0.0.9", **JSON
     )
-    assert other_ip.status_code == 201
+    assert other_ip.status_code == 200
 
 
 @pytest.mark.django_db
@@ -185,3 +186,121 @@ def test_marketing_changes_a_form_and_switches_it_off_without_changing_its_addre
         False,
     )
     assert client.post("/f/spring-webinar/", {"email": "a@b.co"}).status_code == 404
+
+
+# --- what the public form tells, and what it may change --------------------------------
+
+
+def _answer(response) -> tuple:
+    """Everything a client of the form sees, apart from cookies (CSRF, session)."""
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in {"set-cookie", "date"}}
+    return response.status_code, headers, response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accept", [{}, JSON], ids=["browser", "script"])
+def test_the_form_answers_the_same_for_a_new_and_a_known_email(client, webinar_form, accept):
+    make_lead(email="known@acme.io", first_name="Kim", company="Acme")
+    new = client.post("/f/spring-webinar/", {"email": "new@acme.io", "first_name": "Nia"}, **accept)
+    known = client.post(
+        "/f/spring-webinar/", {"email": "known@acme.io", "first_name": "Kim"}, **accept
+    )
+    assert _answer(new) == _answer(known)
+    assert Lead.objects.filter(email="new@acme.io").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("refused", ["withdrawn", "denied"])
+def test_ticking_consent_never_re_grants_a_refused_one_but_asks_the_person_to_confirm(
+    client, marketer, webinar_form, now, refused
+):
+    lead = make_lead(email="ada@acme.io", first_name="Ada")
+    record_consent(lead_id=lead.pk, status=refused, method="unsubscribe link", now=now)
+    fresh = client.post(
+        "/f/spring-webinar/", {"email": "new@acme.io", "first_name": "Nia", "consent": "yes"}
+    )
+    again = client.post(
+        "/f/spring-webinar/", {"email": "ada@acme.io", "first_name": "Ada", "consent": "yes"}
+    )
+    assert _answer(again) == _answer(fresh)  # nothing tells the refusal apart
+    lead.refresh_from_db()
+    assert (lead.consent_status, lead.consent_at, lead.consent_method) == (
+        refused, now, "unsubscribe link",
+    )  # fmt: skip
+    requested = Activity.objects.get(lead=lead, kind="consent_requested")
+    assert requested.data == {"form": "spring-webinar"}
+    client.force_login(marketer)
+    html = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Consent confirmation requested" in html
+
+
+@pytest.mark.django_db
+def test_a_submission_for_a_known_lead_shows_what_it_filled_on_the_timeline(
+    client, marketer, webinar_form
+):
+    webinar_form.fields = ["email", "first_name", "company", "title"]
+    webinar_form.save()
+    lead = make_lead(email="ada@acme.io", first_name="Ada", company="")
+    client.post(
+        "/f/spring-webinar/",
+        {"email": "ada@acme.io", "first_name": "Eve", "company": "Acme", "title": "CTO"},
+    )
+    lead.refresh_from_db()
+    assert (lead.first_name, lead.company, lead.title) == ("Ada", "Acme", "CTO")
+    client.force_login(marketer)
+    html = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Web form filled: campaign, company, title" in html  # the form's campaign too
+
+
+@pytest.mark.django_db
+def test_a_thank_you_page_must_be_an_http_or_https_address(marketer, now):
+    for bad in ("ftp://files.example.com/thanks", "javascript:alert(1)", "ftps://x.example/t"):
+        definition = webforms.Definition(name="Sign-up", fields=["email"], redirect_url=bad)
+        with pytest.raises(LeadFlowError) as refused:
+            webforms.create_form(definition=definition, by=marketer, now=now)
+        assert "http" in refused.value.extra["errors"]["redirect_url"], bad
+    good = webforms.Definition(
+        name="Sign-up", fields=["email"], redirect_url="https://acme.example/thanks"
+    )
+    assert webforms.create_form(definition=good, by=marketer, now=now).redirect_url == (
+        "https://acme.example/thanks"
+    )
+
+
+@pytest.mark.django_db
+def test_a_form_may_ask_for_bant(client, marketer, now):
+    cache.clear()
+    definition = webforms.Definition(
+        name="Demo", fields=["email", "budget", "authority", "need", "timeline"]
+    )
+    form = webforms.create_form(definition=definition, by=marketer, now=now)
+    html = webforms.snippet(form, action_url="https://leads.example/f/demo/")
+    assert 'name="budget"' in html and 'name="need"' in html and 'name="timeline"' in html
+    assert '<select id="lf-authority" name="authority">' in html
+    client.post(
+        f"/f/{form.slug}/",
+        {"email": "ada@acme.io", "budget": "20,000", "authority": "yes", "need": "Reports",
+         "timeline": "Q2"},
+    )  # fmt: skip
+    lead = Lead.objects.get()
+    assert (str(lead.budget), lead.authority, lead.need, lead.timeline) == (
+        "20000.00", True, "Reports", "Q2",
+    )  # fmt: skip
+    bad = client.post(f"/f/{form.slug}/", {"email": "bo@acme.io", "budget": "-1"}, **JSON)
+    assert bad.status_code == 400 and "budget" in bad.json()
+
+
+@pytest.mark.django_db
+def test_a_capture_refused_for_identities_of_existing_leads_answers_as_usual(
+    client, webinar_form, monkeypatch
+):
+    def refuse(**kwargs):
+        raise IdentityConflict("Email 'ada@acme.io' already belongs to lead 7.")
+
+    usual = client.post("/f/spring-webinar/", {"email": "new@acme.io", "first_name": "Nia"}, **JSON)
+    monkeypatch.setattr(webforms, "capture_lead", refuse)
+    refused = client.post(
+        "/f/spring-webinar/", {"email": "ada@acme.io", "first_name": "Ada"}, **JSON
+    )
+    assert _answer(refused) == _answer(usual)
+    assert not Lead.objects.filter(email="ada@acme.io").exists()

@@ -134,8 +134,9 @@ class LeadViewSet(
         changes = dict(serializer.validated_data)
         reason = changes.pop("stage_reason", "")
         services.update_lead(
-            lead_id=lead.pk, changes=changes, by=request.user, reason=reason, now=timezone.now()
-        )
+            lead_id=lead.pk, changes=changes, by=request.user, reason=reason, via="api",
+            now=timezone.now(),
+        )  # fmt: skip
         return Response(self.get_serializer(self.get_queryset().get(pk=lead.pk)).data)
 
 

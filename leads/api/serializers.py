@@ -5,9 +5,42 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from leads.custom_fields import clean_values
-from leads.models import EVENT_TYPES, Campaign, CustomField, Lead, Source, Stage
+from leads.models import EVENT_TYPES, Campaign, ConsentStatus, CustomField, Lead, Source, Stage
 from leads.normalise import normalise_email, normalise_external_id, normalise_phone
-from leads.services.identity import MISSING_IDENTITY, clean_country, has_identity
+from leads.services.identity import (
+    BUDGET_DIGITS,
+    BUDGET_PLACES,
+    MISSING_IDENTITY,
+    clean_budget,
+    clean_country,
+    clean_time_zone,
+    has_identity,
+)
+
+
+def _checked(clean, value, **kwargs):
+    """`clean(value)`, its ValueError (a message for people) as the field's error."""
+    try:
+        return clean(value, **kwargs)
+    except ValueError as exc:
+        raise serializers.ValidationError(str(exc)) from None
+
+
+class BudgetField(serializers.DecimalField):
+    """An amount ≥ 0 written as a JSON number (never text), read the way every channel
+    reads one (`identity.clean_budget`: `12500.5`, `"12,500.50"`)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_digits=BUDGET_DIGITS,
+            decimal_places=BUDGET_PLACES,
+            min_value=0,
+            coerce_to_string=False,
+            **kwargs,
+        )
+
+    def to_internal_value(self, data):
+        return _checked(clean_budget, data)
 
 
 class LeadSerializer(serializers.ModelSerializer):
@@ -33,6 +66,12 @@ class LeadSerializer(serializers.ModelSerializer):
     latest_campaign = serializers.SlugRelatedField(slug_field="code", read_only=True)
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
     custom = serializers.DictField(required=False)
+    budget = BudgetField(required=False, allow_null=True)
+    consent = serializers.ChoiceField(
+        source="consent_status", choices=ConsentStatus.choices, required=False,
+        help_text="Marketing-email consent. A capture of an existing lead never erases a "
+        "stated consent and never grants a denied or withdrawn one again; an edit may.",
+    )  # fmt: skip
 
     class Meta:
         model = Lead
@@ -56,15 +95,25 @@ class LeadSerializer(serializers.ModelSerializer):
             "external_id",
             "converted",
             "created_at",
+            "budget",
+            "authority",
+            "need",
+            "timeline",
+            "consent",
+            "time_zone",
             # Beyond the v1 contract's list:
+            "consent_at",
+            "consent_method",
             "latest_campaign",
             "company_domain",
             "website",
             "company_size",
             "industry",
-            "time_zone",
         ]
-        read_only_fields = ["id", "owner", "score", "grade", "created_at", "latest_campaign"]
+        read_only_fields = [
+            "id", "owner", "score", "grade", "created_at", "latest_campaign", "consent_at",
+            "consent_method",
+        ]  # fmt: skip
         validators = []
 
     def to_internal_value(self, data):
@@ -83,10 +132,10 @@ class LeadSerializer(serializers.ModelSerializer):
         return normalise_external_id(value)
 
     def validate_country(self, value):
-        try:
-            return clean_country(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
+        return _checked(clean_country, value)
+
+    def validate_time_zone(self, value):
+        return _checked(clean_time_zone, value)
 
     def validate_custom(self, value):
         cleaned, errors = clean_values(value)
@@ -102,10 +151,7 @@ class LeadSerializer(serializers.ModelSerializer):
             country = ""
         if not country:
             country = self.instance.country if self.instance else ""
-        try:
-            return normalise_phone(value, country=country)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
+        return _checked(normalise_phone, value, country=country)
 
     def validate(self, attrs):
         if self.instance is None and not has_identity(attrs):

@@ -72,12 +72,17 @@ def _shown(value) -> str:
     return "∅" if value in (None, "") else str(value)
 
 
+# How the timeline names a capture's channel.
+CHANNELS = {"web_form": "Web form", "api": "API", "import": "Import"}
+
+
 def _activity_detail(activity: Activity) -> str:
     data = activity.data or {}
     if activity.kind == Activity.Kind.CAPTURED:
-        filled = ", ".join(data.get("filled", []))
-        via = f"via {data.get('channel', '?')}"
-        return f"{via}; filled {filled}" if filled else via
+        channel = CHANNELS.get(data.get("channel", ""), data.get("channel") or "?")
+        # The latest campaign follows every capture; it is no field the capture filled.
+        filled = [name for name in data.get("filled", []) if name != "latest_campaign"]
+        return f"{channel} filled: {', '.join(filled)}" if filled else f"via {channel}"
     if activity.kind == Activity.Kind.ASSIGNED:
         return f"to {data.get('owner') or 'nobody'}"
     return ""

@@ -1,6 +1,7 @@
 """Capture: create the lead a set of values identifies, or fill the existing one.
 
-Which lead that is, and what may be filled, is the capture spec (`identity`)."""
+Which lead that is, what may be filled and which consent a capture may state is the
+capture spec (`identity`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from leads.exceptions import IdentityConflict
 from leads.models import Activity, Lead, Stage, StageChange
 from leads.services import identity
 from leads.services.audit import record_field_changes
+from leads.services.edits import consent_source, set_consent
 from leads.services.identity import FILLABLE_FIELDS
 from leads.services.stages import check_initial
 from leads.services.timeline import record_activity
@@ -33,17 +35,22 @@ def capture_lead(
     channel: str,
     now: datetime,
     created_at: datetime | None = None,
+    consent_method: str = "",
 ) -> CaptureResult:
     """Create the lead `data` identifies, or update the existing one (never a duplicate).
 
     `data` holds validated, normalised model values (campaign as a Campaign).
     An existing lead only gets its empty fields filled and new custom keys; what is
-    already there (often typed by a person) is never overwritten.
+    already there (often typed by a person) is never overwritten. A `consent_status`
+    in `data` is stated as the spec allows (`identity.capture_may_state_consent`),
+    recorded as given through `consent_method` (default: the channel and `by`).
     """
     identity.require_identity(data)
     data = dict(data)
     data["company_domain"] = identity.derived_company_domain(data)
     data["custom"] = {k: v for k, v in (data.get("custom") or {}).items() if v is not None}
+    consent = data.pop("consent_status", None)
+    method = consent_method or consent_source(channel, by)
 
     with transaction.atomic():
         existing = identity.find_lead(data)
@@ -51,6 +58,7 @@ def capture_lead(
             try:
                 with transaction.atomic():
                     lead = _create(data, by=by, channel=channel, now=now, created_at=created_at)
+                    _state_consent(lead, consent, method=method, by=by, now=now)
                 hooks.announce("lead_changed", lead_ids=[lead.pk], now=now)
                 return CaptureResult(lead=lead, created=True)
             except IntegrityError:
@@ -59,8 +67,14 @@ def capture_lead(
                 if existing is None:
                     raise
         _fill(existing, data, by=by, channel=channel, now=now)
+        _state_consent(existing, consent, method=method, by=by, now=now)
         hooks.announce("lead_changed", lead_ids=[existing.pk], now=now)
         return CaptureResult(lead=existing, created=False)
+
+
+def _state_consent(lead: Lead, status: str | None, *, method: str, by, now) -> None:
+    if identity.capture_may_state_consent(lead.consent_status, status):
+        set_consent(lead, status=status, method=method, by=by, now=now)
 
 
 def _create(data, *, by, channel, now, created_at) -> Lead:

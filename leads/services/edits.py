@@ -9,23 +9,38 @@ from django.db import IntegrityError, transaction
 
 from leads import hooks
 from leads.exceptions import IdentityConflict, LeadFlowError
-from leads.models import CustomField, Lead
+from leads.models import ConsentStatus, CustomField, Lead
 from leads.services.audit import record_field_changes
-from leads.services.capture import FILLABLE_FIELDS
-from leads.services.identity import IDENTITY_FIELDS, require_identity
+from leads.services.identity import FILLABLE_FIELDS, IDENTITY_FIELDS, require_identity
 from leads.services.stages import move_stage
 
-# Fields an edit (PATCH, lead page) may change; stage goes through move_stage.
-EDITABLE_FIELDS = (*FILLABLE_FIELDS, "source", "custom")
+# Fields an edit (PATCH, lead page) may change; stage goes through move_stage, consent
+# through record_consent.
+EDITABLE_FIELDS = (*FILLABLE_FIELDS, "source", "custom", "consent_status")
+_NOT_PLAIN = ("stage", "custom", "consent_status")
+
+
+def consent_source(via: str, by=None) -> str:
+    """How a consent was given, as `Lead.consent_method` keeps it: "api by marketer",
+    "lead page by rep_ann"; the channel alone when no user acted."""
+    return f"{via} by {by.get_username()}" if by is not None else via
 
 
 def update_lead(
-    *, lead_id: int, changes: dict[str, Any], by=None, reason: str = "", now: datetime
+    *,
+    lead_id: int,
+    changes: dict[str, Any],
+    by=None,
+    reason: str = "",
+    via: str = "edit",
+    now: datetime,
 ) -> Lead:
-    """Edit a lead's fields (audited); a changed stage goes through move_stage.
+    """Edit a lead's fields (audited); a changed stage goes through move_stage, a
+    changed consent through record_consent (its method: `via` and who edits).
 
     `custom` is merged key by key: a None value removes that key. Fields a person
-    edits are remembered, so later captures never overwrite or refill them.
+    edits are remembered, so later captures never overwrite or refill them. A person
+    may set any consent, a withdrawn one granted again included (captures may not).
     """
     unknown = set(changes) - set(EDITABLE_FIELDS) - {"stage"}
     if unknown:
@@ -34,7 +49,7 @@ def update_lead(
         lead = Lead.objects.select_for_update().get(pk=lead_id)
         audit: dict[str, tuple[Any, Any]] = {}
         for name, value in changes.items():
-            if name in ("stage", "custom") or getattr(lead, name) == value:
+            if name in _NOT_PLAIN or getattr(lead, name) == value:
                 continue
             audit[name] = (getattr(lead, name), value)
             setattr(lead, name, value)
@@ -62,6 +77,11 @@ def update_lead(
                     "Another lead already has this email, phone or external id."
                 ) from None
             record_field_changes(lead, audit, by=by, channel="edit", now=now)
+        consented = bool(changes.get("consent_status")) and set_consent(
+            lead, status=changes["consent_status"], method=consent_source(via, by), by=by,
+            now=now,
+        )  # fmt: skip
+        if audit or consented:
             hooks.announce("lead_changed", lead_ids=[lead.pk], now=now)
         new_stage = changes.get("stage")
         if new_stage and new_stage != lead.stage:
@@ -77,20 +97,33 @@ def define_custom_field(*, name: str, label: str, type: str, choices: list[str],
     return field
 
 
-def record_consent(*, lead_id: int, status: str, method: str, now: datetime) -> Lead:
-    """Set the lead's marketing-email consent (status, when, how), audited."""
+def record_consent(*, lead_id: int, status: str, method: str, by=None, now: datetime) -> Lead:
+    """Set the lead's marketing-email consent (status, when, how), audited (`by`: the
+    user who set it, if one did); announces `consent_changed` and `lead_changed`
+    (scoring rules may read the consent). Which captures may set it is the capture
+    spec's `capture_may_state_consent`."""
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
-        if lead.consent_status == status:
-            return lead
-        record_field_changes(
-            lead,
-            {"consent_status": (lead.consent_status, status)},
-            by=None,
-            channel=method[:32],
-            now=now,
-        )
-        lead.consent_status, lead.consent_at, lead.consent_method = status, now, method[:100]
-        lead.save(update_fields=["consent_status", "consent_at", "consent_method", "updated_at"])
-        hooks.announce("consent_changed", lead_ids=[lead.pk], status=status, now=now)
+        if set_consent(lead, status=status, method=method, by=by, now=now):
+            hooks.announce("lead_changed", lead_ids=[lead.pk], now=now)
     return lead
+
+
+def set_consent(lead: Lead, *, status: str, method: str, by=None, now: datetime) -> bool:
+    """`record_consent` on a lead the caller holds locked (capture, edits), announcing
+    `consent_changed` only; whether the status changed."""
+    if status not in ConsentStatus.values:
+        raise LeadFlowError(
+            f"{status!r} is not a consent status ({', '.join(ConsentStatus.values)}).",
+            field="consent",
+        )
+    if lead.consent_status == status:
+        return False
+    record_field_changes(
+        lead, {"consent_status": (lead.consent_status, status)}, by=by, channel=method[:32],
+        now=now,
+    )  # fmt: skip
+    lead.consent_status, lead.consent_at, lead.consent_method = status, now, method[:100]
+    lead.save(update_fields=["consent_status", "consent_at", "consent_method", "updated_at"])
+    hooks.announce("consent_changed", lead_ids=[lead.pk], status=status, now=now)
+    return True

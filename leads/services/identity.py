@@ -23,19 +23,28 @@ Filling: an existing lead only gets its EMPTY `FILLABLE_FIELDS` filled and absen
 custom keys added, never a field a person edited (`Lead.human_edited`), and never
 an identity it already holds as an alias: that value came from another lead, and
 unmerging gives it back there.
+
+Consent (`capture_may_state_consent`): a capture states marketing-email consent where
+none is stated yet, and may take a granted one back; it never erases a stated consent
+(`unknown` says nothing) and never grants again what the person refused (denied) or
+withdrew — only a person editing the lead, or the person's own confirmation, may.
 """
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from django.db.models import Q
 
 from leads.exceptions import IdentityConflict, LeadFlowError
-from leads.models import Lead, Source
+from leads.models import ConsentStatus, Lead, Source
 from leads.normalise import company_domain
+from leads.values import parse_decimal
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,7 @@ MATCH_ORDER = (
 @dataclass(frozen=True)
 class Fillable:
     name: str
-    csv: bool = True  # a CSV import can carry it (BANT is typed by people, not imported)
+    csv: bool = True  # a CSV import can carry it (the import's staged columns follow)
 
 
 # Fields a repeated capture may fill when they are empty on the existing lead.
@@ -95,10 +104,10 @@ FILLABLE = (
     Fillable("country"),
     Fillable("time_zone"),
     Fillable("campaign"),
-    Fillable("budget", csv=False),
-    Fillable("authority", csv=False),
-    Fillable("need", csv=False),
-    Fillable("timeline", csv=False),
+    Fillable("budget"),
+    Fillable("authority"),
+    Fillable("need"),
+    Fillable("timeline"),
     Fillable("converted"),
 )
 FILLABLE_FIELDS = tuple(f.name for f in FILLABLE)
@@ -131,6 +140,60 @@ def clean_country(raw: str | None) -> str:
     if len(value) != 2 or not value.isalpha() or not value.isascii():
         raise ValueError(f"{value!r} is not a two-letter ISO country code, e.g. DE.")
     return value.upper()
+
+
+BUDGET_PLACES = Lead._meta.get_field("budget").decimal_places
+BUDGET_DIGITS = Lead._meta.get_field("budget").max_digits
+
+
+def clean_budget(raw: Any) -> Decimal | None:
+    """An amount of money ≥ 0 with at most two decimal places, read the way people and
+    exports write it (`12,500.50`, `12.500,50`, `12 500`, a JSON number); None for
+    none; ValueError for people."""
+    value = parse_decimal(raw)
+    if value is None:
+        return None
+    if value < 0:
+        raise ValueError("A budget cannot be negative.")
+    if value.as_tuple().exponent < -BUDGET_PLACES:  # type: ignore[operator]
+        raise ValueError(f"A budget has at most {BUDGET_PLACES} decimal places.")
+    value = value.quantize(Decimal(1).scaleb(-BUDGET_PLACES))
+    if len(value.as_tuple().digits) > BUDGET_DIGITS:
+        raise ValueError(f"{raw!r} is too large for a budget.")
+    return value
+
+
+# Files of a system's zoneinfo folder that name no zone of the IANA database.
+_NOT_ZONES = {"localtime", "posixrules"}
+
+
+@cache
+def _time_zones() -> dict[str, str]:
+    """IANA time zone names by their lower-cased spelling (the list never changes while
+    the process runs)."""
+    return {name.lower(): name for name in zoneinfo.available_timezones() if name not in _NOT_ZONES}
+
+
+def clean_time_zone(raw: str | None) -> str:
+    """An IANA time zone name in its own spelling (`europe/berlin` → `Europe/Berlin`),
+    "" for none; ValueError for people."""
+    value = (raw or "").strip()
+    if not value:
+        return ""
+    name = _time_zones().get(value.lower())
+    if name is None:
+        raise ValueError(f"{value!r} is not a time zone; use an IANA name, e.g. Europe/Berlin.")
+    return name
+
+
+def capture_may_state_consent(current: str, stated: str | None) -> bool:
+    """Whether a capture sets a lead's consent `current` to the `stated` one (see the
+    module's docstring: never erased, never granted again once refused or withdrawn)."""
+    if not stated or stated in (ConsentStatus.UNKNOWN, current):
+        return False
+    if current == ConsentStatus.UNKNOWN:
+        return True
+    return current == ConsentStatus.GRANTED  # taken back: denied or withdrawn
 
 
 def derived_company_domain(values: Mapping[str, Any]) -> str:

@@ -4,10 +4,17 @@ A submission is validated like an API capture (LeadSerializer) and captured with
 leads.services.capture_lead on the `web_form` channel; the form adds its own rules:
 required fields, a honeypot against bots, consent, and a per-IP rate limit kept in
 Redis (the Django cache), so it holds across all web processes.
+
+The form is public: anyone may post any address to it. So a submission never tells
+whether the person was already a lead (`Submission` carries nothing the answer may
+show), fills only what is empty (the capture spec), and never grants a consent the
+person denied or withdrew: it records a `consent_requested` entry instead (the
+person's own confirmation, a double opt-in, is what may grant it again).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
@@ -21,11 +28,17 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from leads.api.serializers import LeadSerializer
-from leads.exceptions import LeadFlowError
+from leads.exceptions import IdentityConflict, LeadFlowError
 from leads.models import Activity, Campaign, ConsentStatus, CustomField, LeadForm, Source
-from leads.services import capture_lead, record_consent, record_event
+from leads.services import capture_lead, record_activity, record_event
+from leads.services.timeline import register_kind
 
-# Standard fields a form may ask for: name → (label, input type).
+log = logging.getLogger(__name__)
+
+CONSENT_REQUESTED = "consent_requested"
+register_kind(CONSENT_REQUESTED, "Consent confirmation requested")
+
+# Standard fields a form may ask for: name → (label, input type; "yesno": a select).
 FORM_FIELDS = {
     "email": ("Email", "email"),
     "first_name": ("First name", "text"),
@@ -37,6 +50,10 @@ FORM_FIELDS = {
     "website": ("Website", "url"),
     "company_size": ("Company size", "number"),
     "industry": ("Industry", "text"),
+    "budget": ("Budget", "decimal"),
+    "authority": ("Do you decide on the purchase?", "yesno"),
+    "need": ("What do you need?", "text"),
+    "timeline": ("When do you plan to buy?", "text"),
 }
 HONEYPOT = "hp_fax"  # a field people never see or fill; bots do
 CONSENT = "consent"
@@ -157,6 +174,8 @@ def _define(form: LeadForm, definition: Definition) -> None:
         errors["campaign"] = "No such campaign."
     if form.source not in Source.values:
         errors["source"] = "Choose a source."
+    if form.redirect_url and urlsplit(form.redirect_url).scheme.lower() not in ("http", "https"):
+        errors["redirect_url"] = "The thank-you page must be an http:// or https:// address."
     try:
         form.full_clean(exclude=["slug", *errors])
     except ValidationError as exc:  # a bad redirect URL, mostly
@@ -176,14 +195,24 @@ def snippet(form: LeadForm, *, action_url: str) -> str:
         ident = f"lf-{name.replace('.', '-')}"
         lines.append(f'  <p><label for="{ident}">{label}</label><br>')
         custom = custom_types.get(name)
+        kind = FORM_FIELDS[name][1] if name in FORM_FIELDS else "text"
         if custom and custom.type == CustomField.Type.CHOICE:
             options = "".join(f"<option>{escape(c)}</option>" for c in custom.choices)
+        elif kind == "yesno":
+            options = '<option value="yes">Yes</option><option value="no">No</option>'
+        else:
+            options = None
+        if options is not None:
             lines.append(
                 f'  <select id="{ident}" name="{name}"{required}><option value=""></option>'
                 f"{options}</select></p>"
             )
+        elif kind == "decimal":
+            lines.append(
+                f'  <input id="{ident}" name="{name}" type="text" inputmode="decimal"'
+                f"{required}></p>"
+            )
         else:
-            kind = FORM_FIELDS[name][1] if name in FORM_FIELDS else "text"
             lines.append(f'  <input id="{ident}" name="{name}" type="{kind}"{required}></p>')
     lines.append(
         f'  <p style="position:absolute;left:-10000px" aria-hidden="true">'
@@ -201,6 +230,9 @@ def snippet(form: LeadForm, *, action_url: str) -> str:
 
 @dataclass
 class Submission:
+    """A submission's outcome. The public answer shows only `ok` and `errors` (the
+    submitted values' own errors): never whether the lead existed."""
+
     ok: bool
     created: bool = False
     lead_id: int | None = None
@@ -245,26 +277,36 @@ def submit(*, form: LeadForm, post: dict[str, str], now: datetime) -> Submission
                 errors.setdefault(name, []).extend(messages)
     if errors:
         return Submission(ok=False, errors=errors)
-    consented = form.consent_text and (post.get(CONSENT) or "").lower() in {
+    consented = bool(form.consent_text) and (post.get(CONSENT) or "").lower() in {
         "yes",
         "on",
         "true",
         "1",
     }
-    with transaction.atomic():
-        result = capture_lead(data=dict(serializer.validated_data), channel="web_form", now=now)
-        if consented:
-            record_consent(
+    data = dict(serializer.validated_data)
+    if consented:
+        data["consent_status"] = ConsentStatus.GRANTED
+    try:
+        with transaction.atomic():
+            result = capture_lead(
+                data=data, channel="web_form", consent_method=f"web form {form.slug}", now=now
+            )
+            if consented and result.lead.consent_status != ConsentStatus.GRANTED:
+                # Refused or withdrawn before: only the person's confirmation grants it.
+                record_activity(
+                    lead_id=result.lead.pk, kind=CONSENT_REQUESTED, occurred_at=now,
+                    data={"form": form.slug}, now=now,
+                )  # fmt: skip
+            record_event(
                 lead_id=result.lead.pk,
-                status=ConsentStatus.GRANTED,
-                method=f"web form {form.slug}",
+                type=Activity.Kind.FORM_SUBMIT,
+                occurred_at=now,
+                data={"form": form.slug},
                 now=now,
             )
-        record_event(
-            lead_id=result.lead.pk,
-            type=Activity.Kind.FORM_SUBMIT,
-            occurred_at=now,
-            data={"form": form.slug},
-            now=now,
-        )
+    except IdentityConflict as exc:
+        # The values clash with leads that exist (an identity of another lead): saying so
+        # would tell that they exist. Nothing is written; the answer is the usual one.
+        log.warning("Web form %s: submission not captured: %s", form.slug, exc.message)
+        return Submission(ok=True)
     return Submission(ok=True, created=result.created, lead_id=result.lead.pk)

@@ -77,9 +77,10 @@ def public_submit(request, slug: str):
         }
         page = render(request, "leads/forms/error.html", context, status=400)
         return _answer(request, result.errors, 400, html=page)
+    # The same answer whether or not the person was a lead already (nor whether their
+    # consent was granted or only asked for): the form must not tell who is in the CRM.
     thanks = form.redirect_url or reverse("form-thanks", args=[form.slug])
-    status = 201 if result.created else 200
-    return _answer(request, {"ok": True}, status, html=_see_other(thanks))
+    return _answer(request, {"ok": True}, 200, html=_see_other(thanks))
 
 
 def _back_url(request) -> str:

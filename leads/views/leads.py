@@ -12,6 +12,7 @@ from leads import panels, selectors, services
 from leads.api.serializers import LeadSerializer
 from leads.models import (
     Activity,
+    ConsentStatus,
     CustomField,
     Lead,
     Stage,
@@ -30,11 +31,24 @@ EDIT_FIELDS = [
     ("company_size", "Company size"),
     ("industry", "Industry"),
     ("country", "Country (ISO code)"),
-    ("time_zone", "Time zone"),
+    ("time_zone", "Time zone (e.g. Europe/Berlin)"),
+    ("budget", "Budget"),
+    ("authority", "Authority (decides the purchase)"),
+    ("need", "Need"),
+    ("timeline", "Timeline"),
+    ("consent", "Marketing-email consent"),
 ]
+# Form names that are not the model field's (the lead JSON's name: `consent`).
+EDIT_SOURCES = {"consent": "consent_status"}
+# How a row is typed (absent: a text box); choices are (value, label) pairs.
+EDIT_TYPES = {
+    "budget": {"type": "number"},
+    "authority": {"type": "bool"},
+    "consent": {"type": "choice", "choices": ConsentStatus.choices, "required": True},
+}
 
 
-NULLABLE_FIELDS = {"email", "phone", "company_size"}
+NULLABLE_FIELDS = {"email", "phone", "company_size", "budget", "authority"}
 
 
 def _visible_lead(request, pk):
@@ -47,8 +61,15 @@ def _edit_rows(lead, data=None, errors=None):
     custom_errors = errors.get("custom", {}) if isinstance(errors.get("custom"), dict) else {}
     rows = []
     for name, label in EDIT_FIELDS:
-        value = data.get(name, "") if data is not None else (getattr(lead, name) or "")
-        rows.append({"name": name, "label": label, "value": value, "errors": errors.get(name, [])})
+        if data is not None:
+            value = data.get(name, "")
+        else:
+            value = getattr(lead, EDIT_SOURCES.get(name, name))
+            value = "" if value is None else value
+        rows.append(
+            {"name": name, "label": label, "value": value, "errors": errors.get(name, []),
+             **EDIT_TYPES.get(name, {})}
+        )  # fmt: skip
     for field in CustomField.objects.all():
         key = f"custom.{field.name}"
         value = data.get(key, "") if data is not None else lead.custom.get(field.name, "")
@@ -58,7 +79,11 @@ def _edit_rows(lead, data=None, errors=None):
                 "label": field.label,
                 "value": value,
                 "type": field.type,
-                "choices": field.choices,
+                "choices": [(choice, choice) for choice in field.choices],
+                # A value whose choice was removed stays readable and kept when left alone.
+                "stale": field.type == CustomField.Type.CHOICE
+                and value not in ("", None)
+                and value not in field.choices,
                 "errors": custom_errors.get(field.name, []),
             }
         )
@@ -156,6 +181,7 @@ def lead_edit(request, pk: int):
                 lead_id=lead.pk,
                 changes=serializer.validated_data,
                 by=request.user,
+                via="lead page",
                 now=timezone.now(),
             )
             messages.success(request, "Lead saved.")

@@ -33,6 +33,10 @@ FIELD_LABELS = {
     "industry": "Industry",
     "time_zone": "Time zone",
     "company_domain": "Company domain",
+    "budget": "Budget (BANT)",
+    "authority": "Authority (BANT: decides the purchase, yes/no)",
+    "need": "Need (BANT)",
+    "timeline": "Timeline (BANT)",
 }
 
 # Header spellings of the usual CRM and spreadsheet exports, compared after `_key()`.
@@ -69,6 +73,15 @@ _SYNONYMS = {
     "industry": ["industry", "sector", "vertical"],
     "time_zone": ["timezone", "tz"],
     "company_domain": ["companydomain", "domain", "companydomainname", "emaildomain"],
+    "budget": ["budget", "budgetamount", "estimatedbudget", "bantbudget"],
+    "authority": [
+        "authority", "decisionmaker", "isdecisionmaker", "bantauthority", "budgetholder",
+    ],
+    "need": ["need", "needs", "bantneed", "businessneed", "painpoint"],
+    "timeline": [
+        "timeline", "banttimeline", "timeframe", "purchasetimeframe", "purchasetimeline",
+        "buyingtimeframe",
+    ],
 }  # fmt: skip
 
 
@@ -94,8 +107,9 @@ def suggest_mapping(
 ) -> dict[str, str]:
     """{column: target} for the columns whose header names a field; each target once.
 
-    A header equal to a custom field's name or label maps to that custom field
-    first (marketing defined it on purpose), then the usual export headers.
+    A header naming one of the lead's own fields (the usual export headers) maps to
+    it; else a header equal to a custom field's name or label maps to that custom
+    field — also when the lead's own field of that name went to an earlier column.
     """
     fields = list(CustomField.objects.all()) if custom_fields is None else custom_fields
     custom = {}
@@ -105,9 +119,10 @@ def suggest_mapping(
     mapping: dict[str, str] = {}
     for column in columns:
         key = _key(column)
-        target = custom.get(key) or _BY_KEY.get(key)
-        if target and target not in mapping.values():
-            mapping[column] = target
+        for target in (_BY_KEY.get(key), custom.get(key)):
+            if target and target not in mapping.values():
+                mapping[column] = target
+                break
     return mapping
 
 

@@ -26,7 +26,9 @@ from leads.normalise import (
 )
 from leads.services.identity import (
     CSV_FILLABLE_FIELDS,
+    clean_budget,
     clean_country,
+    clean_time_zone,
     derived_company_domain,
     has_identity,
 )
@@ -39,7 +41,12 @@ def column_of(name: str) -> str:
     return Lead._meta.get_field(name).column
 
 
-_PG_TYPES = {"ForeignKey": "bigint", "PositiveIntegerField": "integer", "BooleanField": "boolean"}
+_PG_TYPES = {
+    "ForeignKey": "bigint",
+    "PositiveIntegerField": "integer",
+    "BooleanField": "boolean",
+    "DecimalField": "numeric",
+}
 
 # The staging columns, in COPY order, with their PostgreSQL types: the source, what
 # the capture spec says a CSV can fill, and the custom values.
@@ -51,7 +58,9 @@ STAGED = (
     ),
     ("custom", "jsonb"),
 )
-TEXT_FIELDS = ("first_name", "last_name", "title", "company", "website", "industry", "time_zone")
+TEXT_FIELDS = (
+    "first_name", "last_name", "title", "company", "website", "industry", "need", "timeline",
+)  # fmt: skip
 _MAX_POSITIVE_INT = 2_147_483_647
 _THOUSANDS_DOT = re.compile(r"^\d{1,3}(\.\d{3})+$")
 
@@ -255,6 +264,16 @@ class RowParser:
     @staticmethod
     def _parse_converted(raw, values):
         return parse_bool(raw)
+
+    _parse_authority = _parse_converted  # yes/no too
+
+    @staticmethod
+    def _parse_budget(raw, values):
+        return clean_budget(raw)
+
+    @staticmethod
+    def _parse_time_zone(raw, values):
+        return clean_time_zone(raw) or None
 
     @staticmethod
     def _parse_company_size(raw, values):
