@@ -41,3 +41,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]
+
+# A URL no route matches: the API's JSON 404 under /api/ (its schema promises JSON).
+handler404 = "leadflow.api.not_found"
