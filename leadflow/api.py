@@ -1,4 +1,5 @@
-"""API plumbing shared by every app: body size limit and the one error mapping."""
+"""API plumbing shared by every app: body size limit, the one error mapping, and how
+errors are documented in the schema (`ErrorSerializer`, `error_responses`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from io import BytesIO
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -79,3 +82,55 @@ def exception_handler(exc, context):
     if response is not None and response.status_code == status.HTTP_429_TOO_MANY_REQUESTS:
         response.data.setdefault("detail", "Too many requests.")
     return response
+
+
+# --- errors in the schema -----------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error answer: `detail` when the error is about no one field, else each
+    field's messages under its name (`non_field_errors` for the whole input; an object
+    for a field holding others, e.g. `custom` or a list's items by index), plus what the
+    error adds (`allowed`: the stage moves a refused move could make)."""
+
+    detail = serializers.CharField(required=False, help_text="What went wrong.")
+
+
+class ErrorSchema(OpenApiSerializerExtension):
+    """A serializer cannot say "any other key holds field messages"; the schema can."""
+
+    target_class = ErrorSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["additionalProperties"] = {
+            "oneOf": [
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "object", "additionalProperties": True},
+            ],
+            "description": "A field's messages, or the messages of the fields inside it.",
+        }
+        return schema
+
+
+ERRORS = {
+    400: "Bad input: the messages say which field and why; nothing was changed.",
+    401: "No valid credentials (`Authorization: Token <key>` or a session).",
+    403: "Signed in, but your role may not do this.",
+    404: "There is no such object that you may see.",
+    409: "The change conflicts with the object's current state; nothing was changed.",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """The error answers an operation can give, for `extend_schema(responses=...)`; 401
+    is always among them (every endpoint that uses this needs a signed-in user), 403 for
+    an operation a role may be refused (or that changes something: session auth's CSRF
+    check refuses with a 403 too).
+
+        @extend_schema(responses={200: LeadSerializer, **error_responses(400, 404)})
+    """
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=ERRORS[code])
+        for code in sorted({*codes, 401})
+    }

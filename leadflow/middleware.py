@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from functools import partial
 from io import BytesIO
 
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, JsonResponse
 
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def error_response(request, message: str, *, status: int, text) -> HttpResponse:
+    """An error answered before DRF sees the request (here, or when no URL matched):
+    under /api/ the API's JSON (`{"detail": message}`), elsewhere what `text()` makes."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=status)
+    return text()
+
+
+def _refuse(request, message: str, status: int) -> HttpResponse:
+    text = partial(HttpResponse, message, status=status, content_type="text/plain; charset=utf-8")
+    return error_response(request, message, status=status, text=text)
 
 
 class RefuseNulCharacters:
@@ -26,9 +40,8 @@ class RefuseNulCharacters:
         for source in sources:
             for key, values in source.lists():
                 if "\x00" in key or any("\x00" in value for value in values):
-                    return HttpResponseBadRequest(
-                        "Text may not contain NUL characters; nothing was changed.",
-                        content_type="text/plain; charset=utf-8",
+                    return _refuse(
+                        request, "Text may not contain NUL characters; nothing was changed.", 400
                     )
         return self.get_response(request)
 
@@ -50,17 +63,13 @@ class ReadChunkedBodies:
             if not meta.get("wsgi.input_terminated") or request.content_type.startswith(
                 "multipart/"
             ):
-                return HttpResponse(
-                    "Send this request with a Content-Length header.",
-                    status=411, content_type="text/plain; charset=utf-8",
-                )  # fmt: skip
+                return _refuse(request, "Send this request with a Content-Length header.", 411)
             limit = settings.API_MAX_BODY_BYTES
             body = meta["wsgi.input"].read(limit + 1)
             if len(body) > limit:
-                return HttpResponse(
-                    f"The request body is larger than the limit of {limit} bytes.",
-                    status=413, content_type="text/plain; charset=utf-8",
-                )  # fmt: skip
+                return _refuse(
+                    request, f"The request body is larger than the limit of {limit} bytes.", 413
+                )
             meta["CONTENT_LENGTH"] = str(len(body))
             request._stream = LimitedStream(BytesIO(body), len(body))
         return self.get_response(request)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Case, CharField, Q, Value, When
 from django.db.models.functions import Concat, Lower
 from django_filters.fields import IsoDateTimeField
 
-from leads.models import CustomField, Lead, Source, Stage
+from leads.models import CustomField, FieldChange, Lead, Source, Stage
 
 CUSTOM_PREFIX = "custom."
 
@@ -174,6 +175,30 @@ class LeadFilter(django_filters.FilterSet):
                 | Q(external_id__icontains=word)
             )
         return queryset
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number a PostgreSQL integer can hold (else a 400)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=1, max_value=2**31 - 1, **kwargs)
+
+
+def filter_import(queryset, name, value):
+    """The leads import `value` created (`Lead.import_job`) or filled fields of (its
+    `FieldChange` rows, channel "import")."""
+    filled = FieldChange.objects.filter(import_job_id=value, channel="import").values("lead_id")
+    return queryset.filter(Q(import_job_id=value) | Q(pk__in=filled))
+
+
+# `import` is a Python keyword, so this filter cannot be declared in the class body.
+LeadFilter.base_filters["import"] = IdFilter(
+    method=filter_import,
+    label="Import",
+    help_text="An import's id: the leads it created or whose empty fields it filled.",
+)
 
 
 def _custom_filters(field: CustomField) -> dict[str, django_filters.Filter]:

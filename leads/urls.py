@@ -41,6 +41,8 @@ import_patterns = (
         path("<int:pk>/preview/", imports.import_preview, name="preview"),
         path("<int:pk>/start/", imports.import_start, name="start"),
         path("<int:pk>/undo/", imports.import_undo, name="undo"),
+        path("<int:pk>/cancel/", imports.import_cancel, name="cancel"),
+        path("<int:pk>/delete/", imports.import_delete, name="delete"),
     ],
     "imports",
 )

@@ -1,13 +1,17 @@
 """Import pages through the Django test client: upload → mapping → preview → import →
 progress/outcome → undo, the list, and who may see them."""
 
+import os
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
 from leads.models import Campaign, ImportJob, Lead
+from leads.services import update_lead
 from leads.tasks import import_leads
 from tests.conftest import PASSWORD
+from tests.helpers import make_lead
 
 
 @pytest.fixture(autouse=True)
@@ -149,9 +153,97 @@ def test_sales_reps_and_managers_get_403_on_every_import_page(
     for user in (rep_ann, manager):
         browser_of(user)
         pages = ("", "new/", f"{job.pk}/", f"{job.pk}/mapping/", f"{job.pk}/preview/",
-                 f"{job.pk}/undo/")  # fmt: skip
+                 f"{job.pk}/undo/", f"{job.pk}/cancel/", f"{job.pk}/delete/")  # fmt: skip
         for url in (f"/imports/{page}" for page in pages):
             assert client.get(url).status_code == 403, url
-        assert client.post(f"/imports/{job.pk}/start/").status_code == 403
+        for action in ("start", "cancel", "delete"):
+            assert client.post(f"/imports/{job.pk}/{action}/").status_code == 403
         client.logout()
     assert client.get("/imports/").status_code == 302  # anonymous: to the login page
+
+
+@pytest.mark.django_db
+def test_see_the_leads_lists_the_leads_the_import_created_or_filled(marketer, browser_of, now):
+    client = browser_of(marketer)
+    filled = make_lead(email="old@acme.io", title="")
+    untouched = make_lead(email="other@acme.io")
+    update_lead(lead_id=untouched.pk, changes={"title": "CTO"}, by=marketer, now=now)
+    upload(client, "Email,Title\nold@acme.io,CEO\nnew@acme.io,VP\n")
+    job = ImportJob.objects.get()
+    client.post(f"/imports/{job.pk}/mapping/", {"col-0": "email", "col-1": "title"})
+    client.post(f"/imports/{job.pk}/start/")
+    import_leads(job.pk)
+
+    page = client.get(f"/imports/{job.pk}/").content.decode()
+    assert f'href="/leads/?import={job.pk}">See the leads</a>' in page
+    listed = client.get(f"/leads/?import={job.pk}").content.decode()
+    assert "2 leads match" in listed
+    assert "old@acme.io" in listed and "new@acme.io" in listed  # filled, created
+    assert "other@acme.io" not in listed
+    assert Lead.objects.get(pk=filled.pk).title == "CEO"
+
+
+@pytest.mark.django_db
+def test_a_pending_import_says_why_it_is_pending(marketer, browser_of, settings):
+    settings.TIME_ZONE = "UTC"
+    client = browser_of(marketer)
+    upload(client, "Email\nann@acme.io\n")
+    job = ImportJob.objects.get()
+    page = client.get(f"/imports/{job.pk}/").content.decode()
+    assert "Waiting for you to confirm the mapping" in page
+    assert "every 1s" not in page  # nothing to poll for
+    assert "confirm the mapping</a>" in client.get("/imports/").content.decode()
+
+    client.post(f"/imports/{job.pk}/start/")
+    job.refresh_from_db()
+    since = job.started_at.strftime("%H:%M")
+    page = client.get(f"/imports/{job.pk}/").content.decode()
+    assert "Queued: waiting for a worker since" in page and f">{since}</time>" in page
+    assert "every 1s" in page
+    assert "queued since" in client.get("/imports/").content.decode()
+    # A queued import's mapping cannot change under the worker's feet.
+    assert client.get(f"/imports/{job.pk}/mapping/").url == f"/imports/{job.pk}/"
+
+
+@pytest.mark.django_db
+def test_a_queued_import_can_be_cancelled_after_a_confirmation(marketer, browser_of):
+    client = browser_of(marketer)
+    upload(client, "Email\nann@acme.io\n")
+    job = ImportJob.objects.get()
+    client.post(f"/imports/{job.pk}/start/")
+    confirm = client.get(f"/imports/{job.pk}/cancel/").content.decode()
+    assert "Yes, cancel this import" in confirm and "queued for a worker" in confirm
+    assert ImportJob.objects.get().status == "pending"  # the page alone changes nothing
+
+    response = client.post(f"/imports/{job.pk}/cancel/")
+    assert response.url == f"/imports/{job.pk}/"
+    page = client.get(response.url).content.decode()
+    assert "was cancelled" in page and "Cancelled by marketer" in page
+    import_leads(job.pk)  # the queued task arrives: it leaves the job alone
+    assert ImportJob.objects.get().status == "failed" and not Lead.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_pending_or_failed_import_is_deleted_with_its_file_a_done_one_is_not(
+    marketer, browser_of, settings, django_capture_on_commit_callbacks
+):
+    client = browser_of(marketer)
+    upload(client, "Email\nann@acme.io\n")
+    job = ImportJob.objects.get()
+    path = job.file.path
+    assert "Yes, delete this import" in client.get(f"/imports/{job.pk}/delete/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/imports/{job.pk}/delete/")
+    assert response.url == "/imports/"
+    assert "was deleted" in client.get("/imports/").content.decode()
+    assert not ImportJob.objects.exists()
+    assert not os.path.exists(path)
+
+    upload(client, "Email\nbo@acme.io\n")
+    done = ImportJob.objects.get()
+    client.post(f"/imports/{done.pk}/start/")
+    import_leads(done.pk)
+    assert "Undo it</a> instead" in client.get(f"/imports/{done.pk}/delete/").content.decode()
+    client.post(f"/imports/{done.pk}/delete/")
+    assert ImportJob.objects.get().status == "done" and Lead.objects.count() == 1
+    assert "Undo it instead" in client.get(f"/imports/{done.pk}/").content.decode()

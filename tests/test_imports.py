@@ -17,6 +17,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from leads import roles
+from leads.exceptions import InvalidTransition
 from leads.models import (
     Activity,
     Campaign,
@@ -395,6 +396,70 @@ def test_a_run_leaves_a_job_alone_while_another_worker_holds_it(marketer):
     finally:
         other.close()
     assert Lead.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_job_a_worker_is_running_can_be_neither_cancelled_nor_deleted(marketer):
+    job = imports.create_import_job(
+        upload=csv_file("Email\nann@acme.io\n"), by=marketer, now=CURRENT_TIME, start=True
+    )
+    other = psycopg2.connect(**connection.get_connection_params())
+    try:
+        with other.cursor() as cursor:  # the worker's run holds the job's lock
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, job.pk])
+        for refused in (imports.cancel_import, imports.delete_import):
+            with pytest.raises(InvalidTransition, match="A worker is running"):
+                refused(job_id=job.pk, by=marketer, now=CURRENT_TIME)
+    finally:
+        other.close()
+    assert ImportJob.objects.get(pk=job.pk).status == "pending"
+
+
+@pytest.mark.django_db
+def test_a_queued_job_deleted_before_its_worker_came_is_skipped(marketer):
+    job = imports.create_import_job(
+        upload=csv_file("Email\nann@acme.io\n"), by=marketer, now=CURRENT_TIME, start=True
+    )
+    assert imports.is_queued(job) and job.started_at == CURRENT_TIME
+    imports.delete_import(job_id=job.pk, by=marketer, now=CURRENT_TIME)
+    assert imports.run_import(job_id=job.pk, now=CURRENT_TIME) is None
+    assert not Lead.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_queued_jobs_mapping_cannot_change_and_a_cancelled_one_can_start_again(marketer):
+    job = imports.create_import_job(
+        upload=csv_file("Email,Name\nann@acme.io,Ann\n"), by=marketer, now=CURRENT_TIME, start=True
+    )
+    mapping = {"Email": "email", "Name": "first_name"}
+    with pytest.raises(InvalidTransition, match="queued"):
+        imports.set_mapping(job_id=job.pk, mapping=mapping, by=marketer, now=CURRENT_TIME)
+    imports.cancel_import(job_id=job.pk, by=marketer, now=CURRENT_TIME)
+    job = imports.set_mapping(job_id=job.pk, mapping=mapping, by=marketer, now=CURRENT_TIME)
+    assert job.status == "pending" and not imports.is_queued(job)
+    imports.start_import(job_id=job.pk, by=marketer, now=CURRENT_TIME)
+    import_leads(job.pk)
+    assert Lead.objects.get().first_name == "Ann"
+
+
+@pytest.mark.django_db
+def test_leads_of_an_import_are_filterable_in_the_api(marketer, api_as):
+    filled = make_lead(email="old@acme.io", title="")
+    other = make_lead(email="other@acme.io")
+    job = run_csv("Email,Title\nold@acme.io,CTO\nnew@acme.io,VP\n", by=marketer)
+    api = api_as(marketer)
+    found = api.get("/api/v1/leads/", {"import": job.pk}).json()["results"]
+    assert {lead["email"] for lead in found} == {"old@acme.io", "new@acme.io"}
+    assert other.pk not in {lead["id"] for lead in found} and filled.pk in {
+        lead["id"] for lead in found
+    }
+    for bad in ("x", "0", "99999999999"):
+        response = api.get("/api/v1/leads/", {"import": bad})
+        assert response.status_code == 400 and "import" in response.json(), bad
+    schema = api.get("/api/schema/?format=json").json()
+    params = schema["paths"]["/api/v1/leads/"]["get"]["parameters"]
+    (param,) = [p for p in params if p["name"] == "import"]
+    assert "created or whose empty fields it filled" in param["description"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,12 +10,13 @@ import json
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from leadflow.api import error_responses
 from leads import roles
 from leads.exceptions import LeadFlowError
 from leads.models import Campaign, ImportJob, Source
@@ -29,8 +30,10 @@ class ImportErrorSerializer(serializers.Serializer):
 
 
 class ImportJobSerializer(serializers.ModelSerializer):
-    campaign = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    campaign = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     errors = ImportErrorSerializer(many=True, read_only=True)
 
     class Meta:
@@ -91,6 +94,10 @@ class MarketingOnly(permissions.BasePermission):
         return roles.sees_all_leads(request.user)
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: ImportJobSerializer(many=True), **error_responses(403)}),
+    retrieve=extend_schema(responses={200: ImportJobSerializer, **error_responses(403, 404)}),
+)
 class ImportJobViewSet(
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
@@ -111,7 +118,10 @@ class ImportJobViewSet(
 
     @extend_schema(
         request={"multipart/form-data": ImportCreateSerializer},
-        responses={202: OpenApiResponse(ImportJobSerializer, description="Queued.")},
+        responses={
+            202: OpenApiResponse(ImportJobSerializer, description="Queued."),
+            **error_responses(400, 403),
+        },
     )
     def create(self, request, *args, **kwargs):
         limit = settings.IMPORT_MAX_BYTES
@@ -134,7 +144,9 @@ class ImportJobViewSet(
         )
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=None, responses={200: ImportJobSerializer})
+    @extend_schema(
+        request=None, responses={200: ImportJobSerializer, **error_responses(403, 404, 409)}
+    )
     @action(detail=True, methods=["post"])
     def undo(self, request, pk=None):
         """Delete the leads the import created and put back the fields it filled (409

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -12,12 +12,15 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leadflow.api import LimitedJSONParser, error_responses
 from leads import selectors, services
 from leads.api.permissions import CanCapture, MarketingWrites
 from leads.api.serializers import (
     BULK_EVENTS_MAX,
     BulkEventSerializer,
+    BulkEventsRecordedSerializer,
     CustomFieldSerializer,
+    EventRecordedSerializer,
     EventSerializer,
     LeadSerializer,
 )
@@ -69,6 +72,13 @@ def _valid_position(field: str, position: str) -> bool:
     return True
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: LeadSerializer, **error_responses(400)}),
+    retrieve=extend_schema(responses={200: LeadSerializer, **error_responses(404)}),
+    partial_update=extend_schema(
+        responses={200: LeadSerializer, **error_responses(400, 403, 404, 409)}
+    ),
+)
 class LeadViewSet(
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
@@ -89,6 +99,7 @@ class LeadViewSet(
         responses={
             201: OpenApiResponse(LeadSerializer, description="A new lead was created."),
             200: OpenApiResponse(LeadSerializer, description="An existing lead was updated."),
+            **error_responses(400, 403, 409),
         }
     )
     def create(self, request, *args, **kwargs):
@@ -109,8 +120,11 @@ class LeadViewSet(
     @extend_schema(
         request=EventSerializer,
         responses={
-            201: OpenApiResponse(description="The event was recorded."),
-            200: OpenApiResponse(description="This key was seen before; nothing new recorded."),
+            201: OpenApiResponse(EventRecordedSerializer, description="The event was recorded."),
+            200: OpenApiResponse(
+                EventRecordedSerializer, description="The key was seen before; nothing recorded."
+            ),
+            **error_responses(400, 403, 404),
         },
     )
     @action(detail=True, methods=["post"])
@@ -140,6 +154,15 @@ class LeadViewSet(
         return Response(self.get_serializer(self.get_queryset().get(pk=lead.pk)).data)
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: CustomFieldSerializer(many=True), **error_responses()}),
+    create=extend_schema(responses={201: CustomFieldSerializer, **error_responses(400, 403)}),
+    retrieve=extend_schema(responses={200: CustomFieldSerializer, **error_responses(404)}),
+    partial_update=extend_schema(
+        responses={200: CustomFieldSerializer, **error_responses(400, 403, 404)}
+    ),
+    destroy=extend_schema(responses={204: None, **error_responses(403, 404, 409)}),
+)
 class CustomFieldViewSet(
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
@@ -189,8 +212,12 @@ class BulkEventsView(APIView):
     checked first and, if one is bad, none is recorded."""
 
     permission_classes = [permissions.IsAuthenticated]
+    parser_classes = [LimitedJSONParser]  # a list of events has no form encoding
 
-    @extend_schema(request=BulkEventSerializer(many=True), responses={201: OpenApiResponse()})
+    @extend_schema(
+        request=BulkEventSerializer(many=True),
+        responses={201: BulkEventsRecordedSerializer, **error_responses(400, 403, 404)},
+    )
     def post(self, request):
         if not isinstance(request.data, list) or not request.data:
             raise ValidationError({"non_field_errors": ["Send a JSON list of events."]})

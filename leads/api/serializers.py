@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from leads.custom_fields import clean_values
@@ -63,8 +64,12 @@ class LeadSerializer(serializers.ModelSerializer):
     campaign = serializers.SlugRelatedField(
         slug_field="code", queryset=Campaign.objects.all(), required=False, allow_null=True
     )
-    latest_campaign = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    latest_campaign = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
+    owner = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Username, or null."
+    )
     custom = serializers.DictField(required=False)
     budget = BudgetField(required=False, allow_null=True)
     consent = serializers.ChoiceField(
@@ -198,4 +203,28 @@ class BulkEventSerializer(EventSerializer):
     lead = serializers.IntegerField(min_value=1)
 
 
+class BulkEventSchema(OpenApiSerializerExtension):
+    """An event plus its lead (`allOf`), so the event types are one enum in the schema."""
+
+    target_class = BulkEventSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        event = auto_schema.resolve_serializer(EventSerializer, direction).ref
+        lead = {"type": "integer", "minimum": 1, "description": "The lead's id."}
+        return {
+            "allOf": [event, {"type": "object", "properties": {"lead": lead}, "required": ["lead"]}]
+        }
+
+
 BULK_EVENTS_MAX = 1000
+
+
+class EventRecordedSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The timeline entry's id.")
+    type = serializers.CharField()
+    recorded = serializers.BooleanField(help_text="False when the key was seen before.")
+
+
+class BulkEventsRecordedSerializer(serializers.Serializer):
+    recorded = serializers.IntegerField()
+    duplicates = serializers.IntegerField(help_text="Events whose key was seen before.")

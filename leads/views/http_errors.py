@@ -1,27 +1,23 @@
 """The project's 403 and 404 answers (leadflow/urls.py `handler403` / `handler404`):
-pages in the app's layout, with its navigation; JSON under /api/, where clients read
-`detail` as from every other API error."""
+pages in the app's layout, with its navigation; JSON under /api/ (a URL no route
+matches too, e.g. `/api/v1/leads/1.5/`), where clients read `detail` as from every
+other API error (leadflow.middleware.error_response)."""
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+from functools import partial
+
 from django.views import defaults
 
-API_PREFIX = "/api/"
-
-
-def _api(request) -> bool:
-    return request.path.startswith(API_PREFIX)
+from leadflow.middleware import error_response
 
 
 def page_not_found(request, exception):
-    if _api(request):
-        return JsonResponse({"detail": "Not found."}, status=404)
-    return defaults.page_not_found(request, exception)
+    page = partial(defaults.page_not_found, request, exception)
+    return error_response(request, "Not found.", status=404, text=page)
 
 
 def permission_denied(request, exception):
-    if _api(request):
-        detail = "You do not have permission to perform this action."
-        return JsonResponse({"detail": detail}, status=403)
-    return defaults.permission_denied(request, exception)
+    page = partial(defaults.permission_denied, request, exception)
+    detail = "You do not have permission to perform this action."
+    return error_response(request, detail, status=403, text=page)

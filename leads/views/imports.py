@@ -1,4 +1,6 @@
-"""Import pages: upload → mapping → preview → import (progress, outcome) → undo; the list.
+"""Import pages: upload → mapping → preview → import (progress, outcome) → undo; the list;
+cancelling a pending import and deleting a pending or failed one (each after a
+confirmation page).
 
 Only marketing (and admins) import; everyone else gets a 403.
 """
@@ -20,10 +22,16 @@ from leads.services import imports
 from leads.views.errors import domain_errors
 
 SKIP = ""
+PENDING, FAILED, DONE = ImportJob.Status.PENDING, ImportJob.Status.FAILED, ImportJob.Status.DONE
 
 
 def _job(request, pk: int) -> ImportJob:
     return get_object_or_404(imports.imports_visible_to(request.user), pk=pk)
+
+
+def _editable(job: ImportJob) -> bool:
+    """Its mapping can still change: pending and not queued for a worker, or failed."""
+    return job.status == FAILED or (job.status == PENDING and not imports.is_queued(job))
 
 
 def _back(job: ImportJob, exc: LeadFlowError):
@@ -44,7 +52,9 @@ class UploadForm(forms.Form):
 
 @roles.marketing_required
 def import_list(request):
-    jobs = imports.imports_visible_to(request.user)[:100]
+    jobs = list(imports.imports_visible_to(request.user)[:100])
+    for job in jobs:
+        job.queued = imports.is_queued(job)
     return render(request, "leads/imports/list.html", {"jobs": jobs})
 
 
@@ -78,7 +88,7 @@ def import_new(request):
 @roles.marketing_required
 def import_mapping(request, pk: int):
     job = _job(request, pk)
-    if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.FAILED):
+    if not _editable(job):
         return redirect("imports:detail", pk=job.pk)
     with domain_errors(request) as outcome:
         columns = imports.file_columns(job)
@@ -113,7 +123,7 @@ def import_mapping(request, pk: int):
 @roles.marketing_required
 def import_preview(request, pk: int):
     job = _job(request, pk)
-    if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.FAILED):
+    if not _editable(job):
         return redirect("imports:detail", pk=job.pk)
     with domain_errors(request) as outcome:
         preview = imports.preview_import(job)
@@ -140,18 +150,57 @@ def import_start(request, pk: int):
 @roles.marketing_required
 def import_detail(request, pk: int):
     job = _job(request, pk)
-    context = {"job": job, "errors": job.errors[:200], "more_errors": max(len(job.errors) - 200, 0)}
+    context = {
+        "job": job,
+        "queued": imports.is_queued(job),
+        "errors": job.errors[:200],
+        "more_errors": max(len(job.errors) - 200, 0),
+    }
     if request.htmx:
         return render(request, "leads/imports/detail.html#progress", context)
     return render(request, "leads/imports/detail.html", context)
 
 
+def _confirmed(request, job: ImportJob, change, *, template, allowed, done, after=None):
+    """A change the person confirms first: GET shows the confirmation page (its form when
+    the job's status is `allowed`), POST makes the change (a refusal becomes the page's
+    message) and goes back to the job, or to `after` once the job is gone."""
+    if request.method != "POST":
+        context = {"job": job, "queued": imports.is_queued(job), "allowed": job.status in allowed}
+        return render(request, template, context)
+    with domain_errors(request) as outcome:
+        change(job_id=job.pk, by=request.user, now=timezone.now())
+        messages.success(request, done)
+    if outcome.refused or after is None:
+        return redirect("imports:detail", pk=job.pk)
+    return redirect(after)
+
+
 @roles.marketing_required
 def import_undo(request, pk: int):
     job = _job(request, pk)
-    if request.method == "POST":
-        with domain_errors(request):
-            imports.undo_import(job_id=job.pk, by=request.user, now=timezone.now())
-            messages.success(request, f"Import {job.pk} was undone.")
-        return redirect("imports:detail", pk=job.pk)
-    return render(request, "leads/imports/undo.html", {"job": job})
+    done = f"Import {job.pk} was undone."
+    return _confirmed(
+        request, job, imports.undo_import, template="leads/imports/undo.html", allowed=[DONE],
+        done=done,
+    )  # fmt: skip
+
+
+@roles.marketing_required
+def import_cancel(request, pk: int):
+    job = _job(request, pk)
+    done = f"Import {job.pk} was cancelled; nothing was imported."
+    return _confirmed(
+        request, job, imports.cancel_import, template="leads/imports/cancel.html",
+        allowed=[PENDING], done=done,
+    )  # fmt: skip
+
+
+@roles.marketing_required
+def import_delete(request, pk: int):
+    job = _job(request, pk)
+    done = f"Import {job.pk} ({job.original_name}) was deleted."
+    return _confirmed(
+        request, job, imports.delete_import, template="leads/imports/delete.html",
+        allowed=[PENDING, FAILED], done=done, after="imports:list",
+    )  # fmt: skip

@@ -6,16 +6,20 @@
 - `merge`: the set-based import (COPY into staging, INSERT/UPDATE … SELECT): the
   capture spec (`leads.services.identity`) applied to a whole file, with the outcome
   of capturing its rows one by one.
-- `jobs`: the service functions every entry point calls; `undo`: undoing an import.
+- `jobs`: the service functions every entry point calls (upload, mapping, start,
+  cancel, delete, the run); `undo`: undoing an import.
 """
 
 from leads.services.imports.jobs import (
     ImportFailed,
     Preview,
+    cancel_import,
     column_samples,
     create_import_job,
+    delete_import,
     file_columns,
     imports_visible_to,
+    is_queued,
     preview_import,
     run_import,
     set_mapping,
@@ -30,11 +34,14 @@ __all__ = [
     "ImportFailed",
     "ImportFileError",
     "Preview",
+    "cancel_import",
     "check_mapping",
     "column_samples",
     "create_import_job",
+    "delete_import",
     "file_columns",
     "imports_visible_to",
+    "is_queued",
     "preview_import",
     "run_import",
     "set_mapping",

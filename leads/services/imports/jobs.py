@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
@@ -124,9 +126,10 @@ def create_import_job(
     """Store an uploaded CSV as a pending job after checking it can be imported.
 
     With no `mapping` the columns are mapped as suggested from their headers. With
-    `start` the job is enqueued when the transaction commits (the API); without it
-    the mapping waits for a person to confirm it (the pages). ImportFileError or
-    LeadFlowError (field "file" or "mapping") when the file or mapping is unusable.
+    `start` the job is enqueued when the transaction commits (the API; `started_at` is
+    when it was queued); without it the mapping waits for a person to confirm it (the
+    pages). ImportFileError or LeadFlowError (field "file" or "mapping") when the file
+    or mapping is unusable.
     """
     limit = settings.IMPORT_MAX_BYTES
     if upload.size > limit:
@@ -167,6 +170,7 @@ def create_import_job(
             mapping=mapping,
             source=source,
             campaign=campaign,
+            started_at=now if start else None,
         )
         job.file.save(upload.name or "import.csv", upload, save=False)
         job.save()
@@ -176,12 +180,16 @@ def create_import_job(
 
 
 def set_mapping(*, job_id: int, mapping: dict, by, now: datetime) -> ImportJob:
-    """Change a job's mapping before it runs, or after it failed (which makes it
-    pending again: a failed import wrote nothing)."""
+    """Change a job's mapping before it is started, or after it failed (which makes it
+    pending again: a failed import wrote nothing). A queued job is cancelled first."""
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job_id)
         if job.status not in (Status.PENDING, Status.FAILED):
             raise InvalidTransition(f"This import is {job.status}; its mapping cannot change.")
+        if is_queued(job):
+            raise InvalidTransition(
+                "This import is queued for a worker; cancel it to change its mapping."
+            )
         job.mapping = check_mapping(mapping, file_columns(job))
         _reset(job)
         job.save()
@@ -197,7 +205,8 @@ def _reset(job: ImportJob) -> None:
 
 
 def start_import(*, job_id: int, by, now: datetime) -> ImportJob:
-    """Confirm a pending job's mapping and enqueue it (on commit)."""
+    """Confirm a pending job's mapping and enqueue it (on commit); `started_at` says since
+    when it is queued (a worker's run sets it again when it begins)."""
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job_id)
         if job.status == Status.FAILED:
@@ -205,9 +214,70 @@ def start_import(*, job_id: int, by, now: datetime) -> ImportJob:
         elif job.status != Status.PENDING:
             raise InvalidTransition(f"This import is already {job.status}.")
         job.mapping = check_mapping(job.mapping, file_columns(job))
+        job.started_at = job.started_at or now
         job.save()
         _enqueue(job)
     return job
+
+
+def is_queued(job: ImportJob) -> bool:
+    """A pending job that was started (by a person or the API) and waits for a worker; a
+    pending job that was not waits for a person to confirm its mapping."""
+    return job.status == Status.PENDING and job.started_at is not None
+
+
+@contextmanager
+def _held(job_id: int):
+    """The job's row, locked, and its run lock (the one `run_import` holds while it
+    works): None while a worker is on it."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, job_id & 0x7FFFFFFF]
+            )
+            (locked,) = cursor.fetchone()
+        yield ImportJob.objects.select_for_update().get(pk=job_id) if locked else None
+
+
+_BUSY = "A worker is running this import right now; wait for it to finish."
+
+
+def cancel_import(*, job_id: int, by, now: datetime) -> ImportJob:
+    """Stop a pending import from running: it fails with "cancelled" and nothing is
+    imported (a worker that takes up its queued task leaves it alone). Its mapping can
+    then be changed and it can be started again, or it can be deleted."""
+    with _held(job_id) as job:
+        if job is None:
+            raise InvalidTransition(_BUSY)
+        if job.status != Status.PENDING:
+            raise InvalidTransition(
+                f"Only a pending import can be cancelled; this one is {job.status}."
+            )
+        who = getattr(by, "username", None) or "the system"
+        job.status = Status.FAILED
+        job.errors = [
+            {"row": None, "column": None, "message": f"Cancelled by {who}; nothing was imported."}
+        ]
+        job.finished_at = now
+        job.save(update_fields=["status", "errors", "finished_at"])
+    return job
+
+
+def delete_import(*, job_id: int, by, now: datetime) -> None:
+    """Delete a pending or failed import and its uploaded file (once the deletion
+    commits). Neither wrote anything; a done import is undone instead, never deleted."""
+    with _held(job_id) as job:
+        if job is None:
+            raise InvalidTransition(_BUSY)
+        if job.status not in (Status.PENDING, Status.FAILED):
+            advice = " Undo it instead." if job.status == Status.DONE else ""
+            raise InvalidTransition(
+                f"Only a pending or failed import can be deleted; this one is {job.status}.{advice}"
+            )
+        name = job.file.name
+        job.delete()
+        if name:
+            transaction.on_commit(partial(job.file.storage.delete, name))
 
 
 def _enqueue(job: ImportJob) -> None:
@@ -332,8 +402,9 @@ def run_import(*, job_id: int, now: datetime) -> ImportJob | None:
     """Run a pending job: every row imported, or none (status `failed` with the errors).
 
     Safe to call twice or concurrently: a PostgreSQL advisory lock held by the
-    import's transaction lets one run at a time (None for the others), and a job
-    that is no longer pending or running is left alone. A run that crashed rolled
+    import's transaction lets one run at a time (None for the others, and for a job
+    deleted meanwhile), and a job that is no longer pending or running (a cancelled one
+    has failed) is left alone. A run that crashed rolled
     back entirely and released the lock, so calling this again redoes it.
     """
     with transaction.atomic():
@@ -344,7 +415,9 @@ def run_import(*, job_id: int, now: datetime) -> ImportJob | None:
             (locked,) = cursor.fetchone()
         if not locked:
             return None
-        job = ImportJob.objects.select_related("campaign").get(pk=job_id)
+        job = ImportJob.objects.select_related("campaign").filter(pk=job_id).first()
+        if job is None:  # deleted after its task was queued
+            return None
         if job.status not in (Status.PENDING, Status.RUNNING):
             return job
         progress = _Progress(job.pk)
