@@ -36,19 +36,22 @@ what-if all use these same forms, so they cannot disagree.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from leads.exceptions import LeadFlowError
 from leads.models import EVENT_TYPES, CustomField, Stage
-from leads.normalise import FREE_MAIL_DOMAINS
 from leads.services import FUTURE_TOLERANCE_SECONDS
-from leads.values import parse_date
+from scoring.conditions import (  # the condition language, shared with other apps' rules
+    DefinitionError,
+    Sql,
+    condition_sql,
+    is_blank,
+    read_number,
+    read_text,
+)
 
-OPS = ("equals", "in", "contains", "range", "is_set")
 GRADES = ("A", "B", "C", "D")
 APPLIES_TO = ("fit", "engagement")
 # An event this many half-lives old counts 0. Its factor would be below 1e-301, far
@@ -56,51 +59,6 @@ APPLIES_TO = ("fit", "engagement")
 # to an error, not to 0: one event from year 1 (or a half-life of minutes) would stop
 # the scoring statement for every lead.
 DECAY_HORIZON_HALF_LIVES = 1000
-
-# Lead fields a rule may test: name → (SQL over the lead row `l`, type, what people see).
-FIELDS: dict[str, tuple[str, str, str]] = {
-    "title": ("l.title", "text", "Title"),
-    "company": ("l.company", "text", "Company"),
-    "company_domain": ("l.company_domain", "text", "Company domain"),
-    "email_domain": ("split_part(l.email, '@', 2)", "text", "Email domain"),
-    "industry": ("l.industry", "text", "Industry"),
-    "country": ("l.country", "text", "Country"),
-    "source": ("l.source", "text", "Source channel"),
-    "need": ("l.need", "text", "Need (BANT)"),
-    "timeline": ("l.timeline", "text", "Timeline (BANT)"),
-    "consent_status": ("l.consent_status", "text", "Email consent"),
-    "company_size": ("l.company_size", "number", "Company size"),
-    "budget": ("l.budget", "number", "Budget (BANT)"),
-    "authority": ("l.authority", "bool", "Authority (BANT)"),
-    "converted": ("l.converted", "bool", "Converted"),
-    "free_mail": ("(split_part(l.email, '@', 2) = ANY(%s))", "bool", "Free-mail address"),
-    "days_inactive": (
-        "(date_part('epoch', (%s::timestamptz - coalesce(l.last_activity_at, l.created_at)))"
-        " / 86400)",
-        "number",
-        "Days inactive",
-    ),
-}
-_CUSTOM_SQL = {
-    CustomField.Type.TEXT: ("(l.custom ->> %s)", "text"),
-    CustomField.Type.CHOICE: ("(l.custom ->> %s)", "text"),
-    CustomField.Type.NUMBER: ("(l.custom ->> %s)::numeric", "number"),
-    CustomField.Type.BOOL: ("(l.custom ->> %s)::boolean", "bool"),
-    CustomField.Type.DATE: ("(l.custom ->> %s)::date", "date"),
-}
-OP_LABELS = {
-    "equals": "is",
-    "in": "is one of",
-    "contains": "contains",
-    "range": "is between",
-    "is_set": "is set",
-}
-OPS_BY_TYPE = {
-    "text": ("equals", "in", "contains", "is_set"),
-    "number": ("equals", "in", "range", "is_set"),
-    "bool": ("equals", "is_set"),
-    "date": ("equals", "range", "is_set"),
-}
 
 # Bounds on a definition's numbers: wide for any real model, narrow enough that no sum
 # of them overflows a score's column (fit and score are 32-bit integers; MAX_RULES rules
@@ -110,11 +68,8 @@ CAP = (0, 10_000)  # an event type's points per 30 days
 MIN_FIT = (-100_000, 100_000)  # a grade band's minimum fit
 MIN_ENGAGEMENT = (0, 100_000)  # the MQL rule's minimum engagement (engagement is never < 0)
 HALF_LIFE_DAYS = (1, 3650)
-VALUE = (-(10**12), 10**12)  # a number a rule compares a field with (budgets included)
 MAX_RULES = 200  # rules, and disqualification rules
-MAX_VALUES = 500  # values of one "in" rule
 MAX_NAME = 100
-MAX_TEXT = 200
 
 # What a key left out of a definition means.
 DEFAULTS = {
@@ -133,83 +88,6 @@ KEYS = {
     "mql": ("min_grade", "min_engagement", "need_known"),
     "disqualify": ("name", "field", "op", "value", "min", "max"),
 }
-
-
-def field_labels(custom: Iterable[CustomField]) -> dict[str, str]:
-    """Every field a rule may test → what people see: the lead's, then the custom ones."""
-    return {
-        **{name: label for name, (_sql, _kind, label) in FIELDS.items()},
-        **{f"custom.{f.name}": f.label for f in custom},
-    }
-
-
-class DefinitionError(LeadFlowError):
-    """A definition that cannot be used; `errors` maps a path (rules.2.points) to a message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("The scoring model has errors: " + "; ".join(
-            f"{path}: {message}" for path, message in errors.items()
-        ))  # fmt: skip
-        self.errors = errors
-
-
-@dataclass
-class Sql:
-    """A piece of SQL and its parameters, in order."""
-
-    text: str
-    params: list = field(default_factory=list)
-
-
-def _blank(value) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _number(
-    value,
-    path: str,
-    errors: dict,
-    *,
-    bounds: tuple[int, int],
-    missing: str = "Enter a number.",
-    allow_none: bool = False,
-) -> float | None:
-    """`value` (a number, or text of one) within `bounds`; None, with an error at `path`
-    unless it may be left out (`allow_none`), when it is not."""
-    if _blank(value):
-        if not allow_none:
-            errors[path] = missing
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        errors[path] = "Enter a number."
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        errors[path] = "Enter a number."
-        return None
-    if not number.is_finite():
-        errors[path] = "Enter a number."
-        return None
-    low, high = bounds
-    if not low <= number <= high:
-        errors[path] = f"Use a number from {low:,} to {high:,}."
-        return None
-    return float(number)
-
-
-def _text(value, path: str, errors: dict, *, missing: str, limit: int) -> str | None:
-    """`value` stripped, if it is text PostgreSQL can hold, of at most `limit` characters."""
-    if not isinstance(value, str) or not value.strip():
-        errors[path] = missing
-        return None
-    if "\x00" in value:
-        errors[path] = "Remove the NUL character (\\x00)."
-        return None
-    if len(value.strip()) > limit:
-        errors[path] = f"Use at most {limit} characters."
-        return None
-    return value.strip()
 
 
 def _unknown_keys(part: dict, allowed: tuple[str, ...], path: str, errors: dict) -> None:
@@ -261,111 +139,12 @@ def _storable(definition: dict, errors: dict) -> None:
             errors.setdefault(path, "Enter a number.")
 
 
-def _field_sql(name: str, custom: dict[str, CustomField], now) -> tuple[Sql, str] | None:
-    if name.startswith("custom."):
-        definition = custom.get(name.removeprefix("custom."))
-        if definition is None:
-            return None
-        sql, kind = _CUSTOM_SQL[definition.type]
-        return Sql(sql, [definition.name]), kind
-    if name not in FIELDS:
-        return None
-    sql, kind, _label = FIELDS[name]
-    if name == "free_mail":
-        return Sql(sql, [sorted(FREE_MAIL_DOMAINS)]), kind
-    if name == "days_inactive":
-        return Sql(sql, [now]), kind
-    return Sql(sql, []), kind
-
-
-def _typed(value, kind: str, path: str, errors: dict):
-    if kind == "number":
-        return _number(value, path, errors, bounds=VALUE)
-    if kind == "bool":
-        if not isinstance(value, bool):
-            errors[path] = "Enter true or false."
-        return value
-    if kind == "date":
-        try:
-            parsed = parse_date(value)
-        except (ValueError, TypeError, OverflowError):
-            parsed = None
-        if parsed is None:
-            errors[path] = "Enter a date, e.g. 2026-03-01."
-        return parsed
-    return _text(value, path, errors, missing="Enter a value.", limit=MAX_TEXT)
-
-
-def _condition(rule: dict, path: str, custom, now, errors: dict) -> Sql | None:
-    """The rule's test as SQL (NULL-safe: an unknown value never matches)."""
-    name, op = rule.get("field"), rule.get("op")
-    if _blank(name):
-        errors[f"{path}.field"] = "Choose a field."
-        return None
-    compiled = _field_sql(name, custom, now) if isinstance(name, str) else None
-    if compiled is None:
-        errors[f"{path}.field"] = f"Unknown field {name!r}."
-        return None
-    expr, kind = compiled
-    if _blank(op):
-        errors[f"{path}.op"] = "Choose a test."
-        return None
-    if op not in OPS_BY_TYPE[kind]:
-        errors[f"{path}.op"] = f"Use one of {', '.join(OPS_BY_TYPE[kind])} for this field."
-        return None
-    if op == "is_set":
-        if kind == "text":
-            return Sql(f"COALESCE({expr.text} <> '', false)", expr.params)
-        return Sql(f"({expr.text} IS NOT NULL)", expr.params)
-    if op == "range":
-        low, high = (
-            None if _blank(rule.get(end)) else _typed(rule[end], kind, f"{path}.{end}", errors)
-            for end in ("min", "max")
-        )
-        if low is None and high is None:
-            errors.setdefault(f"{path}.min", "Give a minimum, a maximum or both.")
-            return None
-        if low is not None and high is not None and low > high:
-            errors[f"{path}.max"] = "The maximum is below the minimum."
-            return None
-        parts, params = [], []
-        if low is not None:
-            parts.append(f"{expr.text} >= %s")
-            params += [*expr.params, low]
-        if high is not None:
-            parts.append(f"{expr.text} <= %s")
-            params += [*expr.params, high]
-        return Sql("COALESCE(" + " AND ".join(parts) + ", false)", params)
-    if op == "in":
-        values = rule.get("value")
-        if not isinstance(values, list) or not values:
-            errors[f"{path}.value"] = "Give a list of values."
-            return None
-        if len(values) > MAX_VALUES:
-            errors[f"{path}.value"] = f"Give at most {MAX_VALUES} values."
-            return None
-        typed = [_typed(v, kind, f"{path}.value", errors) for v in values]
-        if kind == "text":
-            return Sql(f"COALESCE(lower({expr.text}) = ANY(%s), false)",
-                       [*expr.params, [v.lower() for v in typed if v]])  # fmt: skip
-        return Sql(f"COALESCE({expr.text} = ANY(%s), false)", [*expr.params, typed])
-    value = _typed(rule.get("value"), kind, f"{path}.value", errors)
-    if value is None:
-        return None
-    if op == "contains":
-        pattern = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return Sql(f"COALESCE({expr.text} ILIKE %s, false)", [*expr.params, pattern])
-    if kind == "text":
-        return Sql(f"COALESCE(lower({expr.text}) = lower(%s), false)", [*expr.params, value])
-    return Sql(f"COALESCE({expr.text} = %s, false)", [*expr.params, value])
-
-
-def _named_condition(rule: dict, path: str, custom, now, errors: dict):
+def _namedcondition_sql(rule: dict, path: str, custom, now, errors: dict):
     """A rule's name and its test (what scoring and disqualification rules share)."""
-    name = _text(
+    name = read_text(
         rule.get("name"), f"{path}.name", errors, missing="Give the rule a name.", limit=MAX_NAME
     )
-    return name, _condition(rule, path, custom, now, errors)
+    return name, condition_sql(rule, path, custom, now, errors)
 
 
 @dataclass
@@ -525,12 +304,12 @@ def compile_definition(
     rules = []
     for i, rule in _objects(definition, "rules", errors, limit=MAX_RULES):
         path = f"rules.{i}"
-        name, condition = _named_condition(rule, path, custom, now, errors)
-        points = _number(
+        name, condition = _namedcondition_sql(rule, path, custom, now, errors)
+        points = read_number(
             rule.get("points"), f"{path}.points", errors, bounds=POINTS, missing="Give the points."
         )
         applies_to = (
-            DEFAULTS["applies_to"] if _blank(rule.get("applies_to")) else rule["applies_to"]
+            DEFAULTS["applies_to"] if is_blank(rule.get("applies_to")) else rule["applies_to"]
         )
         if applies_to not in APPLIES_TO:
             errors[f"{path}.applies_to"] = "Use fit or engagement."
@@ -541,7 +320,7 @@ def compile_definition(
     for i, item in _objects(definition, "engagement", errors, limit=len(EVENT_TYPES)):
         path = f"engagement.{i}"
         event = item.get("event")
-        if _blank(event):
+        if is_blank(event):
             errors[f"{path}.event"] = "Choose an event type."
             continue
         if event not in EVENT_TYPES:
@@ -550,16 +329,16 @@ def compile_definition(
         if event in engagement:
             errors[f"{path}.event"] = f"{event} has points already."
             continue
-        points = _number(
+        points = read_number(
             item.get("points"), f"{path}.points", errors, bounds=POINTS, missing="Give the points."
         )
-        cap = _number(item.get("cap"), f"{path}.cap", errors, bounds=CAP, allow_none=True)
+        cap = read_number(item.get("cap"), f"{path}.cap", errors, bounds=CAP, allow_none=True)
         if cap is not None and points is not None and points <= 0:
             errors[f"{path}.cap"] = "Only positive points can be capped."
         if points is not None:
             engagement[event] = (points, cap)
 
-    half_life = _number(
+    half_life = read_number(
         definition.get("half_life_days", DEFAULTS["half_life_days"]),
         "half_life_days",
         errors,
@@ -579,7 +358,7 @@ def compile_definition(
             continue
         if grades and grade <= grades[-1][0]:
             errors[f"{path}.grade"] = "List the grades in order, A first, each once."
-        minimum = _number(
+        minimum = read_number(
             band.get("min_fit"), f"{path}.min_fit", errors, bounds=MIN_FIT, allow_none=True
         )
         if minimum is None and i != len(definition["grades"]) - 1:
@@ -599,7 +378,7 @@ def compile_definition(
     min_grade = mql.get("min_grade", DEFAULTS["min_grade"])
     if not isinstance(min_grade, str) or min_grade not in GRADES:
         errors["mql.min_grade"] = "Use A, B, C or D."
-    min_engagement = _number(
+    min_engagement = read_number(
         mql.get("min_engagement", DEFAULTS["min_engagement"]),
         "mql.min_engagement",
         errors,
@@ -611,7 +390,7 @@ def compile_definition(
 
     disqualify = []
     for i, rule in _objects(definition, "disqualify", errors, limit=MAX_RULES):
-        name, condition = _named_condition(rule, f"disqualify.{i}", custom, now, errors)
+        name, condition = _namedcondition_sql(rule, f"disqualify.{i}", custom, now, errors)
         if condition is not None and name:
             disqualify.append((name, condition))
 

@@ -16,14 +16,9 @@ from leads import roles
 from leads.models import EVENT_TYPES, Activity, CustomField
 from leads.views.errors import domain_errors, field_errors, refused_partial
 from scoring import forms, selectors, services
+from scoring.conditions import FIELDS, OP_LABELS, field_labels
 from scoring.models import RescoreRun, ScoringModel
-from scoring.rules import (
-    DEFAULT_DEFINITION,
-    FIELDS,
-    GRADES,
-    OP_LABELS,
-    field_labels,
-)
+from scoring.rules import DEFAULT_DEFINITION, GRADES
 
 
 def _choices():

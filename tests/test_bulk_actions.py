@@ -78,7 +78,7 @@ def test_a_manager_reassigns_team_leads_and_it_is_noted_on_each_timeline(client,
     client.force_login(manager)
     ids = [lead.pk for lead in leads]
     response = client.post(URL, {"action": "assign", "owner": "manager", "ids": ids}, follow=True)
-    assert b"Assigned 2 leads to manager." in response.content
+    assert b"Assigned 2 leads to Manager." in response.content
     assert Lead.objects.filter(owner=manager).count() == 2
     assert Activity.objects.filter(kind="assigned", user=manager).count() == 2
     bad = client.post(
@@ -170,7 +170,7 @@ def test_every_change_to_all_matching_leads_asks_first_with_the_count_and_change
     every = {"scope": "all", "filter": "search=uni.edu"}
     for post, question in [
         ({"action": "disqualify", "reason": "Students"}, "Disqualify 3 leads?"),
-        ({"action": "assign", "owner": "rep_ann"}, "Assign 3 leads to rep_ann?"),
+        ({"action": "assign", "owner": "rep_ann"}, "Assign 3 leads to Ann?"),
         ({"action": "campaign", "campaign": "autumn"}, "Move 3 leads to the campaign Autumn?"),
     ]:
         page = client.post(URL, {**post, **every})
@@ -269,6 +269,6 @@ def test_the_owner_dropdown_lists_exactly_whom_the_user_may_assign_to(
     client.force_login(manager)
     html = client.get("/leads/").content.decode()
     assert _owner_options(html) == ["manager", "rep_ann"]
-    assert '<option value="rep_ann">rep_ann</option>' in html  # the name the table shows
+    assert '<option value="rep_ann">Ann</option>' in html  # the name the table shows
     client.force_login(rep_ann)
     assert 'aria-label="New owner"' not in client.get("/leads/").content.decode()

@@ -17,18 +17,15 @@ from hypothesis import strategies as st
 from leads.models import EVENT_TYPES, Lead
 from leads.services import define_custom_field, record_event
 from scoring import selectors, services
+from scoring.conditions import FIELDS, OPS, OPS_BY_TYPE, VALUE
 from scoring.rules import (
     CAP,
     DEFAULT_DEFINITION,
-    FIELDS,
     GRADES,
     HALF_LIFE_DAYS,
     KEYS,
     MIN_ENGAGEMENT,
-    OPS,
-    OPS_BY_TYPE,
     POINTS,
-    VALUE,
     DefinitionError,
     compile_definition,
 )

@@ -110,16 +110,19 @@ def test_the_owner_filter_lists_who_can_own_leads_by_the_name_the_column_shows(
 ):
     rep_bob.is_active = False
     rep_bob.save()
+    rep_ann.last_name = "Smith"
+    rep_ann.save()
     make_lead(owner=rep_ann)
     client.force_login(marketer)
     html = client.get("/leads/").content.decode()
     owner_filter = html[
         html.index('aria-label="Owner"') : html.index("</select>", html.index('aria-label="Owner"'))
     ]
-    assert '<option value="rep_ann" >rep_ann</option>' in owner_filter
-    assert '<option value="manager" >manager</option>' in owner_filter
-    assert "marketer" not in owner_filter and "rep_bob" not in owner_filter
-    assert "<td>rep_ann</td>" in html  # the Owner column
+    # Each by the name the Owner column and the lead page show (the username when none).
+    assert '<option value="rep_ann" >Ann Smith</option>' in owner_filter
+    assert '<option value="manager" >Manager</option>' in owner_filter
+    assert "Marketer" not in owner_filter and "rep_bob" not in owner_filter
+    assert "<td>Ann Smith</td>" in html  # the Owner column
 
 
 @pytest.mark.django_db

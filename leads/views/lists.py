@@ -69,7 +69,9 @@ def lead_list(request):
         "current_query": filterset.data.urlencode(),
         "campaigns": Campaign.objects.order_by("name").only("code", "name"),
         "owners": ownership.possible_owners().only("username", "first_name", "last_name"),
-        "assignable_owners": ownership.assignable_owners(request.user).only("username"),
+        "assignable_owners": ownership.assignable_owners(request.user).only(
+            "username", "first_name", "last_name"
+        ),
         "can_assign": roles.can_assign(request.user),
         "bulk_actions": BULK_ACTIONS,
         "filtered": bool(query),
@@ -199,12 +201,13 @@ def _bulk_change(request, action: str) -> BulkChange:
         return BulkChange("Disqualify", "", disqualify)
     if action == "assign":
         owner = ownership.assignment_target(by=by, username=request.POST.get("owner", ""))
+        name = owner.get_full_name() or owner.username
 
         def assign(leads, now):
             count = services.bulk_assign_owner(leads=leads, owner=owner, by=by, now=now)
-            return f"Assigned {count} lead{pluralize(count)} to {owner.username}."
+            return f"Assigned {count} lead{pluralize(count)} to {name}."
 
-        return BulkChange("Assign", f" to {owner.username}", assign)
+        return BulkChange("Assign", f" to {name}", assign)
     if action == "campaign":
         campaign = Campaign.objects.filter(code=request.POST.get("campaign", "")).first()
         if campaign is None:
