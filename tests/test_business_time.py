@@ -210,14 +210,17 @@ def test_a_year_without_open_time_stops_the_search_with_an_error_naming_the_cale
 
 # --- DST -----------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
+# The days clocks jump forward and fall back in 2026.
+DST_DAYS = pytest.mark.parametrize(
     ("zone", "spring", "autumn"),
     [
         ("Europe/Berlin", date(2026, 3, 29), date(2026, 10, 25)),
         ("America/New_York", date(2026, 3, 8), date(2026, 11, 1)),
     ],
 )
+
+
+@DST_DAYS
 def test_a_nine_to_five_day_is_eight_hours_on_both_dst_days(zone, spring, autumn):
     calendar = every_day((time(9), time(17)), time_zone=zone)
     tz = ZoneInfo(zone)
@@ -231,13 +234,7 @@ def test_a_nine_to_five_day_is_eight_hours_on_both_dst_days(zone, spring, autumn
         )
 
 
-@pytest.mark.parametrize(
-    ("zone", "spring", "autumn"),
-    [
-        ("Europe/Berlin", date(2026, 3, 29), date(2026, 10, 25)),
-        ("America/New_York", date(2026, 3, 8), date(2026, 11, 1)),
-    ],
-)
+@DST_DAYS
 def test_an_interval_over_the_jump_counts_only_the_hours_the_clock_shows(zone, spring, autumn):
     night = every_day((time(1), time(3)), time_zone=zone)
     tz = ZoneInfo(zone)
@@ -444,7 +441,7 @@ instants = st.one_of(
 )
 calendars = st.sampled_from(CALENDARS)
 durations = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=12))
-PROPERTY = settings(max_examples=150, deadline=None)
+PROPERTY = settings(max_examples=100, deadline=None)
 
 
 def _open_by_the_wall_clock(calendar: Calendar, at: datetime) -> bool:
