@@ -51,6 +51,16 @@ DayHours = tuple[Interval, ...]
 WeeklyHours = tuple[DayHours, ...]  # seven entries, Monday first (`date.weekday()`)
 
 SEARCH_LIMIT_DAYS = 366
+# Where most people of a country of several zones live, when the tz database lists an
+# edge zone first (its order is geographic, not by population).
+MAIN_ZONES = {
+    "AR": "America/Argentina/Buenos_Aires", "AU": "Australia/Sydney", "BR": "America/Sao_Paulo",
+    "CA": "America/Toronto", "CL": "America/Santiago", "CD": "Africa/Kinshasa",
+    "EC": "America/Guayaquil", "ES": "Europe/Madrid", "ID": "Asia/Jakarta",
+    "KZ": "Asia/Almaty", "MX": "America/Mexico_City", "MN": "Asia/Ulaanbaatar",
+    "NZ": "Pacific/Auckland", "PT": "Europe/Lisbon", "RU": "Europe/Moscow",
+    "UA": "Europe/Kyiv", "US": "America/New_York",
+}  # fmt: skip
 ZERO = timedelta(0)
 _DAY = timedelta(days=1)
 _SECOND = timedelta(seconds=1)
@@ -230,6 +240,30 @@ def between(calendar: Calendar, a: datetime, b: datetime) -> timedelta:
     return total
 
 
+def add_days(calendar: Calendar, start: datetime, days: int) -> datetime:
+    """`days` business days after `start` (UTC): the same local clock time on the
+    `days`-th following local day that has open time — a wait of 2 business days from
+    Friday 10:00 ends Tuesday 10:00, a holiday between not counted. A clock time the
+    day does not have (a DST gap) is read as the clocks show it after the jump.
+    NoOpenTime when `SEARCH_LIMIT_DAYS` days in a row have no open time."""
+    if days < 0:
+        raise ValueError(f"A number of business days is not negative ({days}).")
+    at = _utc(start).astimezone(calendar.zone)
+    ordinal, idle = at.date().toordinal(), 0
+    for _ in range(days):
+        ordinal += 1
+        while not calendar._day_spans(ordinal):
+            ordinal, idle = ordinal + 1, idle + 1
+            if idle >= SEARCH_LIMIT_DAYS:
+                raise NoOpenTime(
+                    f"Calendar {calendar} has no open day within {SEARCH_LIMIT_DAYS} days "
+                    f"after {start.isoformat()}."
+                )
+        idle = 0
+    wall = datetime.combine(date.fromordinal(ordinal), at.time())
+    return _utc(wall.replace(tzinfo=calendar.zone))
+
+
 def local(calendar: Calendar, at: datetime) -> datetime:
     """`at` as the calendar's local (aware) time, for pages: "Tue 09:00 in Berlin"."""
     return _utc(at).astimezone(calendar.zone)
@@ -240,10 +274,9 @@ def for_place(*, time_zone: str = "", country: str = "", default_time_zone: str)
     its country's public holidays when the `holidays` package knows the country.
 
     The time zone is `time_zone` when it is an IANA name, else the country's main zone
-    (`country_time_zone`: for a country with several zones, the FIRST one the tz
-    database lists for it — Europe/Berlin for DE, America/New_York for US, but
-    Australia/Lord_Howe for AU and America/St_Johns for CA, so leads there want their
-    own `time_zone`), else `default_time_zone` (which must be valid).
+    (`country_time_zone`: Europe/Berlin for DE, America/New_York for US,
+    Australia/Sydney for AU; a lead elsewhere in a country of several zones wants its own
+    `time_zone`), else `default_time_zone` (which must be valid).
     """
     country = country.strip().upper()
     zone_name = time_zone.strip()
@@ -254,9 +287,12 @@ def for_place(*, time_zone: str = "", country: str = "", default_time_zone: str)
 
 
 def country_time_zone(country: str) -> str:
-    """The first time zone the system's tz database lists for an ISO 3166-1 alpha-2
-    `country` ("" when it lists none, or no table is found)."""
-    return _country_zones().get(country.strip().upper(), "")
+    """The main time zone of an ISO 3166-1 alpha-2 `country`: MAIN_ZONES for the large
+    countries of several zones whose first-listed zone is an edge one (AU would be Lord
+    Howe Island, CA Newfoundland), else the first zone the system's tz database lists
+    for it ("" when it lists none, or no table is found)."""
+    code = country.strip().upper()
+    return MAIN_ZONES.get(code) or _country_zones().get(code, "")
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from leadflow.demo_nurturing import seed_nurturing
 from leads import hooks, roles
 from leads.models import Campaign, Lead, LeadForm, Source, Stage, Team
 from leads.services import (
@@ -26,6 +27,7 @@ from leads.services import (
     record_event,
 )
 from leads.services.stages import Mover
+from nurturing.services.enrolment import exit_stale
 from scoring.rules import DEFAULT_DEFINITION
 from scoring.services import create_version, rank_events, run_rescore
 
@@ -187,6 +189,7 @@ class SeedResult:
     created: bool
     leads: int = 0
     stage_changes: int = 0
+    emails: int = 0
 
 
 def seed_demo(*, now: datetime, leads: int = 3000, seed: int = 7) -> SeedResult:
@@ -217,8 +220,10 @@ def seed_demo(*, now: datetime, leads: int = 3000, seed: int = 7) -> SeedResult:
             model = create_version(
                 definition=DEFAULT_DEFINITION, by=users["marketer"], note="Default model", now=now
             )
+        result.emails = seed_nurturing(rng, now=now)
         rank_events()
         run_rescore(run_id=model.runs.get().pk, now=now)
+        exit_stale(now=now)  # leads the rescoring made MQL leave their tracks
     return result
 
 
@@ -367,6 +372,11 @@ def _lead(rng: random.Random, index: int, now: datetime, users, campaigns) -> in
             "seats": rng.choice([5, 10, 25, 50, 120]),
             "crm_in_use": rng.choice(["Salesforce", "HubSpot", "Pipedrive", "Spreadsheet", "None"]),
         }
+    consent = rng.random()
+    if consent < 0.7:
+        data["consent_status"] = "granted"
+    elif consent < 0.75:
+        data["consent_status"] = "denied"
     lead = capture_lead(data=data, channel=campaign.channel, now=created).lead
     _events(rng, lead.pk, created, now)
     rep, marketer = users[rng.choice(["rep_ann", "rep_bob"])], users["marketer"]

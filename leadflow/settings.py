@@ -5,6 +5,7 @@ ALLOWED_HOSTS. Everything else has a sensible default.
 """
 
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
@@ -196,6 +197,31 @@ LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
 RESCORE_CONNECTIONS = env_int("RESCORE_CONNECTIONS", 2)
 if RESCORE_CONNECTIONS < 1:
     raise ImproperlyConfigured(f"RESCORE_CONNECTIONS={RESCORE_CONNECTIONS}: must be 1 or more")
+
+# --- Nurturing --------------------------------------------------------------------
+# Links in emails (unsubscribe, tracking) point here: the address people reach LeadFlow at.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+if not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r}: must start with http:// or https://")
+# At most NURTURE_CAP marketing emails per lead in a rolling 7 days (calls, emails and
+# meetings reps log count too); none while a rep touched the lead in the last N days.
+NURTURE_CAP = env_int("NURTURE_CAP", 3)
+NURTURE_TOUCH_PAUSE_DAYS = env_int("NURTURE_TOUCH_PAUSE_DAYS", 3)
+# A lead with neither a time zone nor a country gets its emails in this zone's hours.
+NURTURE_DEFAULT_TIME_ZONE = env_str("NURTURE_DEFAULT_TIME_ZONE", "UTC")
+try:
+    ZoneInfo(NURTURE_DEFAULT_TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"NURTURE_DEFAULT_TIME_ZONE={NURTURE_DEFAULT_TIME_ZONE!r} is not a time zone "
+        "(use an IANA name, e.g. Europe/Berlin)"
+    ) from None
+# A send failing temporarily is retried after NURTURE_RETRY_SECONDS, doubling each try
+# (at most an hour), and marked failed after NURTURE_MAX_TRIES tries.
+NURTURE_RETRY_SECONDS = env_int("NURTURE_RETRY_SECONDS", 60)
+NURTURE_MAX_TRIES = env_int("NURTURE_MAX_TRIES", 5)
+if NURTURE_CAP < 1 or NURTURE_MAX_TRIES < 1:
+    raise ImproperlyConfigured("NURTURE_CAP and NURTURE_MAX_TRIES must be 1 or more")
 
 # --- API ------------------------------------------------------------------------
 # The largest JSON body the API parses; bigger bodies get a 400 before any work.

@@ -10,6 +10,7 @@ from leadflow.views import healthz
 from leads.api.imports import ImportJobViewSet
 from leads.api.leads import BulkEventsView, CustomFieldViewSet, LeadViewSet
 from leads.urls import import_patterns, public_patterns
+from nurturing import api as nurturing_api
 from scoring import api as scoring_api
 
 router = DefaultRouter()
@@ -32,7 +33,9 @@ urlpatterns = [
     path("imports/", include(import_patterns)),
     path("scoring/", include("scoring.urls")),
     *public_patterns,
+    path("", include("nurturing.urls")),
     path("api/v1/events/", BulkEventsView.as_view(), name="events-bulk"),
+    path("api/v1/email-events/", nurturing_api.EmailEventsView.as_view(), name="email-events"),
     path("api/v1/leads/<int:pk>/score/", scoring_api.LeadScoreView.as_view(), name="lead-score"),
     path("api/v1/scoring-models/", scoring_api.ScoringModelsView.as_view(), name="scoring-models"),
     path("api/v1/scoring-models/what-if/", scoring_api.WhatIfView.as_view(), name="what-if"),

@@ -2,4 +2,25 @@ from django.apps import AppConfig
 
 
 class NurturingConfig(AppConfig):
+    """Nurtures leads with drip tracks: registers for the leads app's announcements,
+    its timeline entries and its scheduler jobs."""
+
     name = "nurturing"
+
+    def ready(self) -> None:
+        from leadflow.scheduler import tick_job
+        from leads import hooks
+        from leads.services.timeline import register_kind
+        from nurturing import handlers
+        from nurturing.services import dispatch, enrolment, sending, ticks
+
+        hooks.register("stage_changed", handlers.stage_changed)
+        hooks.register("consent_changed", handlers.consent_changed)
+        hooks.register("leads_merged", handlers.leads_merged)
+        register_kind(enrolment.ENROLLED, "Entered a nurture track")
+        register_kind(enrolment.EXITED, "Left a nurture track")
+        register_kind(dispatch.STEP, "Nurture step")
+        register_kind(sending.SENT, "Nurture email sent")
+        tick_job("nurturing.enrol")(ticks.enrol)
+        tick_job("nurturing.dispatch")(ticks.dispatch)
+        tick_job("nurturing.sends")(ticks.sends)

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from leads import roles
 from leads.models import Team
+from tests.smtp_helpers import smtp_server  # noqa: F401 - a fixture for every test module
 
 # Before any real "now" the tests run at, so pages (which use the real clock) see it as past.
 CURRENT_TIME = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)

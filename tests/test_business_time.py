@@ -15,6 +15,7 @@ from leadflow.business_time import (
     Calendar,
     NoOpenTime,
     add,
+    add_days,
     between,
     country_time_zone,
     for_place,
@@ -311,11 +312,28 @@ def test_a_lead_with_an_invalid_time_zone_falls_back_to_its_countrys_then_the_de
     assert nothing == Calendar(time_zone="America/New_York")
 
 
-def test_a_country_with_several_zones_gets_the_first_the_tz_database_lists():
+def test_a_country_with_several_zones_gets_its_main_one_not_an_edge_zone():
     assert country_time_zone("US") == "America/New_York"
     assert country_time_zone("DE") == "Europe/Berlin"
     assert country_time_zone("NO") == "Europe/Oslo"  # its own name, not the zone it shares
+    # The tz database lists Lord Howe Island and Newfoundland first.
+    assert country_time_zone("AU") == "Australia/Sydney"
+    assert country_time_zone("CA") == "America/Toronto"
     assert country_time_zone("XX") == ""
+
+
+def test_business_days_keep_the_local_clock_time_and_skip_weekends_and_holidays():
+    friday = datetime(2026, 12, 18, 10, tzinfo=BERLIN)
+    assert add_days(germany, friday, 2) == datetime(2026, 12, 22, 10, tzinfo=BERLIN)
+    # 24 to 26 December: Christmas Eve is open, the two holidays and the weekend are not.
+    wednesday = datetime(2026, 12, 23, 23, 30, tzinfo=BERLIN)
+    assert add_days(germany, wednesday, 2) == datetime(2026, 12, 28, 23, 30, tzinfo=BERLIN)
+    assert add_days(germany, friday, 0) == friday
+    # Across the autumn DST change the wall clock, not the UTC offset, is kept.
+    before = datetime(2026, 10, 23, 9, tzinfo=BERLIN)
+    assert add_days(germany, before, 1).astimezone(BERLIN).hour == 9
+    with pytest.raises(ValueError, match="not negative"):
+        add_days(germany, friday, -1)
 
 
 def test_an_invalid_default_time_zone_is_an_error():

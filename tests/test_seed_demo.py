@@ -48,6 +48,33 @@ def test_seed_demo_creates_logins_campaigns_and_leads_with_consistent_history(ca
         stage__in=["sal", "sql", "opportunity", "won"], owner=None
     ).exists()
     assert "Demo logins" in capsys.readouterr().out
+    # Nurturing: an active track per source named in DESIGN.md and a recycle track, each
+    # starting with an email; a history of sends, opens and clicks.
+    from nurturing.models import Enrolment, Send, Track
+
+    active = Track.objects.filter(active=True)
+    assert {r.source for t in active for r in t.rules.all()} == {
+        "trade_show",
+        "webinar",
+        "content_syndication",
+    }
+    assert active.filter(recycle=True).count() == 1
+    assert all(t.steps.order_by("position").first().kind == "email" for t in active)
+    sends = Send.objects.filter(status="sent")
+    assert sends.count() > 50
+    assert sends.filter(opened_at__isnull=False).exists()
+    assert sends.filter(clicked_at__isnull=False).exists()
+    # Nobody past nurturing is still in a track; nobody without consent got an email.
+    assert (
+        not Enrolment.objects.filter(status="active")
+        .exclude(lead__stage__in=["new", "nurturing"])
+        .exists()
+    )
+    assert (
+        not sends.exclude(lead__consent_status="granted")
+        .exclude(lead__consent_status="withdrawn")
+        .exists()
+    )
 
 
 @pytest.mark.django_db

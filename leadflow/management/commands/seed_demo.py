@@ -28,7 +28,8 @@ class Command(BaseCommand):
             raise CommandError("Demo data is already loaded (the demo users have leads).")
         self.stdout.write(
             self.style.SUCCESS(
-                f"Loaded {result.leads} leads with {result.stage_changes} stage changes."
+                f"Loaded {result.leads} leads with {result.stage_changes} stage changes "
+                f"and {result.emails} nurture emails."
             )
         )
         self.stdout.write(demo_logins_text())

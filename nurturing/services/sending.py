@@ -1,0 +1,414 @@
+"""Sending the outbox: exactly what is due, checked when it leaves, never lost, never
+doubled by a retry.
+
+A send batch claims its rows with a lease (a conditional UPDATE: queued, due, and no
+live lease), then for each row, in order:
+
+1. checks the recipient **at send time**: the lead is still in the track (or ended it
+   normally), its consent is `granted`, its address is not suppressed; a rep touched it
+   in the last NURTURE_TOUCH_PAUSE_DAYS → deferred until then; the frequency cap
+   (NURTURE_CAP emails in a rolling 7 days, counting every track and the calls, emails
+   and meetings reps log) → deferred until the window frees up; outside the lead's
+   business hours → deferred to the next opening. A deferral is never a drop.
+2. sends it over the batch's one SMTP connection, with its stable Message-ID and the
+   RFC 8058 headers, and records it as sent right after the server accepted it.
+
+A temporary failure (4xx, a dropped connection) puts the row off with backoff; after
+NURTURE_MAX_TRIES it is `failed` (the outbox page retries it). A worker killed
+mid-batch leaves its rows leased: when the lease runs out the tick's sweep hands them
+out again, so the one message in flight at the kill may go twice, with the same
+Message-ID, and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils.html import escape
+
+from leadflow import business_time
+from leads.models import Activity, ConsentStatus, Stage
+from leads.services.timeline import SALES_TOUCHES, Entry, record_activities
+from nurturing.models import Enrolment, Send, Suppression
+from nurturing.services import links, templates
+from nurturing.services.dispatch import calendar_of
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+CAP_WINDOW = timedelta(days=7)
+SENT = "nurture_email_sent"
+NATURAL_ENDS = (Enrolment.Exit.EXIT_STEP, Enrolment.Exit.COMPLETED)
+NURTURED = (Stage.NEW, Stage.NURTURING)  # past these, sales has the lead: no nurture email
+SWEEP_LIMIT = 5000
+_HREF = re.compile(r'href="(https?://[^"]+)"', re.IGNORECASE)
+
+
+@dataclass
+class Sent:
+    sent: int = 0
+    deferred: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retrying: int = 0
+    released: int = 0  # claimed but left for later (the connection failed first)
+    busy: int = 0  # claimed elsewhere meanwhile
+    ids: list[int] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "ids"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str  # send, defer, skip
+    until: datetime | None = None
+    why: str = ""
+    reason: str = ""  # skip reason in words
+
+
+def message_id_domain() -> str:
+    address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    return address.rpartition("@")[2] or "leadflow.localhost"
+
+
+def claim(*, send_ids: list[int], now: datetime) -> list[int]:
+    """Lease the rows of `send_ids` that are queued, due and not leased elsewhere."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE nurturing_send SET lease_until = %s
+            WHERE id IN (SELECT id FROM nurturing_send
+                         WHERE id = ANY(%s) AND status = 'queued' AND not_before <= %s
+                           AND (lease_until IS NULL OR lease_until < %s)
+                         ORDER BY id FOR UPDATE SKIP LOCKED)
+            RETURNING id
+            """,
+            [now + LEASE, list(send_ids), now, now],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def verdict(send: Send, *, now: datetime) -> Verdict:
+    """Whether `send` may leave now, checked against the state of now."""
+    enrolment, lead = send.enrolment, send.lead
+    ended = enrolment.status != Enrolment.Status.ACTIVE
+    if ended and enrolment.exit_reason not in NATURAL_ENDS:
+        return Verdict("skip", reason="The lead left the track.")
+    if lead.merged_into_id is not None:
+        return Verdict("skip", reason="The lead was merged into another.")
+    if lead.in_handoff or lead.stage not in NURTURED:
+        return Verdict("skip", reason=f"The lead is {lead.get_stage_display()} now.")
+    if lead.consent_status != ConsentStatus.GRANTED:
+        label = ConsentStatus(lead.consent_status).label.lower()
+        return Verdict("skip", reason=f"No marketing-email consent ({label}).")
+    if not lead.email:
+        return Verdict("skip", reason="The lead has no email address.")
+    suppressed = Suppression.objects.filter(email=lead.email).first()
+    if suppressed is not None:
+        return Verdict(
+            "skip", reason=f"The address is suppressed ({suppressed.get_reason_display().lower()})."
+        )
+    pause = timedelta(days=settings.NURTURE_TOUCH_PAUSE_DAYS)
+    if lead.last_sales_touch_at is not None and lead.last_sales_touch_at > now - pause:
+        return Verdict("defer", until=lead.last_sales_touch_at + pause, why=Send.Deferral.TOUCH)
+    counted = _window(lead.pk, now=now)
+    if len(counted) >= settings.NURTURE_CAP:
+        # Free when enough of the window's items have aged out to leave room for one.
+        until = counted[len(counted) - settings.NURTURE_CAP] + CAP_WINDOW
+        return Verdict("defer", until=max(until, now + timedelta(seconds=1)), why=Send.Deferral.CAP)
+    calendar = calendar_of(lead)
+    if not business_time.is_open(calendar, now):
+        return Verdict(
+            "defer", until=business_time.next_open(calendar, now), why=Send.Deferral.HOURS
+        )
+    return Verdict("send")
+
+
+def _window(lead_id: int, *, now: datetime) -> list[datetime]:
+    """When each marketing email and each sales touch of the last 7 days happened,
+    oldest first: what the frequency cap counts."""
+    since = now - CAP_WINDOW
+    sent = Send.objects.filter(
+        lead_id=lead_id, status=Send.Status.SENT, sent_at__gt=since, sent_at__lte=now
+    ).values_list("sent_at", flat=True)
+    touches = Activity.objects.filter(
+        Q(lead_id=lead_id, kind__in=SALES_TOUCHES, occurred_at__gt=since, occurred_at__lte=now)
+    ).values_list("occurred_at", flat=True)
+    return sorted([*sent, *touches])
+
+
+def build_message(send: Send, *, connection=None) -> EmailMultiAlternatives:
+    """The email of `send` as the lead gets it: merge fields from a plain dict, a visible
+    unsubscribe link, click-tracked links, an open pixel, and the headers of RFC 8058."""
+    unsubscribe = links.unsubscribe_url(send)
+    values = templates.merge_values(send.lead, unsubscribe_url=unsubscribe)
+    rendered = templates.render(send.template, values)
+    send._subject = rendered.subject
+    html = _HREF.sub(lambda m: f'href="{escape(links.click_url(send, m.group(1)))}"', rendered.html)
+    footer = (
+        f'<p style="font-size:12px;color:#555">Don\'t want these emails? '
+        f'<a href="{escape(unsubscribe)}">Unsubscribe</a>.</p>'
+        f'<img src="{escape(links.open_url(send))}" width="1" height="1" alt="">'
+    )
+    html = html.replace("</body>", footer + "</body>") if "</body>" in html else html + footer
+    text = f"{rendered.text.rstrip()}\n\n--\nUnsubscribe: {unsubscribe}\n"
+    message = EmailMultiAlternatives(
+        subject=rendered.subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[send.lead.email],
+        connection=connection,
+        headers={
+            "Message-ID": send.message_id,
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def _temporary(exc: Exception) -> bool:
+    code = getattr(exc, "smtp_code", None)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [c for c, _ in exc.recipients.values()]
+        return bool(codes) and all(400 <= c < 500 for c in codes)
+    if code is not None:
+        return 400 <= code < 500
+    return isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | OSError)
+
+
+def _connection_level(exc: Exception) -> bool:
+    """A failure of the connection, not of this message: the rest of the batch waits."""
+    return isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | OSError) or (
+        getattr(exc, "smtp_code", None) == 421
+    )
+
+
+def backoff(tries: int) -> timedelta:
+    base = settings.NURTURE_RETRY_SECONDS
+    return timedelta(seconds=min(base * 2 ** max(tries - 1, 0), 3600))
+
+
+def send_batch(*, send_ids: list[int], now: datetime, mailer=None) -> Sent:
+    """Claim and send the due rows of `send_ids` on one SMTP connection (see the module;
+    `mailer`: an email backend connection to use instead of opening one)."""
+    result = Sent()
+    claimed = claim(send_ids=send_ids, now=now)
+    result.busy = len(set(send_ids)) - len(claimed)
+    if not claimed:
+        return result
+    rows = list(
+        Send.objects.filter(pk__in=claimed)
+        .select_related("lead", "lead__owner", "template", "enrolment")
+        .order_by("pk")
+    )
+    smtp = mailer
+    try:
+        for index, send in enumerate(rows):
+            if not _lock_lead(send.lead_id):
+                _release([send])  # another worker is sending to this lead: later
+                result.busy += 1
+                continue
+            try:
+                outcome = _one(send, rows, index, now=now, result=result, smtp=smtp)
+            finally:
+                _unlock_lead(send.lead_id)
+            smtp = outcome.smtp
+            if outcome.stop:
+                break
+    finally:
+        if smtp is not None:
+            _closed(smtp)
+    return result
+
+
+@dataclass
+class _Outcome:
+    smtp: object
+    stop: bool = False
+
+
+def _one(send: Send, rows: list[Send], index: int, *, now, result: Sent, smtp) -> _Outcome:
+    """Check, send and record one row (its lead locked against other workers, so the
+    frequency cap counts what they sent)."""
+    decision = verdict(send, now=now)
+    if decision.action == "skip":
+        _finish(send, status=Send.Status.SKIPPED, skip_reason=decision.reason)
+        result.skipped += 1
+        return _Outcome(smtp)
+    if decision.action == "defer":
+        _defer(send, until=decision.until, why=decision.why)
+        result.deferred += 1
+        return _Outcome(smtp)
+    if send.template is None:
+        _finish(send, status=Send.Status.SKIPPED, skip_reason="Its template was deleted.")
+        result.skipped += 1
+        return _Outcome(smtp)
+    try:
+        if smtp is None:
+            smtp = get_connection(fail_silently=False)
+            smtp.open()
+        build_message(send, connection=smtp).send()
+    except Exception as exc:
+        if not _temporary(exc):
+            _finish(send, status=Send.Status.FAILED, last_error=str(exc)[:2000])
+            result.failed += 1
+            return _Outcome(smtp)
+        gave_up = _retry(send, now=now, error=exc)
+        result.failed += int(gave_up)
+        result.retrying += int(not gave_up)
+        if _connection_level(exc):
+            _release(rows[index + 1 :])
+            result.released += len(rows) - index - 1
+            if smtp is not None:
+                _closed(smtp)
+            return _Outcome(None, stop=True)
+        return _Outcome(smtp)
+    _mark_sent(send, now=now)
+    result.sent += 1
+    result.ids.append(send.pk)
+    return _Outcome(smtp)
+
+
+def _closed(smtp):
+    try:
+        smtp.close()
+    except Exception:
+        logger.warning("closing the SMTP connection failed", exc_info=True)
+
+
+LEAD_LOCKS = 7_306  # advisory lock namespace: one lead's sends, one worker at a time
+
+
+def _lock_lead(lead_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LEAD_LOCKS, lead_id])
+        return cursor.fetchone()[0]
+
+
+def _unlock_lead(lead_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LEAD_LOCKS, lead_id])
+
+
+def _mark_sent(send: Send, *, now: datetime) -> None:
+    """Recorded the moment the server accepted it (one short transaction)."""
+    with transaction.atomic():
+        Send.objects.filter(pk=send.pk).update(
+            status=Send.Status.SENT,
+            sent_at=now,
+            lease_until=None,
+            deferred="",
+            to_email=send.lead.email,
+            subject=_subject(send),
+        )
+        record_activities(
+            [
+                Entry(
+                    send.lead_id,
+                    SENT,
+                    now,
+                    f"nurture-send:{send.pk}",
+                    {
+                        "send": send.pk,
+                        "track": send.track_id,
+                        "subject": _subject(send),
+                        "message_id": send.message_id,
+                    },
+                )
+            ],
+            now=now,
+        )
+
+
+def _subject(send: Send) -> str:
+    if not hasattr(send, "_subject"):
+        values = templates.merge_values(send.lead, unsubscribe_url="")
+        send._subject = templates.render(send.template, values).subject
+    return send._subject
+
+
+def _finish(send: Send, **fields) -> None:
+    Send.objects.filter(pk=send.pk).update(lease_until=None, **fields)
+
+
+def _defer(send: Send, *, until: datetime, why: str) -> None:
+    extra = {"capped": True} if why == Send.Deferral.CAP else {}
+    Send.objects.filter(pk=send.pk).update(
+        not_before=until,
+        deferred=why,
+        deferrals=send.deferrals + 1,
+        lease_until=None,
+        enqueued_at=None,
+        **extra,
+    )
+
+
+def _retry(send: Send, *, now: datetime, error: Exception) -> bool:
+    """Put a temporarily failed row off with backoff, or give up after MAX_TRIES; whether
+    it gave up."""
+    tries = send.tries + 1
+    if tries >= settings.NURTURE_MAX_TRIES:
+        _finish(send, status=Send.Status.FAILED, tries=tries, last_error=str(error)[:2000])
+        return True
+    Send.objects.filter(pk=send.pk).update(
+        tries=tries,
+        not_before=now + backoff(tries),
+        deferred=Send.Deferral.RETRY,
+        last_error=str(error)[:2000],
+        lease_until=None,
+        enqueued_at=None,
+    )
+    return False
+
+
+def _release(rows: list[Send]) -> None:
+    if rows:
+        Send.objects.filter(pk__in=[r.pk for r in rows]).update(lease_until=None, enqueued_at=None)
+
+
+def due_for_sending(*, now: datetime, limit: int = SWEEP_LIMIT) -> list[int]:
+    """Mark and return the queued rows that are due and that no worker holds or was
+    handed recently: new rows a lost doorbell left, deferred rows now due, and rows
+    whose lease ran out (a dead worker)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE nurturing_send SET enqueued_at = %s
+            WHERE id IN (SELECT id FROM nurturing_send
+                         WHERE status = 'queued' AND not_before <= %s
+                           AND (lease_until IS NULL OR lease_until < %s)
+                           AND (enqueued_at IS NULL OR enqueued_at < %s)
+                         ORDER BY not_before, id LIMIT %s FOR UPDATE SKIP LOCKED)
+            RETURNING id
+            """,
+            [now, now, now, now - LEASE, limit],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def retry_failed(*, send_id: int, now: datetime) -> bool:
+    """Queue a failed row again (the outbox page's retry button); False when it is not
+    failed (already retried, or sent)."""
+    return bool(
+        Send.objects.filter(pk=send_id, status=Send.Status.FAILED).update(
+            status=Send.Status.QUEUED,
+            tries=0,
+            not_before=now,
+            deferred="",
+            lease_until=None,
+            enqueued_at=None,
+            last_error="",
+        )
+    )
