@@ -485,3 +485,18 @@ def test_the_tick_ends_enrolments_whose_exit_reaction_was_lost(email_track, mark
     reasons = dict(Enrolment.objects.values_list("lead_id", "exit_reason"))
     assert reasons == {mql.pk: "mql", shy.pk: "consent"}
     assert not Send.objects.filter(status="sent").exists()  # none left before the exit
+
+
+def test_business_hours_follow_dst_and_skip_the_leads_public_holidays(settings, email_track):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # The day after New York left summer time: 09:30 UTC is 04:30 there (UTC-5, not -4).
+    new_york = _lead(time_zone="America/New_York", email="ny@example.com")
+    _tick()
+    assert Send.objects.get(lead=new_york).not_before.isoformat() == "2026-11-02T14:00:00+00:00"
+    # Christmas Day and Boxing Day are German holidays; the 26th is a Saturday anyway.
+    christmas = NOW.replace(month=12, day=25, hour=10)
+    german = _lead(country="DE", email="de@example.com")
+    _tick(christmas)
+    send = Send.objects.get(lead=german)
+    assert send.deferred == Send.Deferral.HOURS
+    assert send.not_before.isoformat() == "2026-12-28T08:00:00+00:00"  # Monday 09:00 Berlin

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.utils import timezone
+
 from nurturing.services import dispatch as dispatching
 from nurturing.services import enrolment, sending
 
@@ -27,10 +29,11 @@ SEND_BATCH = 100  # rows per send task: one SMTP connection each
 
 def enrol(now: datetime) -> dict:
     exited = enrolment.exit_stale(now=now)
-    return {
-        "exited": exited,
-        "enrolled": len(enrolment.enrol_by_rules(now=now, since=now - ENROL_WINDOW)),
-    }
+    # A lead's updated_at is written by the wall clock, not by `now`: a pass as of
+    # another instant (`tick --at`) looks back from the earlier of the two. The window
+    # only bounds the work; eligibility itself is the lead's state.
+    since = min(now, timezone.now()) - ENROL_WINDOW
+    return {"exited": exited, "enrolled": len(enrolment.enrol_by_rules(now=now, since=since))}
 
 
 def _hand_out(send_ids: list[int], *, now: datetime, inline: bool) -> dict:
