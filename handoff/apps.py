@@ -2,4 +2,27 @@ from django.apps import AppConfig
 
 
 class HandoffConfig(AppConfig):
+    """Hands MQLs to reps under an SLA: registers for stage changes, its timeline entries
+    and its scheduler jobs."""
+
     name = "handoff"
+
+    def ready(self) -> None:
+        from handoff import handlers
+        from handoff.services import actions, routing, sla, ticks
+        from leadflow.scheduler import tick_job
+        from leads import hooks
+        from leads.services.timeline import register_kind
+
+        hooks.register("stage_changed", handlers.stage_changed)
+        for kind, label in [
+            (routing.ROUTED, "Handed off"),
+            (actions.ACCEPTED, "Handoff accepted"),
+            (actions.REJECTED, "Handoff rejected"),
+            (actions.OUTCOME, "Outcome recorded"),
+            (sla.BREACHED, "SLA breached"),
+            (sla.ESCALATED, "Handoff escalated"),
+        ]:
+            register_kind(kind, label)
+        tick_job("handoff.route")(ticks.route)
+        tick_job("handoff.sla")(ticks.sla)

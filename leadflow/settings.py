@@ -255,6 +255,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets used by more than one field get one name in the schema.
+    "ENUM_NAME_OVERRIDES": {"HandoffReasonEnum": "handoff.models.Handoff.Reason"},
 }
 
 # --- Celery -----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from handoff.api import HandoffViewSet
 from leadflow.auth import ThrottledAuthenticationForm
 from leadflow.views import healthz
 from leads.api.imports import ImportJobViewSet
@@ -17,6 +18,7 @@ router = DefaultRouter()
 router.register("leads", LeadViewSet, basename="lead")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 router.register("imports", ImportJobViewSet, basename="import")
+router.register("handoffs", HandoffViewSet, basename="handoff")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="leads:list"), name="home"),

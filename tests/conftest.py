@@ -27,6 +27,14 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _on_commit_capture(django_capture_on_commit_callbacks):
+    """For tests.helpers.committed()."""
+    from tests import helpers
+
+    helpers._capture = django_capture_on_commit_callbacks
+
+
 @pytest.fixture
 def now():
     return CURRENT_TIME

@@ -61,3 +61,12 @@ def race(work, *, times: int = 4) -> list:
     if errors:
         raise errors[0]
     return results
+
+
+_capture = None  # pytest-django's django_capture_on_commit_callbacks (tests/conftest.py)
+
+
+def committed():
+    """A block whose on-commit work (announcements' handlers, task doorbells) runs when it
+    ends, as a real commit would run it: a test's own transaction never commits."""
+    return _capture(execute=True)

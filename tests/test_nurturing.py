@@ -14,23 +14,10 @@ from leads.services import log_touch, move_stage, record_consent
 from nurturing.models import Enrolment, Send, Suppression
 from nurturing.services import dispatch, enrolment, links, recipients, sending, templates, tracks
 from tests.conftest import CURRENT_TIME
-from tests.helpers import make_lead
+from tests.helpers import committed, make_lead
 
 NOW = CURRENT_TIME  # a Monday, 09:30 UTC
 pytestmark = pytest.mark.django_db
-_capture = None
-
-
-@pytest.fixture(autouse=True)
-def _on_commit(django_capture_on_commit_callbacks):
-    global _capture
-    _capture = django_capture_on_commit_callbacks
-
-
-def committed():
-    """Run what the block schedules on commit (announcements' handlers, the doorbell),
-    as a real commit would: the test's own transaction never commits."""
-    return _capture(execute=True)
 
 
 def _template(name="Welcome", subject='Welcome, {{ first_name|default:"there" }}', html=None):

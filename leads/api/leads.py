@@ -51,9 +51,12 @@ class LeadCursorPagination(CursorPagination):
         if cursor is None or cursor.position is None:
             return cursor
         first = self.get_ordering(request, None, None)[0].lstrip("-")
-        if "\x00" in cursor.position or not _valid_position(first, cursor.position):
+        if "\x00" in cursor.position or not self.valid_position(first, cursor.position):
             raise InvalidCursor()
         return cursor
+
+    def valid_position(self, field: str, position: str) -> bool:
+        return _valid_position(field, position)
 
 
 class InvalidCursor(ValidationError):
