@@ -8,7 +8,7 @@ class HandoffConfig(AppConfig):
     name = "handoff"
 
     def ready(self) -> None:
-        from handoff import handlers
+        from handoff import handlers, panels
         from handoff.services import actions, routing, sla, ticks
         from leadflow.scheduler import tick_job
         from leads import hooks
@@ -24,5 +24,6 @@ class HandoffConfig(AppConfig):
             (sla.ESCALATED, "Handoff escalated"),
         ]:
             register_kind(kind, label)
+        panels.register()  # the handoff card on the lead page
         tick_job("handoff.route")(ticks.route)
         tick_job("handoff.sla")(ticks.sla)

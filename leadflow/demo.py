@@ -16,17 +16,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from leadflow import demo_handoff
 from leadflow.demo_nurturing import seed_nurturing
 from leads import hooks, roles
 from leads.models import Campaign, Lead, LeadForm, Source, Stage, Team
 from leads.services import (
-    assign_owner,
     capture_lead,
     define_custom_field,
     move_stage,
     record_event,
 )
-from leads.services.stages import Mover
 from nurturing.services.enrolment import exit_stale
 from scoring.rules import DEFAULT_DEFINITION
 from scoring.services import create_version, rank_events, run_rescore
@@ -38,7 +37,9 @@ DEMO_USERS = [
     ("marketer", "Mia", "Marketer", roles.MARKETING, "marketing: every lead"),
     ("rep_ann", "Ann", "Archer", roles.SALES, "sales rep: her own leads"),
     ("rep_bob", "Bob", "Baker", roles.SALES, "sales rep: his own leads"),
-    ("manager", "Max", "Manager", roles.MANAGER, "sales manager: the Inside Sales team"),
+    ("rep_cleo", "Cleo", "Carter", roles.SALES, "sales rep (Enterprise): her own leads"),
+    ("rep_dan", "Dan", "Dawson", roles.SALES, "sales rep (Enterprise), away this week"),
+    ("manager", "Max", "Manager", roles.MANAGER, "sales manager: Inside Sales and Enterprise"),
 ]
 
 
@@ -207,6 +208,7 @@ def seed_demo(*, now: datetime, leads: int = 3000, seed: int = 7) -> SeedResult:
     with hooks.muted():
         with transaction.atomic():
             users = _users()
+            demo_handoff.teams(users, now=now)
             campaigns = _campaigns(now)
             _custom_fields_and_form(campaigns)
         result = SeedResult(created=True)
@@ -224,6 +226,7 @@ def seed_demo(*, now: datetime, leads: int = 3000, seed: int = 7) -> SeedResult:
         rank_events()
         run_rescore(run_id=model.runs.get().pk, now=now)
         exit_stale(now=now)  # leads the rescoring made MQL leave their tracks
+        demo_handoff.settle(now=now)
     return result
 
 
@@ -379,7 +382,7 @@ def _lead(rng: random.Random, index: int, now: datetime, users, campaigns) -> in
         data["consent_status"] = "denied"
     lead = capture_lead(data=data, channel=campaign.channel, now=created).lead
     _events(rng, lead.pk, created, now)
-    rep, marketer = users[rng.choice(["rep_ann", "rep_bob"])], users["marketer"]
+    marketer = users["marketer"]
 
     moves, stage, when = 0, Stage.NEW, created
     while stage in STEPS:
@@ -393,15 +396,23 @@ def _lead(rng: random.Random, index: int, now: datetime, users, campaigns) -> in
             target, reason = fallback, rng.choice(REASONS[fallback])
         else:
             break
-        if target == Stage.SAL:
-            assign_owner(lead_id=lead.pk, owner=rep, now=when)  # routing, as handoff will
-        if stage in SALES_STAGES or target in SALES_STAGES:
-            # What handoff's services will do when the rep accepts and records outcomes.
-            move_stage(lead_id=lead.pk, to_stage=target, by=rep, reason=reason, now=when,
-                       mover=Mover.HANDOFF)  # fmt: skip
+        moves += 1
+        if stage == Stage.MQL:  # sales answers the handoff
+            if target == Stage.SAL and demo_handoff.accept(lead.pk, now=when, rng=rng):
+                stage = target
+                continue
+            demo_handoff.reject(lead.pk, now=when, rng=rng)
+            break
+        if stage == Stage.SAL and target == Stage.DISQUALIFIED:
+            demo_handoff.reject(lead.pk, now=when, rng=rng, reason="bad_fit")
+            break
+        if target in (Stage.SQL, Stage.OPPORTUNITY, Stage.WON, Stage.LOST):
+            if not demo_handoff.outcome(lead.pk, target, now=when, rng=rng, reason=reason):
+                break
         else:
             move_stage(lead_id=lead.pk, to_stage=target, by=marketer, reason=reason, now=when)
-        moves += 1
+            if target == Stage.MQL:
+                demo_handoff.hand_off(lead.pk, now=when)
         if target != following:  # disqualified, lost, or sent back to nurturing: stop here
             break
         stage = target

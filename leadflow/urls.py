@@ -34,6 +34,7 @@ urlpatterns = [
     path("leads/", include("leads.urls")),
     path("imports/", include(import_patterns)),
     path("scoring/", include("scoring.urls")),
+    path("handoffs/", include("handoff.urls")),
     *public_patterns,
     path("", include("nurturing.urls")),
     path("api/v1/events/", BulkEventsView.as_view(), name="events-bulk"),

@@ -316,3 +316,17 @@ def test_the_handoffs_api_shows_a_rep_their_own_and_answers_the_contract(
     assert [h["id"] for h in filtered["results"]] == [first["id"]]
     assert api_as(rep_ann).get("/api/v1/handoffs/", {"status": "odd"}).status_code == 400
     assert len(leads) == 4
+
+
+def test_the_lead_page_shows_the_handoff_its_countdown_and_why(team, client, marketer):
+    from handoff.panels import countdown
+
+    lead = _mql(first_name="Ada")
+    routing.route(now=NOW)
+    client.force_login(marketer)
+    html = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Handoff" in html and "Inside Sales" in html
+    assert "Why: no rule matched: fallback team" in html and "of 10 open, weight 1" in html
+    assert countdown(timedelta(hours=1, minutes=10)) == "1h 10m"
+    assert countdown(timedelta(minutes=-25)) == "overdue by 25m"
+    assert countdown(timedelta(days=1, hours=2)) == "1d 2h"

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Count
 
+from leadflow import demo_handoff
 from leads.models import Campaign, Lead, LeadForm, StageChange
 
 
@@ -48,6 +49,30 @@ def test_seed_demo_creates_logins_campaigns_and_leads_with_consistent_history(ca
         stage__in=["sal", "sql", "opportunity", "won"], owner=None
     ).exists()
     assert "Demo logins" in capsys.readouterr().out
+    # Handoff: two teams in different time zones, Inside Sales the fallback, one rep away,
+    # handoffs in every state, rejections with each reason, breaches.
+    from handoff.models import Handoff, RepSettings, TeamPolicy
+
+    zones = dict(TeamPolicy.objects.values_list("team__name", "time_zone"))
+    assert zones == {"Inside Sales": "America/New_York", "Enterprise": "Europe/London"}
+    assert TeamPolicy.objects.get(fallback=True).team.name == "Inside Sales"
+    assert RepSettings.objects.filter(away_from__isnull=False).count() == 1
+    assert set(Handoff.objects.values_list("status", flat=True)) == {
+        "pending",
+        "accepted",
+        "rejected",
+        "closed",
+    }
+    assert set(
+        Handoff.objects.exclude(reject_reason="").values_list("reject_reason", flat=True)
+    ) == {r for r, _ in demo_handoff.REJECTIONS}
+    assert Handoff.objects.filter(breaches__gt=0).exists()
+    # Every lead in SAL or later got there through an accepted handoff.
+    assert (
+        not Lead.objects.filter(stage__in=["sal", "sql", "opportunity", "won"])
+        .exclude(handoffs__accepted_at__isnull=False)
+        .exists()
+    )
     # Nurturing: an active track per source named in DESIGN.md and a recycle track, each
     # starting with an email; a history of sends, opens and clicks.
     from nurturing.models import Enrolment, Send, Track

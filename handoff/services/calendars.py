@@ -14,9 +14,9 @@ WARNINGS = (Decimal("0.5"), Decimal("0.8"))  # warned at 50 % and 80 % of the ti
 
 
 def policy_of(team: Team | int) -> TeamPolicy:
+    """The team's policy (the defaults, unsaved, for a team that has none yet)."""
     team_id = team if isinstance(team, int) else team.pk
-    policy, _ = TeamPolicy.objects.get_or_create(team_id=team_id)
-    return policy
+    return TeamPolicy.objects.filter(team_id=team_id).first() or TeamPolicy(team_id=team_id)
 
 
 def _hours(raw) -> business_time.WeeklyHours:

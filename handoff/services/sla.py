@@ -40,8 +40,11 @@ class Scan:
         return dict(self.__dict__)
 
 
-def notify(*, users, handoff: Handoff, kind: str, text: str, now: datetime) -> int:
-    """An in-app notice (once per user, handoff and kind) and an email on commit."""
+def notify(
+    *, users, handoff: Handoff, kind: str, text: str, now: datetime, email: bool = True
+) -> int:
+    """An in-app notice (once per user, handoff and kind) and, with `email`, an email on
+    commit."""
     made = 0
     for user in {u.pk: u for u in users if u is not None}.values():
         try:
@@ -52,7 +55,7 @@ def notify(*, users, handoff: Handoff, kind: str, text: str, now: datetime) -> i
         except IntegrityError:
             continue  # given already
         made += 1
-        if user.email:
+        if email and user.email:
             transaction.on_commit(
                 lambda u=user: send_mail(
                     f"LeadFlow: {text[:120]}",
@@ -82,18 +85,19 @@ def _claim(sql: str, params: list) -> list[Handoff]:
     )
 
 
-def scan(*, now: datetime) -> Scan:
+def scan(*, now: datetime, email: bool = True) -> Scan:
+    """One pass as of `now` (with `email` False the notices stay in the app)."""
     result = Scan()
     with transaction.atomic():
-        _warnings(now, result)
-        _accept_breaches(now, result)
-        _contact_breaches(now, result)
+        _warnings(now, result, email)
+        _accept_breaches(now, result, email)
+        _contact_breaches(now, result, email)
     with transaction.atomic():
-        _escalations(now, result)
+        _escalations(now, result, email)
     return result
 
 
-def _warnings(now: datetime, result: Scan) -> None:
+def _warnings(now: datetime, result: Scan, email: bool) -> None:
     rows = _claim(
         """UPDATE handoff_handoff SET warn_at = NULL WHERE id IN (
                SELECT id FROM handoff_handoff WHERE warn_at <= %s
@@ -123,7 +127,7 @@ def _warnings(now: datetime, result: Scan) -> None:
         result.warned += 1
 
 
-def _breach(handoff: Handoff, what: str, now: datetime) -> None:
+def _breach(handoff: Handoff, what: str, now: datetime, email: bool) -> None:
     name = _lead_name(handoff)
     holder = handoff.rep.get_full_name() or handoff.rep.username if handoff.rep else "the queue"
     text = f"SLA breach: {name} was not {what} in time ({holder}, {handoff.team.name})."
@@ -153,7 +157,7 @@ def _breach(handoff: Handoff, what: str, now: datetime) -> None:
     )
 
 
-def _accept_breaches(now: datetime, result: Scan) -> None:
+def _accept_breaches(now: datetime, result: Scan, email: bool) -> None:
     rows = _claim(
         """UPDATE handoff_handoff SET accept_breached_at = %s, breaches = breaches + 1
            WHERE id IN (SELECT id FROM handoff_handoff WHERE status = 'pending'
@@ -166,11 +170,11 @@ def _accept_breaches(now: datetime, result: Scan) -> None:
         policy = policy_of(handoff.team_id)
         handoff.escalate_at = deadline(policy, handoff.accept_by, policy.grace_hours)
         handoff.save(update_fields=["escalate_at"])
-        _breach(handoff, "accepted", now)
+        _breach(handoff, "accepted", now, email)
         result.accept_breaches += 1
 
 
-def _contact_breaches(now: datetime, result: Scan) -> None:
+def _contact_breaches(now: datetime, result: Scan, email: bool) -> None:
     rows = _claim(
         """UPDATE handoff_handoff SET contact_breached_at = %s, breaches = breaches + 1
            WHERE id IN (SELECT id FROM handoff_handoff WHERE status = 'accepted'
@@ -180,11 +184,11 @@ def _contact_breaches(now: datetime, result: Scan) -> None:
         [now, now],
     )
     for handoff in rows:
-        _breach(handoff, "contacted", now)
+        _breach(handoff, "contacted", now, email)
         result.contact_breaches += 1
 
 
-def _escalations(now: datetime, result: Scan) -> None:
+def _escalations(now: datetime, result: Scan, email: bool) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """SELECT id FROM handoff_handoff WHERE status = 'pending' AND escalate_at <= %s

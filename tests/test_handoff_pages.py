@@ -1,0 +1,115 @@
+"""Handoff's pages: the rep's inbox and the manager's team board."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from handoff.models import Handoff, RepSettings, TeamPolicy
+from handoff.services import routing
+from leads.models import Lead, Stage, Team
+from tests.helpers import make_lead
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def routed(manager, rep_ann):
+    """Two MQLs handed to Ann now (the wall clock: pages compute countdowns from it)."""
+    team = Team.objects.get(name="Inside Sales")
+    TeamPolicy.objects.create(
+        team=team, time_zone="UTC", fallback=True, hours=[[["00:00", "00:00"]]] * 7
+    )  # always open
+    leads = [make_lead(first_name=name, last_name="Lovelace") for name in ("Ada", "Bea")]
+    Lead.objects.filter(pk__in=[x.pk for x in leads]).update(stage=Stage.MQL)
+    routing.route(now=timezone.now())
+    return leads
+
+
+def test_the_inbox_lists_pending_handoffs_with_their_countdown_and_accepts_one(
+    client, rep_ann, routed
+):
+    client.force_login(rep_ann)
+    html = client.get("/handoffs/").content.decode()
+    assert "Waiting for you (2)" in html and "Ada Lovelace" in html
+    assert "Accept within " in html  # an hour from the routing, in business time
+    handoff = Handoff.objects.get(lead=routed[0])
+    answer = client.post(f"/handoffs/{handoff.pk}/accept/", {"next": "/handoffs/"}, follow=True)
+    assert "Accepted: the lead is yours" in answer.content.decode()
+    assert Lead.objects.get(pk=routed[0].pk).stage == Stage.SAL
+    html = client.get("/handoffs/").content.decode()
+    assert "My accepted leads (1)" in html and "Log the first contact" in html
+
+
+def test_rejecting_without_a_reason_says_so_and_changes_nothing(client, rep_ann, routed):
+    client.force_login(rep_ann)
+    handoff = Handoff.objects.get(lead=routed[0])
+    answer = client.post(f"/handoffs/{handoff.pk}/reject/", {"reason": ""}, follow=True)
+    assert "Choose a reason" in answer.content.decode()
+    assert Handoff.objects.get(pk=handoff.pk).status == "pending"
+    client.post(f"/handoffs/{handoff.pk}/reject/", {"reason": "not_ready"})
+    assert Lead.objects.get(pk=routed[0].pk).stage == Stage.NURTURING
+
+
+def test_another_reps_handoff_is_a_404_and_the_team_board_is_the_managers(
+    client, rep_bob, rep_ann, manager, routed
+):
+    handoff = Handoff.objects.get(lead=routed[0])
+    client.force_login(rep_bob)
+    assert client.post(f"/handoffs/{handoff.pk}/accept/").status_code == 404
+    team = Team.objects.get(name="Inside Sales")
+    assert client.get(f"/handoffs/teams/{team.pk}/").status_code == 403
+    client.force_login(manager)
+    html = client.get(f"/handoffs/teams/{team.pk}/").content.decode()
+    assert "Inside Sales" in html and "2 open" in html and "No breach" in html
+
+
+def test_the_manager_edits_capacity_weights_away_dates_and_the_sla(
+    client, manager, rep_ann, routed
+):
+    team = Team.objects.get(name="Inside Sales")
+    client.force_login(manager)
+    prefix = f"rep-{rep_ann.pk}-"
+    bad = client.post(
+        f"/handoffs/teams/{team.pk}/",
+        {
+            "time_zone": "Mars/Base",
+            "accept_hours": "1",
+            "contact_hours": "2",
+            "grace_hours": "1",
+            prefix + "capacity": "5",
+            prefix + "weight": "2",
+        },
+        follow=True,
+    )
+    assert "Mars/Base" in bad.content.decode()
+    today = timezone.now().date()
+    client.post(
+        f"/handoffs/teams/{team.pk}/",
+        {
+            "time_zone": "Europe/Berlin",
+            "country": "de",
+            "accept_hours": "1.5",
+            "contact_hours": "2",
+            "grace_hours": "1",
+            prefix + "capacity": "5",
+            prefix + "weight": "2",
+            prefix + "active": "on",
+            prefix + "away_from": today.isoformat(),
+            prefix + "away_until": (today + timedelta(days=2)).isoformat(),
+        },
+    )
+    policy = TeamPolicy.objects.get(team=team)
+    assert (policy.time_zone, policy.country, str(policy.accept_hours)) == (
+        "Europe/Berlin",
+        "DE",
+        "1.50",
+    )
+    settings = RepSettings.objects.get(user=rep_ann)
+    assert (settings.capacity, settings.weight, settings.away_until) == (
+        5,
+        2,
+        today + timedelta(days=2),
+    )
