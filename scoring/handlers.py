@@ -1,29 +1,39 @@
 """Scoring's reactions to the leads app's announcements (registered in apps.py).
 
-Each is short: one lead (or a handful) is scored at once, since a lead page or an API
-answer should show its new score; anything bigger is a task enqueued on commit. A lost
-reaction is only late: the tick's `score_changed` rescores every lead changed since it
-was scored, and its rank sweep ranks events a crash left unranked.
+Each is short. One event is ranked and its lead scored at once (an event changes the
+engagement the lead page shows next); changed leads — captures, edits, imports — are
+scored by the `score_changed` task, set-based: one per import or batch, and for
+captures and edits at most one queued per `CHANGED_EVERY_SECONDS` however many leads
+change (scoring a lead inline took 16 statements, more than its capture: half of a
+`POST /api/v1/leads/`, bench/capture.py). A lost reaction is only
+late: the tick's `score_changed` rescores every lead changed since it was scored, and
+its rank sweep ranks events a crash left unranked.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.cache import cache
+
 from scoring import services
 
 # Reactions for at most this many leads run inside the announcement; more are a task.
 INLINE_LEADS = 10
+# Changed leads wait at most this long for the task that scores them (and every lead
+# changed meanwhile): the first change queues it, the next ones find it queued.
+CHANGED_EVERY_SECONDS = 1
+_QUEUED = "scoring:score_changed:queued"
 
 
 def lead_changed(*, lead_ids: list[int], now: datetime) -> None:
-    if len(lead_ids) > INLINE_LEADS:
-        from scoring.tasks import score_changed
+    """Queue `score_changed` unless one is queued already. It runs once the window has
+    passed, so it sees every change whose reaction found it queued; a cache that
+    forgot the key only queues one more (the task is idempotent)."""
+    from scoring.tasks import score_changed
 
-        score_changed.delay_on_commit()
-        return
-    for lead_id in lead_ids:
-        services.score_lead(lead_id=lead_id, now=now)
+    if cache.add(_QUEUED, now.isoformat(), timeout=CHANGED_EVERY_SECONDS):
+        score_changed.apply_async(countdown=CHANGED_EVERY_SECONDS)
 
 
 def events_recorded(*, lead_ids: list[int], activity_ids: list[int], now: datetime) -> None:

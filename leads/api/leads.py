@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import exceptions, mixins, permissions, status, viewsets
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
@@ -72,6 +77,37 @@ def _valid_position(field: str, position: str) -> bool:
     return True
 
 
+class TokenWithRolesAuthentication(TokenAuthentication):
+    """DRF's token authentication, reading the user's role groups in the same query
+    (where `leads.roles.group_names` keeps them for the request): one query less on
+    every call of the lead API, whose permissions ask for the roles at once."""
+
+    def authenticate_credentials(self, key):
+        user_model = get_user_model()
+        fields = [f.attname for f in user_model._meta.concrete_fields]
+        groups = user_model.groups.through._meta
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT t.created, {', '.join(f'u.{name}' for name in fields)}, "  # noqa: S608
+                "ARRAY(SELECT g.name FROM auth_group g JOIN "
+                f"{groups.db_table} ug ON ug.group_id = g.id WHERE ug.user_id = u.id) "
+                f"FROM authtoken_token t JOIN {user_model._meta.db_table} u ON u.id = t.user_id "
+                "WHERE t.key = %s",
+                [key],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        user = user_model.from_db(connection.alias, fields, row[1:-1])
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        user._leadflow_groups = set(row[-1])
+        token = Token.from_db(
+            connection.alias, ["key", "user_id", "created"], [key, user.pk, row[0]]
+        )
+        return user, token
+
+
 @extend_schema_view(
     list=extend_schema(responses={200: LeadSerializer, **error_responses(400)}),
     retrieve=extend_schema(responses={200: LeadSerializer, **error_responses(404)}),
@@ -90,6 +126,7 @@ class LeadViewSet(
     filterset_class = LeadFilter
     pagination_class = LeadCursorPagination
     permission_classes = [permissions.IsAuthenticated, CanCapture]
+    authentication_classes = [TokenWithRolesAuthentication, SessionAuthentication]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
@@ -111,11 +148,11 @@ class LeadViewSet(
             channel="api",
             now=timezone.now(),
         )
+        if result.created:
+            # Answered as written (its campaign is the one validated; no owner yet).
+            return Response(self.get_serializer(result.lead).data, status=status.HTTP_201_CREATED)
         lead = self.get_queryset().get(pk=result.lead.pk)
-        return Response(
-            self.get_serializer(lead).data,
-            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
-        )
+        return Response(self.get_serializer(lead).data, status=status.HTTP_200_OK)
 
     @extend_schema(
         request=EventSerializer,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
@@ -120,6 +122,15 @@ class LeadSerializer(serializers.ModelSerializer):
             "consent_method",
         ]  # fmt: skip
         validators = []
+
+    def get_fields(self):
+        """The fields built from the model once per process, copied for each serializer
+        (DRF builds them again for every instance: a fifth of a capture's time)."""
+        built = type(self).__dict__.get("_built_fields")
+        if built is None:
+            built = super().get_fields()
+            type(self)._built_fields = built
+        return copy.deepcopy(built)
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
