@@ -29,8 +29,10 @@ class LimitedJSONParser(JSONParser):
     so the limit is enforced here, whether or not a Content-Length was sent.
     """
 
+    max_bytes: int | None = None  # a parser for bigger bodies (a batch) sets its own
+
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.API_MAX_BODY_BYTES
+        limit = self.max_bytes or settings.API_MAX_BODY_BYTES
         body = stream.read(limit + 1) if stream is not None else b""
         if len(body) > limit:
             raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")

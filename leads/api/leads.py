@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -17,11 +17,12 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leadflow.api import LimitedJSONParser, error_responses
-from leads import selectors, services
+from leadflow.api import LimitedJSONParser, error_responses, exception_handler
+from leads import roles, selectors, services
 from leads.api.permissions import CanCapture, MarketingWrites
 from leads.api.serializers import (
     BULK_EVENTS_MAX,
+    BatchAnswerSerializer,
     BulkEventSerializer,
     BulkEventsRecordedSerializer,
     CustomFieldSerializer,
@@ -29,9 +30,14 @@ from leads.api.serializers import (
     EventSerializer,
     LeadSerializer,
 )
+from leads.custom_fields import definitions
 from leads.filters import SORTS, LeadFilter
-from leads.models import CustomField
+from leads.models import Campaign, CustomField
 from leads.services import custom_fields
+from leads.services.batch import capture_batch
+
+BATCH_MAX = 1000  # leads per POST /api/v1/leads/batch/
+BATCH_MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 class LeadCursorPagination(CursorPagination):
@@ -97,15 +103,28 @@ class TokenWithRolesAuthentication(TokenAuthentication):
             )
             row = cursor.fetchone()
         if row is None:
-            raise exceptions.AuthenticationFailed(_("Invalid token."))
+            raise exceptions.AuthenticationFailed(gettext("Invalid token."))
         user = user_model.from_db(connection.alias, fields, row[1:-1])
         if not user.is_active:
-            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+            raise exceptions.AuthenticationFailed(gettext("User inactive or deleted."))
         user._leadflow_groups = set(row[-1])
         token = Token.from_db(
             connection.alias, ["key", "user_id", "created"], [key, user.pk, row[0]]
         )
         return user, token
+
+
+class BatchJSONParser(LimitedJSONParser):
+    """The API's JSON checks with room for a thousand leads."""
+
+    max_bytes = BATCH_MAX_BODY_BYTES
+
+
+class CanCaptureInBatch(CanCapture):
+    """The batch captures too: the same rule as `create`."""
+
+    def has_permission(self, request, view):
+        return roles.can_capture(request.user)
 
 
 @extend_schema_view(
@@ -155,6 +174,53 @@ class LeadViewSet(
         return Response(self.get_serializer(lead).data, status=status.HTTP_200_OK)
 
     @extend_schema(
+        request=LeadSerializer(many=True),
+        responses={
+            200: OpenApiResponse(
+                BatchAnswerSerializer,
+                description="Each lead's outcome in input order: 201 (`id` of the new lead), "
+                "200 (`id` of the existing lead it updated) or 400 (`errors`, as a single "
+                "capture's answer; the other leads still go in).",
+            ),
+            **error_responses(400, 403),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        parser_classes=[BatchJSONParser],
+        permission_classes=[permissions.IsAuthenticated, CanCaptureInBatch],
+    )
+    def batch(self, request):
+        """Capture up to 1,000 leads as capturing them one by one in order would."""
+        items = request.data
+        if not isinstance(items, list) or not items:
+            raise ValidationError({"non_field_errors": ["Send a JSON list of leads."]})
+        if len(items) > BATCH_MAX:
+            raise ValidationError({"non_field_errors": [f"At most {BATCH_MAX} leads per batch."]})
+        reader = LeadSerializer(context={**self.get_serializer_context(), **_lookups(items)})
+        results: list[dict | None] = [None] * len(items)
+        valid = []
+        for index, item in enumerate(items):
+            try:
+                data = reader.run_validation(item)
+            except ValidationError as exc:
+                results[index] = {"status": 400, "errors": exc.detail}
+                continue
+            data.pop("stage_reason", None)
+            valid.append((index, data))
+        outcomes = capture_batch(
+            items=[data for _, data in valid], by=request.user, channel="api", now=timezone.now()
+        )
+        for (index, _), outcome in zip(valid, outcomes, strict=True):
+            if outcome.error is not None:
+                errors = exception_handler(outcome.error, {}).data
+                results[index] = {"status": 400, "errors": errors}
+            else:
+                results[index] = {"status": 201 if outcome.created else 200, "id": outcome.lead_id}
+        return Response({"results": results})
+
+    @extend_schema(
         request=EventSerializer,
         responses={
             201: OpenApiResponse(EventRecordedSerializer, description="The event was recorded."),
@@ -189,6 +255,15 @@ class LeadViewSet(
             now=timezone.now(),
         )  # fmt: skip
         return Response(self.get_serializer(self.get_queryset().get(pk=lead.pk)).data)
+
+
+def _lookups(items: list) -> dict:
+    """The campaigns a batch names and the custom field definitions, read once for all
+    its items (LeadSerializer finds them in its context)."""
+    codes = {i.get("campaign") for i in items if isinstance(i, dict)}
+    codes = {code for code in codes if isinstance(code, str)}
+    campaigns = {c.code: c for c in Campaign.objects.filter(code__in=codes)} if codes else {}
+    return {"campaigns": campaigns, "custom_fields": definitions()}
 
 
 @extend_schema_view(

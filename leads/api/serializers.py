@@ -46,6 +46,18 @@ class BudgetField(serializers.DecimalField):
         return _checked(clean_budget, data)
 
 
+class CampaignCodeField(serializers.SlugRelatedField):
+    """A campaign by its code. A batch looks its campaigns up at once and passes them
+    in the context (`campaigns`: code → Campaign); a code it does not hold is looked
+    up (and refused) as usual."""
+
+    def to_internal_value(self, data):
+        known = self.context.get("campaigns")
+        if known is not None and isinstance(data, str) and data in known:
+            return known[data]
+        return super().to_internal_value(data)
+
+
 class LeadSerializer(serializers.ModelSerializer):
     # Declared explicitly: the model's unique email must not turn into a 400 here,
     # because capturing an existing identity is a 200 that updates the lead.
@@ -63,7 +75,7 @@ class LeadSerializer(serializers.ModelSerializer):
         required=False, allow_blank=True, max_length=500, write_only=True,
         help_text="Why the stage changes (with `stage`; required for some moves).",
     )  # fmt: skip
-    campaign = serializers.SlugRelatedField(
+    campaign = CampaignCodeField(
         slug_field="code", queryset=Campaign.objects.all(), required=False, allow_null=True
     )
     latest_campaign = serializers.SlugRelatedField(
@@ -139,6 +151,7 @@ class LeadSerializer(serializers.ModelSerializer):
         unknown = sorted(set(data) - writable)
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        self._raw = data  # the item being read (one serializer reads a whole batch)
         return super().to_internal_value(data)
 
     def validate_email(self, value):
@@ -154,7 +167,8 @@ class LeadSerializer(serializers.ModelSerializer):
         return _checked(clean_time_zone, value)
 
     def validate_custom(self, value):
-        cleaned, errors = clean_values(value)
+        # A batch passes the definitions in the context (read once for all its items).
+        cleaned, errors = clean_values(value, self.context.get("custom_fields"))
         if errors:
             raise serializers.ValidationError({name: [msg] for name, msg in errors.items()})
         return cleaned
@@ -162,7 +176,7 @@ class LeadSerializer(serializers.ModelSerializer):
     def validate_phone(self, value):
         # Read national numbers in the lead's country (given now, or already on the lead).
         try:
-            country = clean_country(str(self.initial_data.get("country") or ""))
+            country = clean_country(str(self._raw.get("country") or ""))
         except ValueError:  # reported on the country field
             country = ""
         if not country:
@@ -239,3 +253,19 @@ class EventRecordedSerializer(serializers.Serializer):
 class BulkEventsRecordedSerializer(serializers.Serializer):
     recorded = serializers.IntegerField()
     duplicates = serializers.IntegerField(help_text="Events whose key was seen before.")
+
+
+class BatchItemSerializer(serializers.Serializer):
+    """One item's outcome in a batch capture (documentation of the answer)."""
+
+    status = serializers.ChoiceField(
+        choices=[201, 200, 400], help_text="201 new lead, 200 existing lead updated, 400 refused."
+    )
+    id = serializers.IntegerField(required=False, help_text="The lead (201 and 200).")
+    errors = serializers.DictField(
+        required=False, help_text="Field messages, as a single capture's 400 or 409 (400)."
+    )
+
+
+class BatchAnswerSerializer(serializers.Serializer):
+    results = BatchItemSerializer(many=True, help_text="One per lead sent, in input order.")
