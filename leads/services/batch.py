@@ -92,17 +92,14 @@ def _stageable(item: dict[str, Any]) -> bool:
 
 
 def _staged(item: dict[str, Any]) -> list:
-    values = {name: item.get(name) or None for name, _ in STAGED}
+    # Empty text is not staged (NULL); False (authority, converted) is a value.
+    values = {name: None if item.get(name) == "" else item.get(name) for name, _ in STAGED}
     values["source"] = item.get("source") or Source.OTHER
     campaign = item.get("campaign")
     values["campaign_id"] = campaign.pk if campaign is not None else None
     values["company_domain"] = identity.derived_company_domain(item) or None
     custom = {k: v for k, v in (item.get("custom") or {}).items() if v is not None}
     values["custom"] = custom or None
-    if item.get("converted") is not None:
-        values["converted"] = item["converted"]
-    if item.get("company_size") is not None:
-        values["company_size"] = item["company_size"]
     return [*ParsedRow(row=0, values=values).staged(), item.get("stage") or "new"]
 
 
