@@ -20,19 +20,24 @@ from scoring import services
 
 # Reactions for at most this many leads run inside the announcement; more are a task.
 INLINE_LEADS = 10
-# Changed leads wait at most this long for the task that scores them (and every lead
+# Changed leads wait at least this long for the task that scores them (and every lead
 # changed meanwhile): the first change queues it, the next ones find it queued.
 CHANGED_EVERY_SECONDS = 1
-_QUEUED = "scoring:score_changed:queued"
+# The mark "a score_changed is queued" (QUEUED_KEY), cleared by the task as it starts;
+# it expires by itself after QUEUED_FOR, so a lost task holds back the next one no
+# longer than that (and the tick scores the changed leads meanwhile).
+QUEUED_KEY = "scoring:score_changed:queued"
+QUEUED_FOR = 30
 
 
 def lead_changed(*, lead_ids: list[int], now: datetime) -> None:
-    """Queue `score_changed` unless one is queued already. It runs once the window has
-    passed, so it sees every change whose reaction found it queued; a cache that
-    forgot the key only queues one more (the task is idempotent)."""
+    """Queue `score_changed` unless one is queued and not yet started. The task clears
+    the mark before it selects the changed leads, so a change that found the mark (and
+    committed before looking) is one the task sees, whatever the machines' clocks say;
+    a cache that forgot the mark only queues one more (the task is idempotent)."""
     from scoring.tasks import score_changed
 
-    if cache.add(_QUEUED, now.isoformat(), timeout=CHANGED_EVERY_SECONDS):
+    if cache.add(QUEUED_KEY, now.isoformat(), timeout=QUEUED_FOR):
         score_changed.apply_async(countdown=CHANGED_EVERY_SECONDS)
 
 

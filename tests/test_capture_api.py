@@ -232,7 +232,7 @@ def test_captures_queue_one_scoring_task_per_second_instead_of_scoring_inline(
 
     queued = []
     monkeypatch.setattr(tasks.score_changed, "apply_async", lambda **kw: queued.append(kw))
-    cache.delete(handlers._QUEUED)
+    cache.delete(handlers.QUEUED_KEY)
     client = api_as(marketer)
     with django_capture_on_commit_callbacks(execute=True), django_assert_num_queries(14):
         for n in range(2):
