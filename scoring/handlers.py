@@ -13,8 +13,9 @@ its rank sweep ranks events a crash left unranked.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from django.core.cache import cache
+from django.conf import settings
 
 from scoring import services
 
@@ -37,8 +38,22 @@ def lead_changed(*, lead_ids: list[int], now: datetime) -> None:
     a cache that forgot the mark only queues one more (the task is idempotent)."""
     from scoring.tasks import score_changed
 
-    if cache.add(QUEUED_KEY, now.isoformat(), timeout=QUEUED_FOR):
+    if _redis().set(QUEUED_KEY, now.isoformat(), nx=True, ex=QUEUED_FOR):
         score_changed.apply_async(countdown=CHANGED_EVERY_SECONDS)
+
+
+def clear_queued() -> None:
+    """What `score_changed` does as it starts: the next change queues the next run."""
+    _redis().delete(QUEUED_KEY)
+
+
+@cache
+def _redis():
+    """One client a process, on the broker's Redis (Django's cache builds a client for
+    every call: a twentieth of a capture's CPU)."""
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 def events_recorded(*, lead_ids: list[int], activity_ids: list[int], now: datetime) -> None:

@@ -26,11 +26,9 @@ def score_changed() -> dict:
     """Score the leads an import (or its undo) changed, and any other lead changed since
     it was scored. Running twice scores nothing the second time. It first clears the
     mark of a queued run (`handlers.lead_changed`): a change after this queues another."""
-    from django.core.cache import cache
+    from scoring.handlers import clear_queued
 
-    from scoring.handlers import QUEUED_KEY
-
-    cache.delete(QUEUED_KEY)
+    clear_queued()
     counts = services.score_changed(now=timezone.now())
     if counts is None:
         return {"skipped": "no active scoring model"}

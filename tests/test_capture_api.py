@@ -226,13 +226,12 @@ def test_capturing_a_known_lead_takes_eleven_queries(
 def test_captures_queue_one_scoring_task_per_second_instead_of_scoring_inline(
     marketer, api_as, monkeypatch, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
-    from django.core.cache import cache
 
     from scoring import handlers, tasks
 
     queued = []
     monkeypatch.setattr(tasks.score_changed, "apply_async", lambda **kw: queued.append(kw))
-    cache.delete(handlers.QUEUED_KEY)
+    handlers.clear_queued()
     client = api_as(marketer)
     with django_capture_on_commit_callbacks(execute=True), django_assert_num_queries(14):
         for n in range(2):

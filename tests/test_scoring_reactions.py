@@ -5,7 +5,6 @@ scored, and the tick does the same when a reaction was lost (level-triggered).""
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
@@ -24,9 +23,9 @@ def queued(monkeypatch):
     """The score_changed runs queued (their apply_async keywords), none sent."""
     sent: list[dict] = []
     monkeypatch.setattr(tasks.score_changed, "apply_async", lambda **kw: sent.append(kw))
-    cache.delete(handlers.QUEUED_KEY)
+    handlers.clear_queued()
     yield sent
-    cache.delete(handlers.QUEUED_KEY)
+    handlers.clear_queued()
 
 
 def _fit(lead_id):
@@ -94,7 +93,7 @@ def test_scores_computed_before_a_change_do_not_mark_the_changed_lead_scored(mar
     where = Sql("l.id = %s", [lead.pk])
     read = scores.scores_sql(compiled, where=where, now=CURRENT_TIME)
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMP TABLE read_before AS {read.text}", read.params)  # noqa: S608
+        cursor.execute(f"CREATE TEMP TABLE read_before AS {read.text}", read.params)
     update_lead(lead_id=lead.pk, changes={"title": "VP Sales"}, by=marketer, now=CURRENT_TIME)
     later = timezone.now() + timedelta(minutes=1)  # a scoring pass's clock, after the edit
     scores._write_scores(

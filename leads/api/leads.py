@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, permissions, status, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.authtoken.models import Token
+from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
@@ -18,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leadflow.api import LimitedJSONParser, error_responses, exception_handler
-from leads import roles, selectors, services
+from leads import roles, rows, selectors, services
 from leads.api.permissions import CanCapture, MarketingWrites
 from leads.api.serializers import (
     BULK_EVENTS_MAX,
@@ -30,7 +25,6 @@ from leads.api.serializers import (
     EventSerializer,
     LeadSerializer,
 )
-from leads.custom_fields import definitions
 from leads.filters import SORTS, LeadFilter
 from leads.models import Campaign, CustomField
 from leads.services import custom_fields
@@ -83,37 +77,6 @@ def _valid_position(field: str, position: str) -> bool:
     return True
 
 
-class TokenWithRolesAuthentication(TokenAuthentication):
-    """DRF's token authentication, reading the user's role groups in the same query
-    (where `leads.roles.group_names` keeps them for the request): one query less on
-    every call of the lead API, whose permissions ask for the roles at once."""
-
-    def authenticate_credentials(self, key):
-        user_model = get_user_model()
-        fields = [f.attname for f in user_model._meta.concrete_fields]
-        groups = user_model.groups.through._meta
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT t.created, {', '.join(f'u.{name}' for name in fields)}, "  # noqa: S608
-                "ARRAY(SELECT g.name FROM auth_group g JOIN "
-                f"{groups.db_table} ug ON ug.group_id = g.id WHERE ug.user_id = u.id) "
-                f"FROM authtoken_token t JOIN {user_model._meta.db_table} u ON u.id = t.user_id "
-                "WHERE t.key = %s",
-                [key],
-            )
-            row = cursor.fetchone()
-        if row is None:
-            raise exceptions.AuthenticationFailed(gettext("Invalid token."))
-        user = user_model.from_db(connection.alias, fields, row[1:-1])
-        if not user.is_active:
-            raise exceptions.AuthenticationFailed(gettext("User inactive or deleted."))
-        user._leadflow_groups = set(row[-1])
-        token = Token.from_db(
-            connection.alias, ["key", "user_id", "created"], [key, user.pk, row[0]]
-        )
-        return user, token
-
-
 class BatchJSONParser(LimitedJSONParser):
     """The API's JSON checks with room for a thousand leads."""
 
@@ -145,7 +108,6 @@ class LeadViewSet(
     filterset_class = LeadFilter
     pagination_class = LeadCursorPagination
     permission_classes = [permissions.IsAuthenticated, CanCapture]
-    authentication_classes = [TokenWithRolesAuthentication, SessionAuthentication]
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
@@ -159,7 +121,8 @@ class LeadViewSet(
         }
     )
     def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
+        context = {**self.get_serializer_context(), **_lookups([request.data])}
+        serializer = LeadSerializer(data=request.data, context=context)
         serializer.is_valid(raise_exception=True)
         result = services.capture_lead(
             data={k: v for k, v in serializer.validated_data.items() if k != "stage_reason"},
@@ -167,11 +130,13 @@ class LeadViewSet(
             channel="api",
             now=timezone.now(),
         )
+        # The answer through the same serializer (its fields are built once a request).
         if result.created:
             # Answered as written (its campaign is the one validated; no owner yet).
-            return Response(self.get_serializer(result.lead).data, status=status.HTTP_201_CREATED)
+            answer = serializer.to_representation(result.lead)
+            return Response(answer, status=status.HTTP_201_CREATED)
         lead = self.get_queryset().get(pk=result.lead.pk)
-        return Response(self.get_serializer(lead).data, status=status.HTTP_200_OK)
+        return Response(serializer.to_representation(lead), status=status.HTTP_200_OK)
 
     @extend_schema(
         request=LeadSerializer(many=True),
@@ -258,12 +223,21 @@ class LeadViewSet(
 
 
 def _lookups(items: list) -> dict:
-    """The campaigns a batch names and the custom field definitions, read once for all
-    its items (LeadSerializer finds them in its context)."""
-    codes = {i.get("campaign") for i in items if isinstance(i, dict)}
-    codes = {code for code in codes if isinstance(code, str)}
-    campaigns = {c.code: c for c in Campaign.objects.filter(code__in=codes)} if codes else {}
-    return {"campaigns": campaigns, "custom_fields": definitions()}
+    """The campaigns the items name and the custom field definitions (when an item has
+    custom values), read once for all of them (LeadSerializer finds them in its
+    context): a single capture's two lookups without the ORM's per-query work."""
+    items = [item for item in items if isinstance(item, dict)]
+    codes = sorted({i["campaign"] for i in items if isinstance(i.get("campaign"), str)})
+    found: dict = {}
+    if codes:
+        campaigns = rows.fetch(
+            Campaign, "SELECT {columns} FROM leads_campaign t WHERE t.code = ANY(%s)", [codes]
+        )
+        found["campaigns"] = {c.code: c for c in campaigns}
+    if any("custom" in item for item in items):
+        fields = rows.fetch(CustomField, "SELECT {columns} FROM leads_customfield t", [])
+        found["custom_fields"] = {f.name: f for f in fields}
+    return found
 
 
 @extend_schema_view(

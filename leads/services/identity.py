@@ -39,11 +39,13 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q
 
 from leads.exceptions import IdentityConflict, LeadFlowError
 from leads.models import ConsentStatus, Lead, Source
 from leads.normalise import company_domain
+from leads.rows import reader
 from leads.values import parse_decimal
 
 # The match's SQL is built from the spec's constants; values travel as parameters.
@@ -260,21 +262,24 @@ def find_lead(values: Mapping[str, Any]) -> Lead | None:
         steps.append((step, value))
     if not branches:
         return None
-    found = list(
-        Lead.objects.raw(
-            f"SELECT l.*, m.step, ARRAY(SELECT ARRAY[a.kind, a.value] FROM leads_leadalias a "
-            f"WHERE a.lead_id = l.id) AS held FROM (SELECT * FROM ({' UNION ALL '.join(branches)}"
-            ") c ORDER BY step LIMIT 1) m JOIN leads_lead l ON l.id = m.id FOR UPDATE OF l",
+    columns, make = reader(Lead, "l")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns}, m.step, ARRAY(SELECT ARRAY[a.kind, a.value] FROM "
+            "leads_leadalias a WHERE a.lead_id = l.id) AS held FROM (SELECT * FROM "
+            f"({' UNION ALL '.join(branches)}) c ORDER BY step LIMIT 1) m "
+            "JOIN leads_lead l ON l.id = m.id FOR UPDATE OF l",
             params,
         )
-    )
-    if not found:
+        row = cursor.fetchone()
+    if row is None:
         return None
-    lead = found[0]
-    step, value = steps[lead.step]
+    *fields, found_by, held = row
+    lead = make(fields)
+    step, value = steps[found_by]
     if step.alias or not _matches(lead, step, value, source, email=email):
         return _find_lead_stepwise(values)
-    lead._held_as_alias = {(kind, held) for kind, held in lead.held}
+    lead._held_as_alias = {(kind, alias) for kind, alias in held}
     _check_conflict(lead, step.identity, value, email)
     return lead
 
