@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
-from bench._results import TARGET_ROWS, Row, seconds
+from bench._results import TARGET_ROWS, Row
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -97,7 +97,7 @@ def table(rows: list[Row]) -> str:
         ratio = f"{row.ratio:.2f}×" if row.ratio is not None else "—"
         met = {True: "yes", False: "**MISSED**", None: "—"}[row.met]
         lines.append(
-            f"| {row.work} | {seconds(row.leadflow)} | {seconds(row.baseline)} | {ratio} "
+            f"| {row.work} | {row.shown(row.leadflow)} | {row.shown(row.baseline)} | {ratio} "
             f"| {row.target or '—'} | {met} | {row.runs} |"
         )
     return "\n".join(lines)
@@ -120,7 +120,9 @@ def _document(runs: dict[str, dict]) -> str:
         f"{origin} Written by `make bench` (see README, Developing).\n\n"
         "Each figure is the p95 of the runs counted in the last column; LeadFlow and its\n"
         "baseline (hand-written SQL doing the same work, or a plain COPY) run alternately\n"
-        "in the same process, so both see the same load on this shared machine. Targets\n"
+        "in the same process, so both see the same load on this shared machine; a rate\n"
+        "(/s) is the work done over the p95 run's time, its ratio the baseline's rate over\n"
+        "LeadFlow's (above 1: LeadFlow is slower). Targets\n"
         f"are for {TARGET_ROWS:,} rows. The plan of each row's slowest statement is in\n"
         "`bench/results/explain/<module>-<row>.txt`.\n\n" + table(rows) + "\n"
     )

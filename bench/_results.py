@@ -32,10 +32,24 @@ class Row:
     met: bool | None = None
     explain: str = ""  # the EXPLAIN (ANALYZE, BUFFERS) of LeadFlow's slowest statement
     module: str = ""  # set by bench/__main__.py
+    # "": the figures are seconds; "/s": a rate (the work done over the p95 run's time),
+    # e.g. leads captured per second: higher is better.
+    unit: str = ""
 
     @property
     def ratio(self) -> float | None:
-        return self.leadflow / self.baseline if self.baseline else None
+        """LeadFlow's cost over the baseline's: above 1, LeadFlow is slower (for a rate,
+        the baseline's rate over LeadFlow's)."""
+        if not self.baseline or not self.leadflow:
+            return None
+        if self.unit == "/s":
+            return self.baseline / self.leadflow
+        return self.leadflow / self.baseline
+
+    def shown(self, value: float | None) -> str:
+        if self.unit == "/s" and value is not None:
+            return f"{value:,.0f}/s"
+        return seconds(value)
 
     def as_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "explain"}
