@@ -40,16 +40,19 @@ class LimitedJSONParser(JSONParser):
             data = super().parse(BytesIO(body), media_type, parser_context)
         except RecursionError:
             raise exceptions.ParseError("The JSON is nested too deeply.") from None
-        check_json(data)
+        # NUL and unpaired surrogates only reach a string through a \u escape.
+        check_json(data, strings=b"\\u" in body)
         return data
 
 
 MAX_JSON_DEPTH = 32
 
 
-def check_json(data) -> None:
+def check_json(data, *, strings: bool = True) -> None:
     """Refuse what PostgreSQL cannot store or no lead needs: nesting past MAX_JSON_DEPTH,
-    NUL characters and unpaired surrogates in any string (a 400, never a 500 later)."""
+    NUL characters and unpaired surrogates in any string (a 400, never a 500 later).
+    `strings=False` checks the nesting only (for JSON text without a backslash-u escape, whose
+    strings can hold neither)."""
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
@@ -60,7 +63,7 @@ def check_json(data) -> None:
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
             stack.extend((v, depth + 1) for v in value)
-        elif isinstance(value, str):
+        elif strings and isinstance(value, str):
             if "\x00" in value:
                 raise exceptions.ParseError("Text may not contain NUL characters (\\u0000).")
             try:

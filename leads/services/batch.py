@@ -24,6 +24,7 @@ same.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,7 +37,7 @@ from leads.models import Source
 from leads.services import identity
 from leads.services.capture import capture_lead
 from leads.services.imports import merge
-from leads.services.imports.rows import STAGED, ParsedRow
+from leads.services.imports.rows import STAGED
 from leads.services.stages import INITIAL, check_initial
 
 # The SQL names the import's temp tables only; values travel as parameters.
@@ -91,16 +92,30 @@ def _stageable(item: dict[str, Any]) -> bool:
     return all(name in _STAGED_NAMES or value in (None, "") for name, value in item.items())
 
 
+_STAGED_COLUMNS = list(STAGED)
+
+
 def _staged(item: dict[str, Any]) -> list:
-    # Empty text is not staged (NULL); False (authority, converted) is a value.
-    values = {name: None if item.get(name) == "" else item.get(name) for name, _ in STAGED}
-    values["source"] = item.get("source") or Source.OTHER
+    """The item as `ParsedRow.staged()` writes an import's row (None = NULL; empty text
+    is not staged; False is a value), then its stage."""
     campaign = item.get("campaign")
-    values["campaign_id"] = campaign.pk if campaign is not None else None
-    values["company_domain"] = identity.derived_company_domain(item) or None
     custom = {k: v for k, v in (item.get("custom") or {}).items() if v is not None}
-    values["custom"] = custom or None
-    return [*ParsedRow(row=0, values=values).staged(), item.get("stage") or "new"]
+    derived = {
+        "source": item.get("source") or Source.OTHER,
+        "campaign_id": campaign.pk if campaign is not None else None,
+        "company_domain": identity.derived_company_domain(item) or None,
+        "custom": json.dumps(custom, separators=(",", ":")) if custom else None,
+    }
+    out = []
+    for name, kind in _STAGED_COLUMNS:
+        value = derived[name] if name in derived else item.get(name)
+        if value == "":
+            value = None
+        elif kind == "boolean" and value is not None:
+            value = "t" if value else "f"
+        out.append(value)
+    out.append(item.get("stage") or "new")
+    return out
 
 
 def _set_based(items, *, by, channel, now) -> list[BatchResult]:
