@@ -128,7 +128,7 @@ def _set_based(items, *, by, channel, now) -> list[BatchResult]:
             identity.require_identity(item)
             writer.add(rn, _staged(item))
         writer.flush()
-        merge.start_matching(cursor)
+        merge.start_matching(cursor, probe=True)
         # Like capture_lead's SELECT … FOR UPDATE: the leads the items name stay as
         # matched until the batch commits.
         cursor.execute(
@@ -166,7 +166,7 @@ def _settle_refusals(cursor, *, now: datetime, count: int) -> dict[int, merge.Co
     from it on and match again (usually once: most batches refuse nothing)."""
     assumed: set[int] = set()
     while True:
-        merge.settle(cursor, now=now)
+        merge.settle(cursor, now=now, probe=True)
         found: dict[int, merge.Conflict | str] = {
             c.rows[0]: c for c in merge.conflicts(cursor, limit=count)
         }

@@ -129,8 +129,10 @@ def _key_join(step: Step, *, value: str, source: str) -> str:
     return condition
 
 
-def _known_leads(cursor) -> None:
-    """The leads (and their aliases) any staged row names by any identity."""
+def _known_leads(cursor, *, probe: bool) -> None:
+    """The leads (and their aliases) any staged row names by any identity; `probe`:
+    looked up row by row through the indexes (a batch's thousand rows against a big
+    table), else joined (a file's rows, however many)."""
     lookups = []
     for step in MATCH_ORDER:
         field = step.identity.field
@@ -139,6 +141,13 @@ def _known_leads(cursor) -> None:
             lookups.append(
                 f"SELECT a.lead_id FROM leads_leadalias a JOIN {STAGING} s "
                 f"ON a.kind = '{field}' AND {join}"
+            )
+        elif probe:
+            join = _key_join(step, value=f"l.{field}", source="l.source")
+            # OFFSET 0 keeps the subquery a per-row index lookup (never a hash join).
+            lookups.append(
+                f"SELECT l.id FROM {STAGING} s CROSS JOIN LATERAL (SELECT l.id FROM "
+                f"leads_lead l WHERE {join} OFFSET 0) l WHERE s.{field} IS NOT NULL"
             )
         else:
             join = _key_join(step, value=f"l.{field}", source="l.source")
@@ -164,10 +173,15 @@ def _known_leads(cursor) -> None:
     )
 
 
-def _gains(cursor, *, now: datetime, analyze: bool) -> None:
+def _gains(cursor, *, now: datetime, analyze: bool, probe: bool) -> None:
     """The identities rows give their current targets, each from the first row that
     carries it (what capture_lead's create and fill would do)."""
     cursor.execute("DELETE FROM import_ids WHERE at_rn > 0")
+    lead = (
+        "LEFT JOIN LATERAL (SELECT * FROM leads_lead l WHERE l.id = s.target OFFSET 0) l ON true"
+        if probe
+        else "LEFT JOIN leads_lead l ON l.id = s.target"
+    )
     for ident in IDENTITIES:
         field = ident.field
         # An external id is keyed by its lead's source: a new lead's is its first row's.
@@ -179,7 +193,7 @@ def _gains(cursor, *, now: datetime, analyze: bool) -> None:
             "INSERT INTO import_ids SELECT DISTINCT ON (s.target) s.target, false, "
             f"'{field}', {source}, s.{field}, s.rn, "
             "coalesce(l.created_at, %s), CASE WHEN s.target < 0 THEN -s.target ELSE 0 END "
-            f"FROM {STAGING} s LEFT JOIN leads_lead l ON l.id = s.target "
+            f"FROM {STAGING} s {lead} "
             f"{creator}"
             f"WHERE s.target IS NOT NULL AND NOT s.excluded AND s.{field} IS NOT NULL "
             "AND (s.target < 0 OR ("
@@ -248,21 +262,22 @@ def match_rows(cursor, *, now: datetime, limit: int) -> list[Conflict]:
     return conflicts(cursor, limit=limit)
 
 
-def start_matching(cursor) -> None:
-    """What matching needs once per staged set: the leads the rows name."""
+def start_matching(cursor, *, probe: bool = False) -> None:
+    """What matching needs once per staged set: the leads the rows name (`probe`: a few
+    rows, looked up by index, see `_known_leads`)."""
     cursor.execute(f"ANALYZE {STAGING}")
-    _known_leads(cursor)
+    _known_leads(cursor, probe=probe)
     cursor.execute(
         "CREATE TEMP TABLE import_match (rn integer PRIMARY KEY, target bigint, "
         "conflict bigint, kind text) ON COMMIT DROP"
     )
 
 
-def settle(cursor, *, now: datetime) -> None:
+def settle(cursor, *, now: datetime, probe: bool = False) -> None:
     """Matching passes until no row changes target (from wherever the targets are:
     the first row is right after one pass, the k-th after k at most)."""
     for number in range(MAX_PASSES):
-        _gains(cursor, now=now, analyze=number == 0)
+        _gains(cursor, now=now, analyze=number == 0, probe=probe)
         if not _pass(cursor):
             return
     raise LeadFlowError(
