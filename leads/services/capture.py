@@ -77,6 +77,20 @@ def _state_consent(lead: Lead, status: str | None, *, method: str, by, now) -> N
 
 # Every column but the id, in the model's order (a new Lead field needs no change here).
 _INSERTED = [f for f in Lead._meta.concrete_fields if not f.primary_key]
+# Each column's value where the capture gives none: its default as prepared for the
+# database once (preparing ~30 unchanging defaults took a fifteenth of a capture's CPU)
+# or _COMPUTED for a default made at each insert (a callable, a timestamp).
+_COMPUTED = object()
+_ALWAYS_GIVEN = frozenset({"latest_campaign", "stage", "created_at"})
+_DEFAULTS = [
+    (
+        f,
+        _COMPUTED
+        if callable(f.default) or getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        else f.get_db_prep_save(f.get_default(), connection),
+    )
+    for f in _INSERTED
+]
 # The lead and its first stage change in one statement; no row when a unique identity
 # is taken (ON CONFLICT DO NOTHING: no error to recover from, so no savepoint).
 _INSERT = (  # noqa: S608 - column names from the model
@@ -97,7 +111,13 @@ def _create(data, *, by, channel, now, created_at) -> Lead | None:
     check_initial(stage)
     when = created_at or now
     lead = Lead(**data, latest_campaign=data.get("campaign"), stage=stage, created_at=when)
-    values = [f.get_db_prep_save(f.pre_save(lead, add=True), connection) for f in _INSERTED]
+    given = data.keys() | _ALWAYS_GIVEN
+    values = [
+        constant
+        if constant is not _COMPUTED and f.name not in given
+        else f.get_db_prep_save(f.pre_save(lead, add=True), connection)
+        for f, constant in _DEFAULTS
+    ]
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, [*values, stage, when, getattr(by, "pk", None), channel])
         row = cursor.fetchone()
