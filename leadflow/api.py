@@ -3,6 +3,8 @@ errors are documented in the schema (`ErrorSerializer`, `error_responses`)."""
 
 from __future__ import annotations
 
+import codecs
+import re
 from io import BytesIO
 
 from django.conf import settings
@@ -40,18 +42,27 @@ class LimitedJSONParser(JSONParser):
             data = super().parse(BytesIO(body), media_type, parser_context)
         except RecursionError:
             raise exceptions.ParseError("The JSON is nested too deeply.") from None
-        # NUL and unpaired surrogates only reach a string through a \u escape.
-        check_json(data, strings=b"\\u" in body)
+        # In UTF-8 JSON text, NUL and unpaired surrogates reach a string only through
+        # their \u escapes (raw, the parser refuses them).
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+        strings = (
+            codecs.lookup(encoding).name != "utf-8"
+            or _NUL_OR_SURROGATE_ESCAPE.search(body) is not None
+        )
+        check_json(data, strings=strings)
         return data
 
 
 MAX_JSON_DEPTH = 32
+# \u0000 and \ud800-\udfff (also after an escaped backslash: a false alarm costs only
+# the full check).
+_NUL_OR_SURROGATE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89abcdefABCDEF])")
 
 
 def check_json(data, *, strings: bool = True) -> None:
     """Refuse what PostgreSQL cannot store or no lead needs: nesting past MAX_JSON_DEPTH,
     NUL characters and unpaired surrogates in any string (a 400, never a 500 later).
-    `strings=False` checks the nesting only (for JSON text without a backslash-u escape, whose
+    `strings=False` checks the nesting only (for JSON text without such an escape, whose
     strings can hold neither)."""
     stack = [(data, 1)]
     while stack:
