@@ -92,9 +92,6 @@ def _stageable(item: dict[str, Any]) -> bool:
     return all(name in _STAGED_NAMES or value in (None, "") for name, value in item.items())
 
 
-_STAGED_COLUMNS = list(STAGED)
-
-
 def _staged(item: dict[str, Any]) -> list:
     """The item as `ParsedRow.staged()` writes an import's row (None = NULL; empty text
     is not staged; False is a value), then its stage."""
@@ -107,7 +104,7 @@ def _staged(item: dict[str, Any]) -> list:
         "custom": json.dumps(custom, separators=(",", ":")) if custom else None,
     }
     out = []
-    for name, kind in _STAGED_COLUMNS:
+    for name, kind in STAGED:
         value = derived[name] if name in derived else item.get(name)
         if value == "":
             value = None
