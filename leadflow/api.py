@@ -3,6 +3,8 @@ errors are documented in the schema (`ErrorSerializer`, `error_responses`)."""
 
 from __future__ import annotations
 
+import codecs
+import re
 from io import BytesIO
 
 from django.conf import settings
@@ -29,8 +31,10 @@ class LimitedJSONParser(JSONParser):
     so the limit is enforced here, whether or not a Content-Length was sent.
     """
 
+    max_bytes: int | None = None  # a parser for bigger bodies (a batch) sets its own
+
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.API_MAX_BODY_BYTES
+        limit = self.max_bytes or settings.API_MAX_BODY_BYTES
         body = stream.read(limit + 1) if stream is not None else b""
         if len(body) > limit:
             raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")
@@ -38,16 +42,28 @@ class LimitedJSONParser(JSONParser):
             data = super().parse(BytesIO(body), media_type, parser_context)
         except RecursionError:
             raise exceptions.ParseError("The JSON is nested too deeply.") from None
-        check_json(data)
+        # In UTF-8 JSON text, NUL and unpaired surrogates reach a string only through
+        # their \u escapes (raw, the parser refuses them).
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+        strings = (
+            codecs.lookup(encoding).name != "utf-8"
+            or _NUL_OR_SURROGATE_ESCAPE.search(body) is not None
+        )
+        check_json(data, strings=strings)
         return data
 
 
 MAX_JSON_DEPTH = 32
+# \u0000 and \ud800-\udfff (also after an escaped backslash: a false alarm costs only
+# the full check).
+_NUL_OR_SURROGATE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89abcdefABCDEF])")
 
 
-def check_json(data) -> None:
+def check_json(data, *, strings: bool = True) -> None:
     """Refuse what PostgreSQL cannot store or no lead needs: nesting past MAX_JSON_DEPTH,
-    NUL characters and unpaired surrogates in any string (a 400, never a 500 later)."""
+    NUL characters and unpaired surrogates in any string (a 400, never a 500 later).
+    `strings=False` checks the nesting only (for JSON text without such an escape, whose
+    strings can hold neither)."""
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
@@ -58,7 +74,7 @@ def check_json(data) -> None:
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
             stack.extend((v, depth + 1) for v in value)
-        elif isinstance(value, str):
+        elif strings and isinstance(value, str):
             if "\x00" in value:
                 raise exceptions.ParseError("Text may not contain NUL characters (\\u0000).")
             try:

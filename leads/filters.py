@@ -6,12 +6,14 @@ from datetime import UTC
 
 import django_filters
 from django import forms
+from django.contrib.postgres.search import SearchQueryField
 from django.core.exceptions import ValidationError
-from django.db.models import Case, CharField, Q, Value, When
+from django.db.models import BooleanField, Case, CharField, Func, Q, TextField, Value, When
 from django.db.models.functions import Concat, Lower
 from django_filters.fields import IsoDateTimeField
 
 from leads.models import CustomField, FieldChange, Lead, Source, Stage
+from leads.models.leads import SEARCH_SPLIT, search_document
 
 CUSTOM_PREFIX = "custom."
 
@@ -161,20 +163,40 @@ class LeadFilter(django_filters.FilterSet):
         return with_sort_key(queryset, value)
 
     def filter_search(self, queryset, name, value):
-        """Name, email, company, phone or external id containing every word given."""
-        words = value.split()
-        if not words:
+        """Leads with, for every word given, a word of their name, email, company, phone
+        or external id that starts with it: "ada lov" finds Ada Lovelace, "acme" finds
+        ada@acme.io, "sf-00" finds SF-0042, "+1415" finds +14155550100. A word inside
+        another (e.g. "velace") does not match; punctuation splits words."""
+        query = search_query(value)
+        if query is None:
             return queryset
-        queryset = queryset.annotate(_full_name=Concat("first_name", Value(" "), "last_name"))
-        for word in words:
-            queryset = queryset.filter(
-                Q(_full_name__icontains=word)
-                | Q(email__icontains=word)
-                | Q(company__icontains=word)
-                | Q(phone__icontains=word)
-                | Q(external_id__icontains=word)
-            )
-        return queryset
+        return queryset.filter(
+            Func(search_document(), query, template="%(expressions)s", arg_joiner=" @@ ",
+                 output_field=BooleanField())
+        )  # fmt: skip
+
+
+def search_query(value: str) -> Func | None:
+    """The text-search query of a search: every word (with a letter or a digit) matches,
+    each as its parts split as search_document splits a lead's fields, one after the
+    other (<->), the last one a prefix (:*); None when no word has a letter or digit.
+    PostgreSQL splits them, so a search and the documents it looks in split alike."""
+    words = [word for word in value.split() if any(c.isalnum() for c in word)]
+    if not words:
+        return None
+    return Func(*(_word_query(word) for word in words), template="(%(expressions)s)",
+                arg_joiner=" && ", output_field=SearchQueryField())  # fmt: skip
+
+
+def _word_query(word: str) -> Func:
+    def replace(text, pattern: str, by: str) -> Func:
+        return Func(text, Value(pattern), Value(by), Value("g"), function="regexp_replace",
+                    output_field=TextField())  # fmt: skip
+
+    parts = Func(replace(Value(word), SEARCH_SPLIT, " "), function="btrim",
+                 output_field=TextField())  # fmt: skip
+    in_a_row = Concat(replace(parts, " ", " <-> "), Value(":*"), output_field=TextField())
+    return Func(Value("simple"), in_a_row, function="to_tsquery", output_field=SearchQueryField())
 
 
 class IdFilter(django_filters.NumberFilter):

@@ -17,9 +17,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
 
-from django.db import connection
+from django.db import connection, transaction
 
-from leads.models import Activity
+from leads.models import Activity, Stage
 from scoring.models import ScorePoint
 from scoring.rules import DEFAULTS, KEYS, Compiled, Sql, compile_definition
 from scoring.services import automatic_from, compiled_model, over_spans, points_sql, scores_sql
@@ -153,10 +153,22 @@ def what_if(definition: dict, *, now: datetime) -> dict:
 WHAT_IF_CHANGES = {"mql": "newly_mql", "nurturing": "leave_mql", "disqualified": "disqualified"}
 
 
+def _could_move(compiled: Compiled) -> Sql:
+    """The leads a stage rule could move at all, whatever their scores: in no handoff and
+    in a stage some move of stage_move_sql starts from (the stage machine's automatic
+    moves to disqualified, to MQL, and MQL's own move back). stage_move_sql is NULL for
+    every other lead, so the what-if need not score them."""
+    stages = {*automatic_from(Stage.MQL.value), Stage.MQL.value}
+    if compiled.disqualify:
+        stages |= {*automatic_from(Stage.DISQUALIFIED.value)}
+    return Sql("NOT l.in_handoff AND l.stage = ANY(%s)", [sorted(stages)])
+
+
 def _what_if_span(compiled: Compiled, now: datetime, span: tuple[int, int]) -> list[tuple]:
     """(change, count, first examples) for the leads of `span`: the stage move the draft's
-    rules call for (Compiled.stage_move_sql, as rescoring moves) over the draft's scores."""
-    scores = scores_sql(compiled, where=Sql("true", []), now=now, span=span)
+    rules call for (Compiled.stage_move_sql, as rescoring moves) over the draft's scores,
+    computed only for the leads a move could take (_could_move)."""
+    scores = scores_sql(compiled, where=_could_move(compiled), now=now, span=span)
     move = compiled.stage_move_sql("s", automatic_from=automatic_from)
     sql = f"""
         WITH s AS ({scores.text}),
@@ -170,7 +182,8 @@ def _what_if_span(compiled: Compiled, now: datetime, span: tuple[int, int]) -> l
                           ORDER BY id))[1:{EXAMPLES}]
         FROM outcome WHERE move IS NOT NULL GROUP BY move
     """
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '64MB'")  # as a batch of a rescoring has
         cursor.execute(sql, [*scores.params, *move.to_stage.params, *span])
         return [(WHAT_IF_CHANGES[to], count, examples) for to, count, examples in cursor]
 

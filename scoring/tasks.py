@@ -24,7 +24,11 @@ def rescore(run_id: int) -> dict:
 @shared_task(name="scoring.tasks.score_changed")
 def score_changed() -> dict:
     """Score the leads an import (or its undo) changed, and any other lead changed since
-    it was scored. Running twice scores nothing the second time."""
+    it was scored. Running twice scores nothing the second time. It first clears the
+    mark of a queued run (`handlers.lead_changed`): a change after this queues another."""
+    from scoring.handlers import clear_queued
+
+    clear_queued()
     counts = services.score_changed(now=timezone.now())
     if counts is None:
         return {"skipped": "no active scoring model"}

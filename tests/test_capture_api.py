@@ -180,3 +180,60 @@ def test_concurrent_captures_of_one_email_make_one_lead(marketer):
     results = race(capture)  # raises what any thread raised
     assert sorted(results) == [False, False, False, True]
     assert Lead.objects.filter(email="race@example.com").count() == 1
+
+
+# --- how much a capture costs (bench/capture.py measures it) ---------------------------
+
+
+@pytest.fixture
+def spring_and_seats(db):
+    Campaign.objects.create(code="spring", name="Spring")
+    define_custom_field(name="seats", label="Seats", type="number", choices=[])
+
+
+CAPTURE = {"email": "ada@acme.io", "first_name": "Ada", "phone": "+49 30 1234567",
+           "country": "DE", "campaign": "spring", "custom": {"seats": 5}}  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_capturing_a_new_lead_takes_nine_queries(
+    marketer, api_as, spring_and_seats, django_assert_num_queries
+):
+    """Token and roles, the campaign, the custom fields, the match, the lead with its
+    stage change, the timeline entry and its dates (and the savepoint of the test)."""
+    client = api_as(marketer)
+    with django_assert_num_queries(9):
+        response = client.post(URL, CAPTURE, format="json")
+    assert response.status_code == 201
+    assert response.json()["campaign"] == "spring" and response.json()["custom"] == {"seats": 5}
+
+
+@pytest.mark.django_db
+def test_capturing_a_known_lead_takes_eleven_queries(
+    marketer, api_as, spring_and_seats, django_assert_num_queries
+):
+    """As a new one, but the lead's update, its field audit and the answer's read
+    instead of the insert."""
+    client = api_as(marketer)
+    assert client.post(URL, {"email": "ada@acme.io"}, format="json").status_code == 201
+    with django_assert_num_queries(11):
+        response = client.post(URL, CAPTURE, format="json")
+    assert response.status_code == 200
+    assert response.json()["first_name"] == "Ada" and response.json()["campaign"] == "spring"
+
+
+@pytest.mark.django_db
+def test_captures_queue_one_scoring_task_per_second_instead_of_scoring_inline(
+    marketer, api_as, monkeypatch, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+
+    from scoring import handlers, tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.score_changed, "apply_async", lambda **kw: queued.append(kw))
+    handlers.clear_queued()
+    client = api_as(marketer)
+    with django_capture_on_commit_callbacks(execute=True), django_assert_num_queries(14):
+        for n in range(2):
+            assert client.post(URL, {"email": f"l{n}@acme.io"}, format="json").status_code == 201
+    assert queued == [{"countdown": handlers.CHANGED_EVERY_SECONDS}]

@@ -28,6 +28,23 @@ def test_nul_and_lone_surrogates_in_json_are_a_400(api_as, marketer, text):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("escape", ["\\u0000", "\\uD800", "\\udfff", "\\\\u0000"])
+def test_a_nul_or_surrogate_escape_among_harmless_ones_is_a_400(api_as, marketer, escape):
+    """The parser checks strings only when the JSON text has such an escape: one among
+    harmless ones (ü) still finds it; an escaped backslash before u0000 is only text."""
+    body = '[{"email": "a@x.io", "last_name": "M\\u00fcller"}, {"email": "b@x.io", ' + (
+        f'"first_name": "x{escape}y"}}]'
+    )
+    response = api_as(marketer).post("/api/v1/leads/batch/", body, content_type="application/json")
+    if escape.startswith("\\\\"):
+        assert response.status_code == 200
+        assert Lead.objects.get(email="b@x.io").first_name == "x\\u0000y"
+    else:
+        assert response.status_code == 400
+        assert not Lead.objects.exists()
+
+
+@pytest.mark.django_db
 def test_nul_in_a_form_or_a_query_is_a_400(client, marketer):
     lead = make_lead()
     client.force_login(marketer)

@@ -12,11 +12,12 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leadflow.api import LimitedJSONParser, error_responses
-from leads import selectors, services
+from leadflow.api import LimitedJSONParser, error_responses, exception_handler
+from leads import roles, rows, selectors, services
 from leads.api.permissions import CanCapture, MarketingWrites
 from leads.api.serializers import (
     BULK_EVENTS_MAX,
+    BatchAnswerSerializer,
     BulkEventSerializer,
     BulkEventsRecordedSerializer,
     CustomFieldSerializer,
@@ -25,8 +26,12 @@ from leads.api.serializers import (
     LeadSerializer,
 )
 from leads.filters import SORTS, LeadFilter
-from leads.models import CustomField
+from leads.models import Campaign, CustomField
 from leads.services import custom_fields
+from leads.services.batch import capture_batch
+
+BATCH_MAX = 1000  # leads per POST /api/v1/leads/batch/
+BATCH_MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 class LeadCursorPagination(CursorPagination):
@@ -75,6 +80,19 @@ def _valid_position(field: str, position: str) -> bool:
     return True
 
 
+class BatchJSONParser(LimitedJSONParser):
+    """The API's JSON checks with room for a thousand leads."""
+
+    max_bytes = BATCH_MAX_BODY_BYTES
+
+
+class CanCaptureInBatch(CanCapture):
+    """The batch captures too: the same rule as `create`."""
+
+    def has_permission(self, request, view):
+        return roles.can_capture(request.user)
+
+
 @extend_schema_view(
     list=extend_schema(responses={200: LeadSerializer, **error_responses(400)}),
     retrieve=extend_schema(responses={200: LeadSerializer, **error_responses(404)}),
@@ -106,7 +124,8 @@ class LeadViewSet(
         }
     )
     def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
+        context = {**self.get_serializer_context(), **_lookups([request.data])}
+        serializer = LeadSerializer(data=request.data, context=context)
         serializer.is_valid(raise_exception=True)
         result = services.capture_lead(
             data={k: v for k, v in serializer.validated_data.items() if k != "stage_reason"},
@@ -114,11 +133,60 @@ class LeadViewSet(
             channel="api",
             now=timezone.now(),
         )
+        # The answer through the same serializer (its fields are built once a request).
+        if result.created:
+            # Answered as written (its campaign is the one validated; no owner yet).
+            answer = serializer.to_representation(result.lead)
+            return Response(answer, status=status.HTTP_201_CREATED)
         lead = self.get_queryset().get(pk=result.lead.pk)
-        return Response(
-            self.get_serializer(lead).data,
-            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        return Response(serializer.to_representation(lead), status=status.HTTP_200_OK)
+
+    @extend_schema(
+        request=LeadSerializer(many=True),
+        responses={
+            200: OpenApiResponse(
+                BatchAnswerSerializer,
+                description="Each lead's outcome in input order: 201 (`id` of the new lead), "
+                "200 (`id` of the existing lead it updated) or 400 (`errors`, as a single "
+                "capture's answer; the other leads still go in).",
+            ),
+            **error_responses(400, 403),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        parser_classes=[BatchJSONParser],
+        permission_classes=[permissions.IsAuthenticated, CanCaptureInBatch],
+    )
+    def batch(self, request):
+        """Capture up to 1,000 leads as capturing them one by one in order would."""
+        items = request.data
+        if not isinstance(items, list) or not items:
+            raise ValidationError({"non_field_errors": ["Send a JSON list of leads."]})
+        if len(items) > BATCH_MAX:
+            raise ValidationError({"non_field_errors": [f"At most {BATCH_MAX} leads per batch."]})
+        reader = LeadSerializer(context={**self.get_serializer_context(), **_lookups(items)})
+        results: list[dict | None] = [None] * len(items)
+        valid = []
+        for index, item in enumerate(items):
+            try:
+                data = reader.run_validation(item)
+            except ValidationError as exc:
+                results[index] = {"status": 400, "errors": exc.detail}
+                continue
+            data.pop("stage_reason", None)
+            valid.append((index, data))
+        outcomes = capture_batch(
+            items=[data for _, data in valid], by=request.user, channel="api", now=timezone.now()
         )
+        for (index, _), outcome in zip(valid, outcomes, strict=True):
+            if outcome.error is not None:
+                errors = exception_handler(outcome.error, {}).data
+                results[index] = {"status": 400, "errors": errors}
+            else:
+                results[index] = {"status": 201 if outcome.created else 200, "id": outcome.lead_id}
+        return Response({"results": results})
 
     @extend_schema(
         request=EventSerializer,
@@ -155,6 +223,24 @@ class LeadViewSet(
             now=timezone.now(),
         )  # fmt: skip
         return Response(self.get_serializer(self.get_queryset().get(pk=lead.pk)).data)
+
+
+def _lookups(items: list) -> dict:
+    """The campaigns the items name and the custom field definitions (when an item has
+    custom values), read once for all of them (LeadSerializer finds them in its
+    context): a single capture's two lookups without the ORM's per-query work."""
+    items = [item for item in items if isinstance(item, dict)]
+    codes = sorted({i["campaign"] for i in items if isinstance(i.get("campaign"), str)})
+    found: dict = {}
+    if codes:
+        campaigns = rows.fetch(
+            Campaign, "SELECT {columns} FROM leads_campaign t WHERE t.code = ANY(%s)", [codes]
+        )
+        found["campaigns"] = {c.code: c for c in campaigns}
+    if any("custom" in item for item in items):
+        fields = rows.fetch(CustomField, "SELECT {columns} FROM leads_customfield t", [])
+        found["custom_fields"] = {f.name: f for f in fields}
+    return found
 
 
 @extend_schema_view(

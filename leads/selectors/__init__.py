@@ -3,8 +3,10 @@
 - `visibility`: `leads_visible_to(user)`, the one rule of who sees which lead
 - `timeline`: a lead's timeline and stage history
 - `duplicates`: likely duplicates to merge
+- `counts`: a list's size and a page's position in it (exact to 10,000, then estimated)
 """
 
+from leads.selectors.counts import EXACT_UP_TO, ListCount, count_leads, list_count
 from leads.selectors.duplicates import (
     DUPLICATE_WINDOW,
     DuplicatePair,
@@ -16,12 +18,16 @@ from leads.selectors.visibility import lead_list, leads_visible_to, register_gra
 
 __all__ = [
     "DUPLICATE_WINDOW",
+    "EXACT_UP_TO",
     "DuplicatePair",
     "Duplicates",
+    "ListCount",
     "TimelineEntry",
+    "count_leads",
     "duplicate_suggestions",
     "lead_list",
     "leads_visible_to",
+    "list_count",
     "register_grant",
     "stage_history",
     "timeline",

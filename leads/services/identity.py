@@ -39,12 +39,17 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q
 
 from leads.exceptions import IdentityConflict, LeadFlowError
 from leads.models import ConsentStatus, Lead, Source
 from leads.normalise import company_domain
+from leads.rows import reader
 from leads.values import parse_decimal
+
+# The match's SQL is built from the spec's constants; values travel as parameters.
+# ruff: noqa: S608
 
 
 @dataclass(frozen=True)
@@ -234,7 +239,93 @@ def find_lead(values: Mapping[str, Any]) -> Lead | None:
     """The lead these capture values identify (locked FOR UPDATE), or None.
 
     IdentityConflict when an external id belongs to a lead with another email.
+
+    One statement: every step of `MATCH_ORDER` that the values can take is a branch of
+    a UNION ALL (its earliest lead), the first branch that finds one decides, and that
+    lead is locked and read with the identities it holds as aliases (`held_as_alias`).
+    The branches are the SQL form of `_step_filter` (the stepwise lookup, kept for the
+    rare case below). The lock may wait for a transaction that changed the lead; the
+    statement's other rows are then from before it, so the lead is checked again
+    against its step under the lock, and when it no longer matches (or matched by an
+    alias) the lookup is redone step by step.
     """
+    email = values.get("email")
+    source = values.get("source") or Source.OTHER
+    branches, params, steps = [], [], []
+    for step in MATCH_ORDER:
+        value = values.get(step.identity.field)
+        if not value:
+            continue
+        sql, step_params = _step_sql(step, value, source, email=email)
+        branches.append(f"(SELECT {len(steps)} AS step, {sql})")
+        params.extend(step_params)
+        steps.append((step, value))
+    if not branches:
+        return None
+    columns, make = reader(Lead, "l")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns}, m.step, ARRAY(SELECT ARRAY[a.kind, a.value] FROM "
+            "leads_leadalias a WHERE a.lead_id = l.id) AS held FROM (SELECT * FROM "
+            f"({' UNION ALL '.join(branches)}) c ORDER BY step LIMIT 1) m "
+            "JOIN leads_lead l ON l.id = m.id FOR UPDATE OF l",
+            params,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    *fields, found_by, held = row
+    lead = make(fields)
+    step, value = steps[found_by]
+    if step.alias or not _matches(lead, step, value, source, email=email):
+        return _find_lead_stepwise(values)
+    lead._held_as_alias = {(kind, alias) for kind, alias in held}
+    _check_conflict(lead, step.identity, value, email)
+    return lead
+
+
+def _step_sql(step: Step, value: str, source: str, *, email: str | None) -> tuple[str, list]:
+    """`id, created_at` of the earliest lead `step` finds for `value` (as SQL)."""
+    field = step.identity.field
+    if step.alias:
+        sql = (
+            "l.id FROM leads_lead l JOIN leads_leadalias a ON a.lead_id = l.id "
+            f"WHERE a.kind = '{field}' AND a.value = %s"
+        )
+        params = [value]
+        if step.identity.per_source:
+            sql += " AND a.source = %s"
+            params.append(source)
+    else:
+        sql = f"l.id FROM leads_lead l WHERE l.{field} = %s"
+        params = [value]
+        if step.identity.per_source:
+            sql += " AND l.source = %s"
+            params.append(source)
+    if step.identity.emailless_lead_for_email_rows and email:
+        sql += " AND l.email IS NULL"
+    return f"{sql} ORDER BY l.created_at, l.id LIMIT 1", params
+
+
+def _matches(lead: Lead, step: Step, value: str, source: str, *, email: str | None) -> bool:
+    """Whether the (locked, current) lead still holds `value` as `step` asks."""
+    identity = step.identity
+    if getattr(lead, identity.field) != value:
+        return False
+    if identity.per_source and lead.source != source:
+        return False
+    return not (identity.emailless_lead_for_email_rows and email and lead.email)
+
+
+def _check_conflict(lead: Lead, identity: Identity, value: str, email: str | None) -> None:
+    if identity.conflicts_with_other_email and email and lead.email and lead.email != email:
+        raise IdentityConflict(
+            conflict_message(identity.field, value, lead.pk), field=identity.field
+        )
+
+
+def _find_lead_stepwise(values: Mapping[str, Any]) -> Lead | None:
+    """`find_lead` a step at a time, each step's lookup locking (and re-checking) its lead."""
     leads = Lead.objects.select_for_update(of=("self",))
     email = values.get("email")
     source = values.get("source") or Source.OTHER
@@ -249,10 +340,7 @@ def find_lead(values: Mapping[str, Any]) -> Lead | None:
         lead = candidates.order_by("created_at", "id").first()
         if lead is None:
             continue
-        if identity.conflicts_with_other_email and email and lead.email and lead.email != email:
-            raise IdentityConflict(
-                conflict_message(identity.field, value, lead.pk), field=identity.field
-            )
+        _check_conflict(lead, identity, value, email)
         return lead
     return None
 
@@ -269,8 +357,12 @@ def identity_keys(lead: Lead) -> set[tuple[str, str, str]]:
 
 def held_as_alias(lead: Lead) -> set[tuple[str, Any]]:
     """(field, value) of the identities the lead holds as aliases (an external id
-    whatever its source: the lead would otherwise claim it twice)."""
-    return set(lead.aliases.values_list("kind", "value"))
+    whatever its source: the lead would otherwise claim it twice); read with the lead
+    when `find_lead` found it."""
+    held = getattr(lead, "_held_as_alias", None)
+    if held is None:
+        held = set(lead.aliases.values_list("kind", "value"))
+    return held
 
 
 def fillable_value(lead: Lead, name: str, value: Any, *, held: set[tuple[str, Any]]) -> bool:
@@ -278,4 +370,5 @@ def fillable_value(lead: Lead, name: str, value: Any, *, held: set[tuple[str, An
     lead's `held_as_alias`)."""
     if is_empty(value) or name in lead.human_edited or (name, value) in held:
         return False
-    return is_empty(getattr(lead, name))
+    # A foreign key's id: whether it is empty needs no query.
+    return is_empty(getattr(lead, Lead._meta.get_field(name).attname))

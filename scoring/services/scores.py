@@ -63,7 +63,8 @@ def scores_sql(
             WHERE {where.text}
             GROUP BY w.lead_id
         ), c AS (
-            SELECT l.id, l.stage, l.need, l.score AS old_score, l.grade AS old_grade,
+            SELECT l.id, l.stage, l.need, l.updated_at,
+                   l.score AS old_score, l.grade AS old_grade,
                    l.fit AS old_fit, l.engagement AS old_engagement,
                    round({fit.text})::int AS fit,
                    round(GREATEST(0, coalesce(eng.e, 0) + {adjust.text})::numeric, 2)::float
@@ -135,6 +136,9 @@ def _write_scores(scores: Sql, *, where: Sql, version: int, now: datetime, span)
                 SET fit = s.fit, engagement = s.engagement, grade = s.grade, score = s.score,
                     scored_at = %s
                 FROM s WHERE l.id = s.id AND {where.text}
+                  -- Scores of the version read: a lead changed since (its UPDATE waited
+                  -- for the change's commit, then re-checked this) stays changed.
+                  AND l.updated_at = s.updated_at
                   AND (l.scored_at IS NULL OR l.updated_at > l.scored_at
                        OR (l.fit, l.engagement, l.grade, l.score)
                           IS DISTINCT FROM (s.fit, s.engagement, s.grade, s.score))

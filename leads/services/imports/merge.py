@@ -58,28 +58,34 @@ FILL_FIELDS = CSV_FILLABLE_FIELDS
 class Conflict:
     rows: list[int]
     message: str
+    field: str = ""
+    lead: int = 0  # the lead it conflicts with (-rn: the one row rn creates)
+    value: str = ""
 
 
-def create_staging(cursor) -> None:
+def create_staging(cursor, *, extra: tuple[tuple[str, str], ...] = ()) -> None:
     """The staging table. `target` is the lead a row goes to: a lead's id, -rn for the
     new lead row rn creates, NULL for a conflicting row (`conflict`: the lead it
-    conflicts with); every row starts out creating its own lead."""
-    columns = ", ".join(f"{name} {kind}" for name, kind in STAGED)
+    conflicts with); every row starts out creating its own lead. An `excluded` row is
+    matched like the others but gives its lead nothing (a batch's refused rows).
+    `extra` (name, type) columns follow the staged ones (a batch's `stage`)."""
+    columns = ", ".join(f"{name} {kind}" for name, kind in (*STAGED, *extra))
     cursor.execute(
         f"CREATE TEMP TABLE {STAGING} (rn integer NOT NULL, {columns}, "
-        "target bigint, conflict bigint, conflict_kind text) ON COMMIT DROP"
+        "target bigint, conflict bigint, conflict_kind text, "
+        "excluded boolean NOT NULL DEFAULT false) ON COMMIT DROP"
     )
 
 
 class StagingWriter:
     """Buffers staged rows as CSV text and COPYs them in chunks of COPY_CHUNK_ROWS."""
 
-    def __init__(self, cursor):
+    def __init__(self, cursor, *, extra: tuple[str, ...] = ()):
         self.cursor = cursor
         self.buffer = io.StringIO()
         self.writer = csv.writer(self.buffer, lineterminator="\n")
         self.pending = 0
-        columns = ", ".join(["rn", *(name for name, _ in STAGED), "target"])
+        columns = ", ".join(["rn", *(name for name, _ in STAGED), *extra, "target"])
         self.sql = f"COPY {STAGING} ({columns}) FROM STDIN WITH (FORMAT csv)"
 
     def add(self, row: int, values: list) -> None:
@@ -123,8 +129,10 @@ def _key_join(step: Step, *, value: str, source: str) -> str:
     return condition
 
 
-def _known_leads(cursor) -> None:
-    """The leads (and their aliases) any staged row names by any identity."""
+def _known_leads(cursor, *, probe: bool) -> None:
+    """The leads (and their aliases) any staged row names by any identity; `probe`:
+    looked up row by row through the indexes (a batch's thousand rows against a big
+    table), else joined (a file's rows, however many)."""
     lookups = []
     for step in MATCH_ORDER:
         field = step.identity.field
@@ -133,6 +141,13 @@ def _known_leads(cursor) -> None:
             lookups.append(
                 f"SELECT a.lead_id FROM leads_leadalias a JOIN {STAGING} s "
                 f"ON a.kind = '{field}' AND {join}"
+            )
+        elif probe:
+            join = _key_join(step, value=f"l.{field}", source="l.source")
+            # OFFSET 0 keeps the subquery a per-row index lookup (never a hash join).
+            lookups.append(
+                f"SELECT l.id FROM {STAGING} s CROSS JOIN LATERAL (SELECT l.id FROM "
+                f"leads_lead l WHERE {join} OFFSET 0) l WHERE s.{field} IS NOT NULL"
             )
         else:
             join = _key_join(step, value=f"l.{field}", source="l.source")
@@ -158,10 +173,15 @@ def _known_leads(cursor) -> None:
     )
 
 
-def _gains(cursor, *, now: datetime, analyze: bool) -> None:
+def _gains(cursor, *, now: datetime, analyze: bool, probe: bool) -> None:
     """The identities rows give their current targets, each from the first row that
     carries it (what capture_lead's create and fill would do)."""
     cursor.execute("DELETE FROM import_ids WHERE at_rn > 0")
+    lead = (
+        "LEFT JOIN LATERAL (SELECT * FROM leads_lead l WHERE l.id = s.target OFFSET 0) l ON true"
+        if probe
+        else "LEFT JOIN leads_lead l ON l.id = s.target"
+    )
     for ident in IDENTITIES:
         field = ident.field
         # An external id is keyed by its lead's source: a new lead's is its first row's.
@@ -173,9 +193,10 @@ def _gains(cursor, *, now: datetime, analyze: bool) -> None:
             "INSERT INTO import_ids SELECT DISTINCT ON (s.target) s.target, false, "
             f"'{field}', {source}, s.{field}, s.rn, "
             "coalesce(l.created_at, %s), CASE WHEN s.target < 0 THEN -s.target ELSE 0 END "
-            f"FROM {STAGING} s LEFT JOIN leads_lead l ON l.id = s.target "
+            f"FROM {STAGING} s {lead} "
             f"{creator}"
-            f"WHERE s.target IS NOT NULL AND s.{field} IS NOT NULL AND (s.target < 0 OR ("
+            f"WHERE s.target IS NOT NULL AND NOT s.excluded AND s.{field} IS NOT NULL "
+            "AND (s.target < 0 OR ("
             f"l.{field} IS NULL AND NOT ('{field}' = ANY(l.human_edited)) AND NOT EXISTS ("
             "SELECT 1 FROM leads_leadalias a WHERE a.lead_id = l.id "
             f"AND a.kind = '{field}' AND a.value = s.{field}))) "
@@ -236,28 +257,44 @@ def _pass(cursor) -> int:
 def match_rows(cursor, *, now: datetime, limit: int) -> list[Conflict]:
     """Point each staged row at the lead capturing the rows one by one would give it
     (`target`), and return the conflicting rows (at most `limit`)."""
+    start_matching(cursor)
+    settle(cursor, now=now)
+    return conflicts(cursor, limit=limit)
+
+
+def start_matching(cursor, *, probe: bool = False) -> None:
+    """What matching needs once per staged set: the leads the rows name (`probe`: a few
+    rows, looked up by index, see `_known_leads`)."""
     cursor.execute(f"ANALYZE {STAGING}")
-    _known_leads(cursor)
+    _known_leads(cursor, probe=probe)
     cursor.execute(
         "CREATE TEMP TABLE import_match (rn integer PRIMARY KEY, target bigint, "
         "conflict bigint, kind text) ON COMMIT DROP"
     )
+
+
+def settle(cursor, *, now: datetime, probe: bool = False) -> None:
+    """Matching passes until no row changes target (from wherever the targets are:
+    the first row is right after one pass, the k-th after k at most)."""
     for number in range(MAX_PASSES):
-        _gains(cursor, now=now, analyze=number == 0)
+        _gains(cursor, now=now, analyze=number == 0, probe=probe)
         if not _pass(cursor):
-            break
-    else:
-        raise LeadFlowError(
-            f"The rows of this file identify each other in chains over {MAX_PASSES} rows "
-            "long (each row's lead decided by the row before); import it in smaller files."
-        )
+            return
+    raise LeadFlowError(
+        f"The rows of this file identify each other in chains over {MAX_PASSES} rows "
+        "long (each row's lead decided by the row before); import it in smaller files."
+    )
+
+
+def conflicts(cursor, *, limit: int) -> list[Conflict]:
+    """The rows matching a lead they conflict with, in row order (at most `limit`)."""
     cursor.execute(
         "SELECT rn, conflict, conflict_kind, CASE conflict_kind "
         + " ".join(f"WHEN '{i.field}' THEN {i.field}" for i in IDENTITIES)
         + f" END FROM {STAGING} WHERE conflict IS NOT NULL ORDER BY rn LIMIT %s",
         [limit],
     )
-    conflicts = []
+    found = []
     for rn, lead, kind, value in cursor.fetchall():
         if lead > 0:
             message = identity.conflict_message(kind, value, lead)
@@ -267,8 +304,8 @@ def match_rows(cursor, *, now: datetime, limit: int) -> list[Conflict]:
                 f"email addresses (rows {-lead}, {rn}); give these rows one identity or "
                 "remove one."
             )
-        conflicts.append(Conflict(rows=[rn], message=message))
-    return conflicts
+        found.append(Conflict(rows=[rn], message=message, field=kind, lead=lead, value=value))
+    return found
 
 
 def drop_held_identities(cursor) -> None:
@@ -296,13 +333,20 @@ _FIRST_CUSTOM = (
 )
 
 
-def _aggregate(cursor, *, table: str, key: str, where: str, source: bool) -> None:
+def _aggregate(
+    cursor, *, table: str, key: str, where: str, source: bool, extra: tuple[str, ...] = ()
+) -> None:
     """One row per `key` (the target) with each field's first non-empty value in
-    file order and the last campaign. Keys with a single row (the usual case) are
-    copied without aggregating."""
+    file order and the last campaign (and the `extra` columns of its first row). Keys
+    with a single row (the usual case) are copied without aggregating."""
     fields = [column_of(name) for name in FILL_FIELDS]
-    plain = ", ".join(fields)
-    firsts = ", ".join(f"{_first(column)} AS {column}" for column in fields)
+    plain = ", ".join([*fields, *extra])
+    firsts = ", ".join(
+        [
+            *(f"{_first(column)} AS {column}" for column in fields),
+            *(f"(array_agg({column} ORDER BY rn))[1] AS {column}" for column in extra),
+        ]
+    )
     cursor.execute(
         f"CREATE TEMP TABLE {table}_multi ON COMMIT DROP AS "
         f"SELECT {key} FROM {STAGING} WHERE {where} GROUP BY {key} HAVING count(*) > 1"
@@ -337,8 +381,21 @@ def _lead_insert(provided: dict[str, tuple[str, list]]) -> tuple[str, str, list]
     return ", ".join(columns), ", ".join(expressions), params
 
 
-def insert_new_leads(cursor, *, job_id: int, by_id: int | None, now: datetime) -> int:
-    _aggregate(cursor, table="import_groups", key="target", where="target < 0", source=True)
+def insert_new_leads(
+    cursor,
+    *,
+    job_id: int | None,
+    by_id: int | None,
+    now: datetime,
+    channel: str = "import",
+    stage: str = "'new'",
+) -> int:
+    """The leads of the rows that create one (`stage`: its SQL, a staged column or a
+    constant), each with its stage change and `captured` entry."""
+    extra = ("stage",) if stage == "stage" else ()
+    _aggregate(
+        cursor, table="import_groups", key="target", where="target < 0", source=True, extra=extra
+    )
     # Ids in file order (PostgreSQL evaluates nextval() after the sort).
     cursor.execute(
         "CREATE TEMP TABLE import_new ON COMMIT DROP AS SELECT "
@@ -354,7 +411,7 @@ def insert_new_leads(cursor, *, job_id: int, by_id: int | None, now: datetime) -
         source=("source", []),
         latest_campaign_id=("latest_campaign_id", []),
         custom=("coalesce(custom, '{}'::jsonb)", []),
-        stage=("'new'", []),
+        stage=(stage, []),
         import_job_id=("%s", [job_id]),
         created_at=("%s", [now]),
         updated_at=("%s", [now]),
@@ -369,14 +426,14 @@ def insert_new_leads(cursor, *, job_id: int, by_id: int | None, now: datetime) -
     created = cursor.rowcount
     cursor.execute(
         "INSERT INTO leads_stagechange (lead_id, from_stage, to_stage, changed_at, "
-        "changed_by_id, reason) SELECT lead_id, '', 'new', %s, %s, 'import' FROM import_new",
-        [now, by_id],
+        f"changed_by_id, reason) SELECT lead_id, '', {stage}, %s, %s, %s FROM import_new",
+        [now, by_id, channel],
     )
     cursor.execute(
         "INSERT INTO leads_activity (lead_id, kind, occurred_at, user_id, key, data, created_at) "
-        "SELECT lead_id, 'captured', %s, %s, NULL, jsonb_build_object('channel', 'import', "
-        "'created', true, 'import_job', %s), %s FROM import_new",
-        [now, by_id, job_id, now],
+        "SELECT lead_id, 'captured', %s, %s, NULL, jsonb_strip_nulls(jsonb_build_object("
+        "'channel', %s, 'created', true, 'import_job', %s)), %s FROM import_new",
+        [now, by_id, channel, job_id, now],
     )
     return created
 
@@ -394,7 +451,9 @@ _NEW_CUSTOM_KEYS = (
 )
 
 
-def fill_existing_leads(cursor, *, job_id: int, by_id: int | None, now: datetime) -> int:
+def fill_existing_leads(
+    cursor, *, job_id: int | None, by_id: int | None, now: datetime, channel: str = "import"
+) -> int:
     _aggregate(cursor, table="import_fill", key="target", where="target > 0", source=False)
     cursor.execute("SELECT count(*) FROM import_fill")
     (touched,) = cursor.fetchone()
@@ -441,16 +500,17 @@ def fill_existing_leads(cursor, *, job_id: int, by_id: int | None, now: datetime
     cursor.execute(
         "INSERT INTO leads_fieldchange (lead_id, field, old_value, new_value, changed_at, "
         "changed_by_id, channel, import_job_id) SELECT lead_id, field, old_value, new_value, "
-        "%s, %s, 'import', %s FROM import_changes",
-        [now, by_id, job_id],
+        "%s, %s, %s, %s FROM import_changes",
+        [now, by_id, channel, job_id],
     )
     cursor.execute(
         "INSERT INTO leads_activity (lead_id, kind, occurred_at, user_id, key, data, created_at) "
-        "SELECT u.target, 'captured', %s, %s, NULL, jsonb_build_object('channel', 'import', "
-        "'created', false, 'filled', coalesce(c.fields, '[]'::jsonb), 'import_job', %s), %s "
+        "SELECT u.target, 'captured', %s, %s, NULL, jsonb_strip_nulls(jsonb_build_object("
+        "'channel', %s, 'created', false, 'filled', coalesce(c.fields, '[]'::jsonb), "
+        "'import_job', %s)), %s "
         "FROM import_fill u LEFT JOIN (SELECT lead_id, jsonb_agg(field ORDER BY field) AS fields "
         "FROM import_changes GROUP BY lead_id) c ON c.lead_id = u.target",
-        [now, by_id, job_id, now],
+        [now, by_id, channel, job_id, now],
     )
     return touched
 

@@ -1,0 +1,74 @@
+"""The list's search: every word given is the start of a word of the lead's name, email,
+company, phone or external id, looked up in one text-search index."""
+
+import pytest
+from django.db import connection
+from django.http import QueryDict
+
+from leads.filters import LeadFilter
+from leads.models import Lead
+from tests.helpers import make_lead
+
+URL = "/api/v1/leads/"
+
+
+def _found(api, search: str) -> set[str]:
+    response = api.get(URL, {"search": search})
+    assert response.status_code == 200, response.content
+    return {row["email"] for row in response.json()["results"]}
+
+
+@pytest.fixture
+def people(db):
+    make_lead(email="ada@acme.io", first_name="Ada", last_name="Lovelace", company="Acme")
+    make_lead(email="bo@uni.edu", first_name="Bo", last_name="Berg", company="Uni",
+              phone="+14155550100")  # fmt: skip
+    make_lead(email="cy@initech.com", first_name="Cy", last_name="Müller", company="Initech",
+              external_id="SF-0042", source="referral")  # fmt: skip
+    make_lead(email="di@globex.de", first_name="Di", last_name="Ada-Smith", company="Globex Ltd")
+
+
+@pytest.mark.django_db
+def test_a_word_matches_the_start_of_any_word_of_any_searched_field(marketer, api_as, people):
+    api = api_as(marketer)
+    assert _found(api, "lovel") == {"ada@acme.io"}  # last name, a prefix
+    assert _found(api, "acme") == {"ada@acme.io"}  # company and the email's domain
+    assert _found(api, "initech.com") == {"cy@initech.com"}  # the email's domain
+    assert _found(api, "sf-00") == {"cy@initech.com"}  # external id
+    assert _found(api, "+1415") == {"bo@uni.edu"}  # phone, as stored (E.164)
+    assert _found(api, "14155550100") == {"bo@uni.edu"}
+    assert _found(api, "glob ltd") == {"di@globex.de"}
+    assert _found(api, "ada") == {"ada@acme.io", "di@globex.de"}  # first name; Ada-Smith
+    assert _found(api, "ADA lov") == {"ada@acme.io"}  # every word, any case
+    assert _found(api, "müll") == {"cy@initech.com"}
+    assert _found(api, "bo@uni.edu") == {"bo@uni.edu"}  # a whole email
+
+
+@pytest.mark.django_db
+def test_a_word_inside_another_word_does_not_match(marketer, api_as, people):
+    api = api_as(marketer)
+    assert _found(api, "velace") == set()  # was a substring match before the index
+    assert _found(api, "cme") == set()
+    assert _found(api, "5550100") == set()  # the middle of a phone number
+
+
+@pytest.mark.django_db
+def test_punctuation_and_query_syntax_in_a_search_are_plain_text(marketer, api_as, people):
+    api = api_as(marketer)
+    everyone = {"ada@acme.io", "bo@uni.edu", "cy@initech.com", "di@globex.de"}
+    assert _found(api, "@ - ...") == everyone  # no word with a letter or digit: no filter
+    for hostile in ["ada&lov", "ada | bo", "!ada", "ada:*", "'ada'", "(ada", "ada\\", "a<->b"]:
+        api.get(URL, {"search": hostile})  # never a syntax error
+    assert _found(api, "ada&lov") == {"ada@acme.io"}  # split like the fields: ada, lov
+    assert _found(api, "!ada") == {"ada@acme.io", "di@globex.de"}
+
+
+@pytest.mark.django_db
+def test_the_search_is_the_expression_the_index_holds(marketer, people):
+    """PostgreSQL uses lead_search_idx only for the very expression it was built on."""
+    filterset = LeadFilter(QueryDict("search=lovel"), queryset=Lead.objects.all())
+    assert filterset.is_valid()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = filterset.qs.explain()
+    assert "lead_search_idx" in plan
