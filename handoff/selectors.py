@@ -102,3 +102,14 @@ def team_board(team, now: datetime) -> dict:
         "at_risk": [r for r in rows if r.at_risk],
         "rows": rows,
     }
+
+
+def notifications(user, *, limit: int = 20) -> dict:
+    """The user's latest notices and how many are unread."""
+    from handoff.models import Notification
+
+    mine = Notification.objects.filter(user=user)
+    return {
+        "notices": list(mine.order_by("-created_at", "-id")[:limit]),
+        "unread": mine.filter(read_at__isnull=True).count(),
+    }

@@ -44,11 +44,20 @@ def inbox(request):
         "handoff/inbox.html",
         {
             **selectors.inbox(request.user, timezone.now()),
+            **selectors.notifications(request.user),
             "reasons": Handoff.Reason.choices,
             "kinds": actions.CONTACT_KINDS,
             "managed": teams.order_by("name"),
         },
     )
+
+
+@require_POST
+@login_required
+def read_notifications(request):
+    count = actions.mark_notifications_read(user=request.user, now=timezone.now())
+    messages.success(request, f"Marked {count} notice{'s' if count != 1 else ''} read.")
+    return redirect("handoff:inbox")
 
 
 @require_POST

@@ -113,3 +113,14 @@ def test_the_manager_edits_capacity_weights_away_dates_and_the_sla(
         2,
         today + timedelta(days=2),
     )
+
+
+def test_breach_notices_show_in_the_inbox_with_an_unread_count(client, rep_ann, routed):
+    from handoff.services import sla
+
+    sla.scan(now=timezone.now() + timedelta(hours=2), email=False)
+    client.force_login(rep_ann)
+    html = client.get("/handoffs/").content.decode()
+    assert "unread)" in html and "SLA breach: Ada Lovelace" in html
+    client.post("/handoffs/notifications/read/")
+    assert "unread)" not in client.get("/handoffs/").content.decode()

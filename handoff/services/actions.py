@@ -266,3 +266,10 @@ def reassign_handoff(*, handoff_id: int, by, now: datetime, to=None) -> Handoff:
         if to is not None and not handoff.team.members.filter(pk=to.pk).exists():
             raise LeadFlowError(f"{to.username} is not in {handoff.team.name}.", field="rep")
         return routing.reassign(handoff=handoff, now=now, exclude_rep=handoff.rep, to=to)
+
+
+def mark_notifications_read(*, user, now: datetime) -> int:
+    """Mark every unread notice of `user` read; how many."""
+    from handoff.models import Notification
+
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=now)
