@@ -12,6 +12,7 @@ from leads.api.imports import ImportJobViewSet
 from leads.api.leads import BulkEventsView, CustomFieldViewSet, LeadViewSet
 from leads.urls import import_patterns, public_patterns
 from nurturing import api as nurturing_api
+from nurturing.urls import page_patterns as nurture_pages
 from scoring import api as scoring_api
 
 router = DefaultRouter()
@@ -35,10 +36,15 @@ urlpatterns = [
     path("imports/", include(import_patterns)),
     path("scoring/", include("scoring.urls")),
     path("handoffs/", include("handoff.urls")),
+    path("nurturing/", include(nurture_pages)),
     *public_patterns,
     path("", include("nurturing.urls")),
     path("api/v1/events/", BulkEventsView.as_view(), name="events-bulk"),
     path("api/v1/email-events/", nurturing_api.EmailEventsView.as_view(), name="email-events"),
+    path("api/v1/tracks/", nurturing_api.TracksView.as_view(), name="tracks"),
+    path(
+        "api/v1/leads/<int:pk>/emails/", nurturing_api.LeadEmailsView.as_view(), name="lead-emails"
+    ),
     path("api/v1/leads/<int:pk>/score/", scoring_api.LeadScoreView.as_view(), name="lead-score"),
     path("api/v1/scoring-models/", scoring_api.ScoringModelsView.as_view(), name="scoring-models"),
     path("api/v1/scoring-models/what-if/", scoring_api.WhatIfView.as_view(), name="what-if"),

@@ -1,7 +1,9 @@
-"""Nurturing's API: the email-events webhook (bounces and complaints)."""
+"""Nurturing's API: the tracks with their steps and figures, a lead's nurture emails,
+and the email-events webhook (bounces and complaints)."""
 
 from __future__ import annotations
 
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
@@ -11,12 +13,14 @@ from rest_framework.views import APIView
 
 from leadflow.api import error_responses
 from leads import roles
-from nurturing.models import Send
+from leads.selectors import leads_visible_to
+from nurturing import selectors
+from nurturing.models import Send, Step, Track
 from nurturing.services import recipients
 
 
 class MarketingOnly(permissions.BasePermission):
-    message = "Only a marketing (or admin) token may report email events."
+    message = "Only marketing (or an admin) may do this."
 
     def has_permission(self, request, view):
         return roles.sees_all_leads(request.user)
@@ -61,3 +65,98 @@ class EmailEventsView(APIView):
                 "suppressed": event.suppressed,
             }
         )
+
+
+class FiguresSerializer(serializers.Serializer):
+    enrolled = serializers.IntegerField(
+        help_text="A track: enrolments ever; a step: enrolments waiting on it now."
+    )
+    active = serializers.IntegerField(help_text="Enrolments in the track (or on the step) now.")
+    sent = serializers.IntegerField()
+    opened = serializers.IntegerField()
+    clicked = serializers.IntegerField()
+    unsubscribed = serializers.IntegerField()
+    bounced = serializers.IntegerField()
+    complained = serializers.IntegerField()
+    capped = serializers.IntegerField(help_text="Sends the frequency cap deferred at least once.")
+    mql = serializers.IntegerField(help_text="Enrolments that ended as the lead became MQL.")
+
+
+class StepSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    position = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Step.Kind.values)
+    template = serializers.CharField(allow_null=True, help_text="An email step's template.")
+    figures = FiguresSerializer()
+
+
+class TrackSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    active = serializers.BooleanField()
+    recycle = serializers.BooleanField()
+    figures = FiguresSerializer()
+    steps = StepSerializer(many=True)
+
+
+def _track_json(track: Track, page: selectors.TrackPage) -> dict:
+    return {
+        "id": track.pk,
+        "name": track.name,
+        "description": track.description,
+        "active": track.active,
+        "recycle": track.recycle,
+        "figures": page.figures.as_dict(),
+        "steps": [
+            {
+                "id": row.step.pk,
+                "position": row.step.position,
+                "kind": row.step.kind,
+                "template": row.step.template.name if row.step.template else None,
+                "figures": row.figures.as_dict(),
+            }
+            for row in page.steps
+        ],
+    }
+
+
+class TracksView(APIView):
+    """`GET /api/v1/tracks/` (marketing): every nurture track with its steps, and the
+    figures of each (the same selectors as the tracks page)."""
+
+    permission_classes = [permissions.IsAuthenticated, MarketingOnly]
+
+    @extend_schema(responses={200: TrackSerializer(many=True), **error_responses(403)})
+    def get(self, request):
+        pages = selectors.all_track_pages()
+        return Response([_track_json(page.track, page) for page in pages])
+
+
+class LeadEmailSerializer(serializers.ModelSerializer):
+    track = serializers.CharField(source="track.name")
+
+    class Meta:
+        model = Send
+        fields = [
+            "id",
+            "track",
+            "subject",
+            "status",
+            "sent_at",
+            "opened_at",
+            "clicked_at",
+            "message_id",
+        ]
+
+
+class LeadEmailsView(APIView):
+    """`GET /api/v1/leads/{id}/emails/`: the lead's nurture emails, newest first (`subject`
+    is empty until the email left). A lead you may not see is a 404."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: LeadEmailSerializer(many=True), **error_responses(404)})
+    def get(self, request, pk: int):
+        lead = get_object_or_404(leads_visible_to(request.user), pk=pk)
+        return Response(LeadEmailSerializer(selectors.lead_sends(lead), many=True).data)

@@ -40,7 +40,7 @@ def rows(definition: dict) -> dict:
     }
 
 
-def _parse_value(op: str, raw: str):
+def parse_value(op: str, raw: str):
     raw = raw.strip()
     if op == "in":
         return [part.strip() for part in raw.split(",") if part.strip()]
@@ -85,7 +85,7 @@ def definition_from_post(post) -> dict:
             rule["min"] = _blank_to_none(post.get(f"rule-{i}-min"))
             rule["max"] = _blank_to_none(post.get(f"rule-{i}-max"))
         elif op != "is_set":
-            rule["value"] = _parse_value(op, post.get(f"rule-{i}-value", ""))
+            rule["value"] = parse_value(op, post.get(f"rule-{i}-value", ""))
         rules.append(rule)
     engagement = []
     for i in _indexed(post, "eng"):
@@ -107,7 +107,7 @@ def definition_from_post(post) -> dict:
         op = post.get(f"dq-{i}-op", "")
         rule = {"name": name, "field": post.get(f"dq-{i}-field", ""), "op": op}
         if op != "is_set":
-            rule["value"] = _parse_value(op, post.get(f"dq-{i}-value", ""))
+            rule["value"] = parse_value(op, post.get(f"dq-{i}-value", ""))
         disqualify.append(rule)
     grades = [{"grade": g, "min_fit": _blank_to_none(post.get(f"grade-{g}"))} for g in GRADES]
     return {

@@ -15,47 +15,13 @@ from nurturing.models import Enrolment, Send, Suppression
 from nurturing.services import dispatch, enrolment, links, recipients, sending, templates, tracks
 from tests.conftest import CURRENT_TIME
 from tests.helpers import committed, make_lead
+from tests.nurturing_helpers import lead as _lead
+from tests.nurturing_helpers import template as _template
+from tests.nurturing_helpers import tick as _tick
+from tests.nurturing_helpers import track as _track
 
 NOW = CURRENT_TIME  # a Monday, 09:30 UTC
 pytestmark = pytest.mark.django_db
-
-
-def _template(name="Welcome", subject='Welcome, {{ first_name|default:"there" }}', html=None):
-    return templates.save_template(
-        name=name,
-        subject=subject,
-        html=html
-        or '<p>Hi {{ first_name|default:"there" }}, see <a href="https://example.com/guide">'
-        "the guide</a>.</p>",
-        text='Hi {{ first_name|default:"there" }}, see https://example.com/guide',
-    )
-
-
-def _track(*steps, name="Webinar follow-up", source="webinar", active=True, recycle=False):
-    track = tracks.create_track(name=name, recycle=recycle, now=NOW)
-    for kind, data in steps:
-        tracks.add_step(track_id=track.pk, kind=kind, data=data, now=NOW)
-    if source:
-        tracks.add_rule(track_id=track.pk, name=f"{source} leads", source=source, now=NOW)
-    if active:
-        tracks.set_active(track_id=track.pk, active=True, now=NOW)
-    return track
-
-
-def _lead(**fields):
-    data = {"source": "webinar", "consent_status": "granted", "first_name": "Ada", **fields}
-    return make_lead(**data)
-
-
-def _tick(now=NOW):
-    """One pass of nurturing's jobs, sending inline (what `manage.py tick --at` does)."""
-    from nurturing.services import ticks
-
-    with committed():
-        ticks.enrol(now)
-        ticks.dispatch(now, inline=True)
-    with committed():
-        return ticks.sends(now, inline=True)
 
 
 @pytest.fixture

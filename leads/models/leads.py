@@ -7,6 +7,8 @@ external id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -257,6 +259,8 @@ class Activity(models.Model):
 
 # Every timeline entry kind with its label: these, plus what higher apps register.
 ACTIVITY_LABELS: dict[str, str] = dict(Activity.Kind.choices)
+# How the entries of a registered kind read, from their data (leads.services.timeline).
+ACTIVITY_TITLES: dict[str, Callable[[dict], str]] = {}
 
 
 EVENT_TYPES = (

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from leads.models import Activity, Lead, StageChange
+from leads.models.leads import ACTIVITY_TITLES
 
 
 def stage_history(lead: Lead) -> QuerySet[StageChange]:
@@ -32,7 +33,7 @@ def timeline(lead: Lead, *, limit: int = 100) -> list[TimelineEntry]:
         TimelineEntry(
             when=a.occurred_at,
             kind=a.kind,
-            title=a.label,
+            title=_activity_title(a),
             user=a.user,
             detail=a.data.get("body") or _activity_detail(a),
         )
@@ -66,6 +67,12 @@ def timeline(lead: Lead, *, limit: int = 100) -> list[TimelineEntry]:
     ]
     entries.sort(key=lambda e: e.when, reverse=True)
     return entries[:limit]
+
+
+def _activity_title(activity: Activity) -> str:
+    """The kind's label, or what the app that registered the kind says of this entry."""
+    title = ACTIVITY_TITLES.get(activity.kind)
+    return title(activity.data or {}) if title is not None else activity.label
 
 
 def _shown(value) -> str:

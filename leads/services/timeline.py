@@ -11,6 +11,7 @@ and recomputed from the timeline when entries move between leads (merges).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,7 +20,7 @@ from django.db import connection, transaction
 from leads import hooks
 from leads.exceptions import LeadFlowError
 from leads.models import EVENT_TYPES, Activity, Lead
-from leads.models.leads import ACTIVITY_LABELS
+from leads.models.leads import ACTIVITY_LABELS, ACTIVITY_TITLES
 
 HUMAN_TOUCHES = (Activity.Kind.NOTE, Activity.Kind.CALL, Activity.Kind.EMAIL, Activity.Kind.MEETING)
 # A call, email or meeting is a sales touch (a note is not).
@@ -33,12 +34,22 @@ FUTURE_TOLERANCE_SECONDS = 300  # clocks differ: an event up to 5 minutes ahead 
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 
 
-def register_kind(kind: str, label: str, *, counts_as_activity: bool = False) -> None:
+def register_kind(
+    kind: str,
+    label: str,
+    *,
+    counts_as_activity: bool = False,
+    title: Callable[[dict], str] | None = None,
+) -> None:
     """A timeline entry kind of a higher app (e.g. nurturing's "email_sent"), with the
-    label the timeline shows; call it from the app's `AppConfig.ready()`."""
+    label the timeline shows; call it from the app's `AppConfig.ready()`. `title(data)`,
+    when given, says an entry in words from its data ("Entered the track “Webinar”"),
+    in place of the label; it must not query."""
     if len(kind) > Activity._meta.get_field("kind").max_length:
         raise ValueError(f"activity kind {kind!r} is too long")
     ACTIVITY_LABELS[kind] = label
+    if title is not None:
+        ACTIVITY_TITLES[kind] = title
     if counts_as_activity:
         COUNTS_AS_ACTIVITY.add(kind)
 

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
@@ -19,8 +14,9 @@ from django.views.decorators.http import require_POST
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
-from leads import export, roles, selectors, services
+from leads import bulk_actions, export, roles, selectors, services
 from leads.api.leads import InvalidCursor, LeadCursorPagination
+from leads.bulk_actions import BulkChange
 from leads.exceptions import LeadFlowError
 from leads.filters import SORT_CHOICES, SORT_COLUMNS, SORTS, LeadFilter
 from leads.models import (
@@ -74,7 +70,11 @@ def lead_list(request):
             "username", "first_name", "last_name"
         ),
         "can_assign": roles.can_assign(request.user),
-        "bulk_actions": BULK_ACTIONS,
+        "bulk_actions": {
+            **BULK_ACTIONS,
+            **{a.name: a.label for a in bulk_actions.for_user(request.user)},
+        },
+        "bulk_inputs": [a.inputs(request) for a in bulk_actions.for_user(request.user) if a.inputs],
         "filtered": bool(query),
         "export_query": query.urlencode(),
     }
@@ -126,22 +126,6 @@ BULK_ACTIONS = {
     "campaign": "Change campaign",
     "export": "Export CSV",
 }
-
-
-@dataclass
-class BulkChange:
-    """One bulk action, its inputs checked: the question that confirms it for every
-    matching lead ("Disqualify 9,240 leads?"), its button, and the change to make."""
-
-    verb: str
-    to: str
-    apply: Callable[[QuerySet, datetime], str]  # makes the change, returns the message
-
-    def question(self, count: int) -> str:
-        return f"{self.verb} {count:,} lead{pluralize(count)}{self.to}?"
-
-    def button(self, count: int) -> str:
-        return f"{self.verb} {count:,} lead{pluralize(count)}"
 
 
 @login_required
@@ -219,6 +203,9 @@ def _bulk_change(request, action: str) -> BulkChange:
             return f"Moved {count} lead{pluralize(count)} to {campaign.name}."
 
         return BulkChange("Move", f" to the campaign {campaign.name}", move)
+    registered = bulk_actions.get(action, by)
+    if registered is not None:
+        return registered.change(request)
     raise LeadFlowError("Choose an action; nothing was changed.", field="action")
 
 
@@ -237,6 +224,11 @@ def _list_url(query: str) -> str:
     return f"{reverse('leads:list')}?{query}" if query else reverse("leads:list")
 
 
+def _carried(post) -> tuple[str, ...]:
+    """The inputs a registered action's confirmation sends again."""
+    return bulk_actions.carried(post.get("action", ""))
+
+
 def _confirm(request, change: BulkChange, count: int, filterset):
     """The page that asks before a change to every lead matching the filter."""
     post = request.POST
@@ -247,7 +239,9 @@ def _confirm(request, change: BulkChange, count: int, filterset):
             "question": change.question(count),
             "button": change.button(count),
             "action": post.get("action", ""),
-            "carried": {k: post.get(k, "") for k in ("filter", "owner", "campaign")},
+            "carried": {
+                k: post.get(k, "") for k in ("filter", "owner", "campaign", *_carried(post))
+            },
             "reason": post.get("reason", "").strip(),
             "reason_required": post.get("action") == "disqualify"
             and stages.always_needs_reason(Stage.DISQUALIFIED, stages.Mover.PERSON, request.user),

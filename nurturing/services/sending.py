@@ -36,9 +36,10 @@ from django.db.models import Q
 from django.utils.html import escape
 
 from leadflow import business_time
+from leads.exceptions import LeadFlowError
 from leads.models import Activity, ConsentStatus, Stage
 from leads.services.timeline import SALES_TOUCHES, Entry, record_activities
-from nurturing.models import Enrolment, Send, Suppression
+from nurturing.models import Enrolment, Send, Suppression, Template
 from nurturing.services import links, templates
 from nurturing.services.dispatch import calendar_of
 
@@ -412,3 +413,24 @@ def retry_failed(*, send_id: int, now: datetime) -> bool:
             last_error="",
         )
     )
+
+
+def send_test(*, template_id: int, lead, to: str) -> str:
+    """Send the template rendered with `lead`'s data to `to` (the marketer), marked as a
+    test: no outbox row, no tracking, nothing on the lead's timeline. The subject sent."""
+    if not to:
+        raise LeadFlowError("Your user has no email address to send the test to.", field="to")
+    template = Template.objects.get(pk=template_id)
+    rendered = templates.preview(template, lead)
+    message = EmailMultiAlternatives(
+        subject=f"[Test] {rendered.subject}",
+        body=rendered.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+    )
+    message.attach_alternative(rendered.html, "text/html")
+    try:
+        message.send()
+    except (smtplib.SMTPException, OSError) as exc:
+        raise LeadFlowError(f"The test could not be sent: {exc}", field="to") from None
+    return message.subject

@@ -237,3 +237,23 @@ def render(template: Template, values: dict) -> Rendered:
         html=_HTML.from_string(template.html).render(Context(values)),
         text=_PLAIN.from_string(template.text).render(plain),
     )
+
+
+def delete_template(*, template_id: int) -> None:
+    """Delete a template no step uses; refused (naming the tracks) while one does — its
+    sent emails keep their subject and lose only the link to it."""
+    with transaction.atomic():
+        template = Template.objects.select_for_update().get(pk=template_id)
+        used = sorted(set(template.steps.values_list("track__name", flat=True)))
+        if used:
+            names = ", ".join(f"“{name}”" for name in used)
+            raise LeadFlowError(
+                f"The template “{template.name}” is used by the track{'s' if len(used) > 1 else ''}"
+                f" {names}: remove its email steps first."
+            )
+        template.delete()
+
+
+def preview(template: Template, lead: Lead) -> Rendered:
+    """The email as `lead` would get it (the unsubscribe link a placeholder)."""
+    return render(template, merge_values(lead, unsubscribe_url="https://example.invalid/u/…/"))

@@ -113,7 +113,8 @@ def _step_fields(track: Track, kind: str, data: dict) -> dict:
         )
         fields["business_days"] = bool(data.get("business_days")) and unit == "days"
     elif kind == Step.Kind.EMAIL:
-        template = Template.objects.filter(pk=data.get("template") or 0).first()
+        chosen = str(data.get("template") or "")
+        template = Template.objects.filter(pk=int(chosen)).first() if chosen.isdigit() else None
         if template is None:
             raise LeadFlowError("Choose the email's template.", field="template")
         fields["template"] = template
@@ -147,7 +148,7 @@ def _step_fields(track: Track, kind: str, data: dict) -> dict:
         for key in ("then_step", "else_step"):
             target = data.get(key) or None
             if target is not None:
-                step = track.steps.filter(pk=target).first()
+                step = track.steps.filter(pk=target).first() if str(target).isdigit() else None
                 if step is None:
                     raise LeadFlowError("Go to a step of this track.", field=key)
                 fields[key] = step
