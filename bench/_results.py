@@ -137,7 +137,9 @@ class SlowestStatement:
     def __exit__(self, *exc) -> None:
         self._cursor_class.execute = self._original
 
-    def _explain(self, cursor, sql: str, params) -> None:
+    def _explain(self, cursor, sql: str | bytes, params) -> None:
+        if isinstance(sql, bytes):  # psycopg2's execute_values sends the statement composed
+            sql = sql.decode()
         if not _EXPLAINABLE.match(sql) or "advisory" in sql:  # a session lock would stay
             return
         raw, db = cursor.cursor, cursor.db

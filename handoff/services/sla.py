@@ -18,11 +18,12 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
+from psycopg2.extras import execute_values
 
-from handoff.models import Handoff, Notification
+from handoff.models import Handoff, TeamPolicy
 from handoff.services import routing
-from handoff.services.calendars import deadline, policy_of, warning_at
+from handoff.services.calendars import deadline, warning_at
 from leads.services.timeline import Entry, record_activities
 
 BREACHED = "handoff_breached"
@@ -40,40 +41,87 @@ class Scan:
         return dict(self.__dict__)
 
 
-def notify(
-    *, users, handoff: Handoff, kind: str, text: str, now: datetime, email: bool = True
-) -> int:
-    """An in-app notice (once per user, handoff and kind) and, with `email`, an email on
-    commit."""
-    made = 0
-    for user in {u.pk: u for u in users if u is not None}.values():
-        try:
-            with transaction.atomic():
-                Notification.objects.create(
-                    user=user, handoff=handoff, kind=kind, text=text[:500], created_at=now
+class Notices:
+    """The notices and timeline entries of one scan step, written in one statement each
+    when flushed: a notice once per user, handoff and kind (a scan run twice adds none),
+    with an email on commit for each new one when `email`."""
+
+    def __init__(self, *, now: datetime, email: bool):
+        self.now, self.email = now, email
+        self.notices: dict[tuple[int, int, str], tuple[object, str]] = {}
+        self.entries: list[Entry] = []
+        self._managers: dict[int, list] = {}
+
+    def managers(self, handoff: Handoff) -> list:
+        if handoff.team_id not in self._managers:
+            self._managers[handoff.team_id] = list(handoff.team.managers.all())
+        return self._managers[handoff.team_id]
+
+    def add(self, *, users, handoff: Handoff, kind: str, text: str) -> None:
+        for user in users:
+            if user is not None:
+                self.notices.setdefault((user.pk, handoff.pk, kind), (user, text[:500]))
+
+    def entry(self, handoff: Handoff, kind: str, data: dict) -> None:
+        self.entries.append(Entry(handoff.lead_id, kind, self.now, None, data))
+
+    def flush(self) -> int:
+        made = 0
+        if self.notices:
+            rows = [(u, h, k, text, self.now) for (u, h, k), (_user, text) in self.notices.items()]
+            with connection.cursor() as cursor:
+                new = execute_values(
+                    cursor,
+                    """INSERT INTO handoff_notification (user_id, handoff_id, kind, text,
+                       created_at) VALUES %s ON CONFLICT (user_id, handoff_id, kind) DO NOTHING
+                       RETURNING user_id, handoff_id, kind""",
+                    rows,
+                    fetch=True,
                 )
-        except IntegrityError:
-            continue  # given already
-        made += 1
-        if email and user.email:
-            transaction.on_commit(
-                lambda u=user: send_mail(
-                    f"LeadFlow: {text[:120]}",
-                    text,
-                    settings.DEFAULT_FROM_EMAIL,
-                    [u.email],
-                    fail_silently=True,
-                )
+            made = len(new)
+            for key in new if self.email else ():
+                user, text = self.notices[tuple(key)]
+                if user.email:
+                    transaction.on_commit(
+                        lambda u=user, t=text: send_mail(
+                            f"LeadFlow: {t[:120]}",
+                            t,
+                            settings.DEFAULT_FROM_EMAIL,
+                            [u.email],
+                            fail_silently=True,
+                        )
+                    )
+        if self.entries:
+            record_activities(self.entries, now=self.now)
+        self.notices, self.entries = {}, []
+        return made
+
+
+def _set(column_values: dict[int, dict]) -> None:
+    """Write per-handoff values (id → {column: value}) in one UPDATE per column set."""
+    by_columns: dict[tuple[str, ...], list] = {}
+    for handoff_id, values in column_values.items():
+        by_columns.setdefault(tuple(sorted(values)), []).append(
+            (handoff_id, *(values[c] for c in sorted(values)))
+        )
+    for columns, rows in by_columns.items():
+        assignments = ", ".join(f"{c} = v.{c}" for c in columns)
+        names = ", ".join(("id", *columns))
+        with connection.cursor() as cursor:
+            execute_values(  # the columns are this module's constants (_TYPES)
+                cursor,
+                f"UPDATE handoff_handoff h SET {assignments} FROM (VALUES %s) AS v({names}) "  # noqa: S608
+                "WHERE h.id = v.id",
+                rows,
+                template="(" + ", ".join(["%s"] + [f"%s::{_TYPES[c]}" for c in columns]) + ")",
             )
-    return made
+
+
+_TYPES = {"warn_at": "timestamptz", "warnings": "smallint", "escalate_at": "timestamptz"}
 
 
 def _lead_name(handoff: Handoff) -> str:
     return handoff.lead.display_name
-
-
-def _managers(handoff: Handoff):
-    return list(handoff.team.managers.all())
 
 
 def _claim(sql: str, params: list) -> list[Handoff]:
@@ -89,15 +137,26 @@ def scan(*, now: datetime, email: bool = True) -> Scan:
     """One pass as of `now` (with `email` False the notices stay in the app)."""
     result = Scan()
     with transaction.atomic():
-        _warnings(now, result, email)
-        _accept_breaches(now, result, email)
-        _contact_breaches(now, result, email)
+        notices = Notices(now=now, email=email)
+        _warnings(now, result, notices)
+        _accept_breaches(now, result, notices)
+        _contact_breaches(now, result, notices)
+        notices.flush()
     with transaction.atomic():
-        _escalations(now, result, email)
+        notices = Notices(now=now, email=email)
+        _escalations(now, result, notices)
+        notices.flush()
     return result
 
 
-def _warnings(now: datetime, result: Scan, email: bool) -> None:
+def _policies(handoffs) -> dict:
+    found = {
+        p.team_id: p for p in TeamPolicy.objects.filter(team_id__in={h.team_id for h in handoffs})
+    }
+    return {h.team_id: found.get(h.team_id) or TeamPolicy(team_id=h.team_id) for h in handoffs}
+
+
+def _warnings(now: datetime, result: Scan, notices: Notices) -> None:
     rows = _claim(
         """UPDATE handoff_handoff SET warn_at = NULL WHERE id IN (
                SELECT id FROM handoff_handoff WHERE warn_at <= %s
@@ -105,6 +164,7 @@ def _warnings(now: datetime, result: Scan, email: bool) -> None:
            RETURNING id""",
         [now],
     )
+    policies, updates = _policies(rows), {}
     for handoff in rows:
         pending = handoff.status == Handoff.Status.PENDING
         start = (handoff.assigned_at or handoff.created_at) if pending else handoff.accepted_at
@@ -113,51 +173,44 @@ def _warnings(now: datetime, result: Scan, email: bool) -> None:
             continue
         share = ("50 %", "80 %")[min(handoff.warnings, 1)]
         what = "accept" if pending else "contact"
-        notify(
+        notices.add(
             users=[handoff.rep],
             handoff=handoff,
             kind=f"warn_{what}_{handoff.warnings}_{handoff.escalations}",
             text=f"{share} of the time to {what} {_lead_name(handoff)} has passed.",
-            now=now,
         )
-        policy = policy_of(handoff.team_id)
-        handoff.warnings += 1
-        handoff.warn_at = warning_at(policy, start, due, handoff.warnings)
-        handoff.save(update_fields=["warnings", "warn_at"])
+        given = handoff.warnings + 1
+        updates[handoff.pk] = {
+            "warnings": given,
+            "warn_at": warning_at(policies[handoff.team_id], start, due, given),
+        }
         result.warned += 1
+    _set(updates)
 
 
-def _breach(handoff: Handoff, what: str, now: datetime, email: bool) -> None:
+def _breach(handoff: Handoff, what: str, notices: Notices) -> None:
     name = _lead_name(handoff)
-    holder = handoff.rep.get_full_name() or handoff.rep.username if handoff.rep else "the queue"
+    holder = (handoff.rep.get_full_name() or handoff.rep.username) if handoff.rep else "the queue"
     text = f"SLA breach: {name} was not {what} in time ({holder}, {handoff.team.name})."
-    notify(
-        users=[handoff.rep, *_managers(handoff)],
+    notices.add(
+        users=[handoff.rep, *notices.managers(handoff)],
         handoff=handoff,
         kind=f"breach_{what}_{handoff.breaches}",
         text=text,
-        now=now,
     )
-    record_activities(
-        [
-            Entry(
-                handoff.lead_id,
-                BREACHED,
-                now,
-                None,
-                {
-                    "handoff": handoff.pk,
-                    "what": what,
-                    "rep": getattr(handoff.rep, "username", None),
-                    "text": text,
-                },
-            )
-        ],
-        now=now,
+    notices.entry(
+        handoff,
+        BREACHED,
+        {
+            "handoff": handoff.pk,
+            "what": what,
+            "text": text,
+            "rep": getattr(handoff.rep, "username", None),
+        },
     )
 
 
-def _accept_breaches(now: datetime, result: Scan, email: bool) -> None:
+def _accept_breaches(now: datetime, result: Scan, notices: Notices) -> None:
     rows = _claim(
         """UPDATE handoff_handoff SET accept_breached_at = %s, breaches = breaches + 1
            WHERE id IN (SELECT id FROM handoff_handoff WHERE status = 'pending'
@@ -166,15 +219,18 @@ def _accept_breaches(now: datetime, result: Scan, email: bool) -> None:
            RETURNING id""",
         [now, now],
     )
+    policies, updates = _policies(rows), {}
     for handoff in rows:
-        policy = policy_of(handoff.team_id)
-        handoff.escalate_at = deadline(policy, handoff.accept_by, policy.grace_hours)
-        handoff.save(update_fields=["escalate_at"])
-        _breach(handoff, "accepted", now, email)
+        policy = policies[handoff.team_id]
+        updates[handoff.pk] = {
+            "escalate_at": deadline(policy, handoff.accept_by, policy.grace_hours)
+        }
+        _breach(handoff, "accepted", notices)
         result.accept_breaches += 1
+    _set(updates)
 
 
-def _contact_breaches(now: datetime, result: Scan, email: bool) -> None:
+def _contact_breaches(now: datetime, result: Scan, notices: Notices) -> None:
     rows = _claim(
         """UPDATE handoff_handoff SET contact_breached_at = %s, breaches = breaches + 1
            WHERE id IN (SELECT id FROM handoff_handoff WHERE status = 'accepted'
@@ -184,11 +240,11 @@ def _contact_breaches(now: datetime, result: Scan, email: bool) -> None:
         [now, now],
     )
     for handoff in rows:
-        _breach(handoff, "contacted", now, email)
+        _breach(handoff, "contacted", notices)
         result.contact_breaches += 1
 
 
-def _escalations(now: datetime, result: Scan, email: bool) -> None:
+def _escalations(now: datetime, result: Scan, notices: Notices) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """SELECT id FROM handoff_handoff WHERE status = 'pending' AND escalate_at <= %s
@@ -200,32 +256,22 @@ def _escalations(now: datetime, result: Scan, email: bool) -> None:
         lapsed = handoff.rep
         handoff.escalations += 1
         routing.reassign(handoff=handoff, now=now, exclude_rep=lapsed)
-        text = (
-            f"Escalated: {_lead_name(handoff)} went to "
-            f"{handoff.rep.username if handoff.rep else 'the team queue'}."
-        )
-        notify(
-            users=[lapsed, handoff.rep, *_managers(handoff)],
+        to = handoff.rep.username if handoff.rep else "the team queue"
+        text = f"Escalated: {_lead_name(handoff)} went to {to}."
+        notices.add(
+            users=[lapsed, handoff.rep, *notices.managers(handoff)],
             handoff=handoff,
             kind=f"escalated_{handoff.escalations}",
             text=text,
-            now=now,
         )
-        record_activities(
-            [
-                Entry(
-                    handoff.lead_id,
-                    ESCALATED,
-                    now,
-                    None,
-                    {
-                        "handoff": handoff.pk,
-                        "from": getattr(lapsed, "username", None),
-                        "to": getattr(handoff.rep, "username", None),
-                        "text": text,
-                    },
-                )
-            ],
-            now=now,
+        notices.entry(
+            handoff,
+            ESCALATED,
+            {
+                "handoff": handoff.pk,
+                "text": text,
+                "from": getattr(lapsed, "username", None),
+                "to": getattr(handoff.rep, "username", None),
+            },
         )
         result.escalated += 1
