@@ -10,8 +10,13 @@ live lease), then for each row, in order:
    (NURTURE_CAP emails in a rolling 7 days, counting every track and the calls, emails
    and meetings reps log) → deferred until the window frees up; outside the lead's
    business hours → deferred to the next opening. A deferral is never a drop.
-2. sends it over the batch's one SMTP connection, with its stable Message-ID and the
-   RFC 8058 headers, and records it as sent right after the server accepted it.
+2. re-reads the row (still queued, still this batch's lease: a lease that ran out on a
+   slow server may have let another worker take the row), sends it over the batch's one
+   SMTP connection, with its stable Message-ID and the RFC 8058 headers, and records it
+   as sent right after the server accepted it.
+
+The batch holds its leads' advisory locks throughout, so the frequency cap it read
+once for them counts what any other worker sent.
 
 A temporary failure (4xx, a dropped connection) puts the row off with backoff; after
 NURTURE_MAX_TRIES it is `failed` (the outbox page retries it). A worker killed
