@@ -20,6 +20,15 @@ def make_lead(*, owner=None, now=CURRENT_TIME, **fields):
     return lead
 
 
+def database_url() -> str:
+    """The test database's URL, for processes of their own (a Celery worker)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 @contextmanager
 def announcements(name: str):
     """The payloads of the `name` announcements heard (after commit) inside the block."""

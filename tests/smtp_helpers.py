@@ -17,15 +17,30 @@ from aiosmtpd.controller import Controller
 class Inbox:
     messages: list[email.message.Message] = field(default_factory=list)
     refuse: int = 0  # the next N messages are answered "421" (and not kept)
+    refuse_from: int | None = None  # refuse_stretch of them once this many were kept
+    refuse_stretch: int = 0
+    refusals: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refuse_later(self, *, after: int, count: int) -> None:
+        """Answer "421" to `count` messages once `after` messages were kept."""
+        with self.lock:
+            self.refuse_from, self.refuse_stretch = after, count
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
+            if self.refuse_from is not None and len(self.messages) >= self.refuse_from:
+                self.refuse, self.refuse_from = self.refuse_stretch, None
             if self.refuse > 0:
+                self.refusals += 1
                 self.refuse -= 1
                 return "421 Service not available, try again later"
             self.messages.append(email.message_from_bytes(envelope.content))
         return "250 OK"
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.messages)
 
     def ids(self) -> Counter:
         with self.lock:

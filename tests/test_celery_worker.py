@@ -23,16 +23,10 @@ from leads.models import Lead
 from scoring.models import RescoreRun
 from scoring.services import BATCH, active_model, passes
 from scoring.tasks import rescore
-from tests.helpers import make_lead
+from tests.helpers import database_url, make_lead
 from tests.scoring_helpers import activate
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 def _connect():
@@ -46,7 +40,7 @@ def _connect():
 def start_worker(settings):
     """start_worker(queue): a real `celery worker` on `queue`, pointed at the test
     database, in a session of its own (so a test can kill exactly it)."""
-    env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL}
+    env = {**os.environ, "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL}
     started: list[subprocess.Popen] = []
 
     def start(queue: str) -> subprocess.Popen:

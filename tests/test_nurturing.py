@@ -3,10 +3,12 @@ recipient, exits and re-entry, unsubscribes, bounces, opens and clicks."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail, signing
+from django.core.mail.backends import locmem
 from django.db import IntegrityError, transaction
 
 from leads.models import Activity, ConsentStatus, Lead, Stage, StageChange
@@ -264,6 +266,62 @@ def test_a_dead_workers_lease_runs_out_and_the_sweep_sends_the_row_again(email_t
     later = NOW + sending.LEASE + timedelta(seconds=1)
     assert sending.due_for_sending(now=later) == [send.pk]
     assert sending.send_batch(send_ids=[send.pk], now=later).sent == 1
+
+
+class _Mailer(locmem.EmailBackend):
+    """A locmem connection that runs `before(message)` as each message leaves."""
+
+    def __init__(self, before):
+        super().__init__()
+        self.before = before
+
+    def send_messages(self, messages):
+        for message in messages:
+            self.before(message)
+        return super().send_messages(messages)
+
+
+def _in_another_worker(work):
+    """Run `work()` on a thread of its own, with its own database connection (another
+    worker process, as far as PostgreSQL can tell)."""
+    from django.db import connection
+
+    done = []
+
+    def run():
+        try:
+            done.append(work())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return done[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_whose_lease_runs_out_mid_batch_is_sent_once(email_track, settings):
+    """A slow server: the batch's lease runs out while its first message is on the wire,
+    the sweep hands its rows out again, and another worker takes them up."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    _lead(email="a@example.com"), _lead(email="b@example.com")
+    enrolment.enrol_by_rules(now=NOW)
+    dispatch.dispatch(now=NOW)
+    first, second = Send.objects.order_by("pk")
+    later = NOW + sending.LEASE + timedelta(seconds=1)
+
+    def slow_server(message):
+        if message.extra_headers["Message-ID"] == first.message_id:
+            _in_another_worker(
+                lambda: sending.send_batch(send_ids=[second.pk], now=later).summary()
+            )
+
+    sending.send_batch(send_ids=[first.pk, second.pk], now=NOW, mailer=_Mailer(slow_server))
+    sending.send_batch(send_ids=sending.due_for_sending(now=later), now=later)  # the sweep
+    sent = [m.extra_headers["Message-ID"] for m in mail.outbox]
+    assert sorted(sent) == sorted([first.message_id, second.message_id])  # each once
+    assert set(Send.objects.values_list("status", flat=True)) == {Send.Status.SENT}
 
 
 # --- branches, exits, re-entry ------------------------------------------------------

@@ -10,8 +10,13 @@ live lease), then for each row, in order:
    (NURTURE_CAP emails in a rolling 7 days, counting every track and the calls, emails
    and meetings reps log) → deferred until the window frees up; outside the lead's
    business hours → deferred to the next opening. A deferral is never a drop.
-2. sends it over the batch's one SMTP connection, with its stable Message-ID and the
-   RFC 8058 headers, and records it as sent right after the server accepted it.
+2. re-reads the row (still queued, still this batch's lease: a lease that ran out on a
+   slow server may have let another worker take the row), sends it over the batch's one
+   SMTP connection, with its stable Message-ID and the RFC 8058 headers, and records it
+   as sent right after the server accepted it.
+
+The batch holds its leads' advisory locks throughout, so the frequency cap it read
+once for them counts what any other worker sent.
 
 A temporary failure (4xx, a dropped connection) puts the row off with backoff; after
 NURTURE_MAX_TRIES it is `failed` (the outbox page retries it). A worker killed
@@ -99,8 +104,10 @@ def claim(*, send_ids: list[int], now: datetime) -> list[int]:
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def verdict(send: Send, *, now: datetime) -> Verdict:
-    """Whether `send` may leave now, checked against the state of now."""
+def verdict(send: Send, *, now: datetime, checks: _Checks | None = None) -> Verdict:
+    """Whether `send` may leave now, checked against the state of now (`checks`: the
+    suppressions and cap windows of its batch, read once for all its rows)."""
+    checks = checks or _Checks.read([send], now=now)
     enrolment, lead = send.enrolment, send.lead
     ended = enrolment.status != Enrolment.Status.ACTIVE
     if ended and enrolment.exit_reason not in NATURAL_ENDS:
@@ -114,15 +121,14 @@ def verdict(send: Send, *, now: datetime) -> Verdict:
         return Verdict("skip", reason=f"No marketing-email consent ({label}).")
     if not lead.email:
         return Verdict("skip", reason="The lead has no email address.")
-    suppressed = Suppression.objects.filter(email=lead.email).first()
+    suppressed = checks.suppressed.get(lead.email)
     if suppressed is not None:
-        return Verdict(
-            "skip", reason=f"The address is suppressed ({suppressed.get_reason_display().lower()})."
-        )
+        label = Suppression.Reason(suppressed).label.lower()
+        return Verdict("skip", reason=f"The address is suppressed ({label}).")
     pause = timedelta(days=settings.NURTURE_TOUCH_PAUSE_DAYS)
     if lead.last_sales_touch_at is not None and lead.last_sales_touch_at > now - pause:
         return Verdict("defer", until=lead.last_sales_touch_at + pause, why=Send.Deferral.TOUCH)
-    counted = _window(lead.pk, now=now)
+    counted = checks.windows[lead.pk]
     if len(counted) >= settings.NURTURE_CAP:
         # Free when enough of the window's items have aged out to leave room for one.
         until = counted[len(counted) - settings.NURTURE_CAP] + CAP_WINDOW
@@ -135,17 +141,40 @@ def verdict(send: Send, *, now: datetime) -> Verdict:
     return Verdict("send")
 
 
-def _window(lead_id: int, *, now: datetime) -> list[datetime]:
-    """When each marketing email and each sales touch of the last 7 days happened,
-    oldest first: what the frequency cap counts."""
-    since = now - CAP_WINDOW
-    sent = Send.objects.filter(
-        lead_id=lead_id, status=Send.Status.SENT, sent_at__gt=since, sent_at__lte=now
-    ).values_list("sent_at", flat=True)
-    touches = Activity.objects.filter(
-        Q(lead_id=lead_id, kind__in=SALES_TOUCHES, occurred_at__gt=since, occurred_at__lte=now)
-    ).values_list("occurred_at", flat=True)
-    return sorted([*sent, *touches])
+@dataclass
+class _Checks:
+    """What a batch's verdicts read from the database, read once: the suppressed
+    addresses among its recipients, and when each of its leads' marketing emails and
+    sales touches of the last 7 days happened, oldest first (what the cap counts). The
+    batch holds its leads' locks, so only its own sends change the windows meanwhile."""
+
+    suppressed: dict[str, str]
+    windows: dict[int, list[datetime]]
+
+    @classmethod
+    def read(cls, rows: list[Send], *, now: datetime) -> _Checks:
+        emails = {r.lead.email for r in rows if r.lead.email}
+        suppressed = dict(
+            Suppression.objects.filter(email__in=emails).values_list("email", "reason")
+        )
+        lead_ids = {r.lead_id for r in rows}
+        since = now - CAP_WINDOW
+        windows: dict[int, list[datetime]] = {lead_id: [] for lead_id in lead_ids}
+        sent = Send.objects.filter(
+            lead_id__in=lead_ids, status=Send.Status.SENT, sent_at__gt=since, sent_at__lte=now
+        ).values_list("lead_id", "sent_at")
+        touches = Activity.objects.filter(
+            Q(lead_id__in=lead_ids, kind__in=SALES_TOUCHES)
+            & Q(occurred_at__gt=since, occurred_at__lte=now)
+        ).values_list("lead_id", "occurred_at")
+        for lead_id, at in [*sent, *touches]:
+            windows[lead_id].append(at)
+        for items in windows.values():
+            items.sort()
+        return cls(suppressed, windows)
+
+    def sent(self, send: Send, *, now: datetime) -> None:
+        self.windows[send.lead_id].append(now)
 
 
 def build_message(send: Send, *, connection=None) -> EmailMultiAlternatives:
@@ -209,26 +238,30 @@ def send_batch(*, send_ids: list[int], now: datetime, mailer=None) -> Sent:
     result.busy = len(set(send_ids)) - len(claimed)
     if not claimed:
         return result
+    lease = now + LEASE  # what claim() wrote on every row it leased
     rows = list(
         Send.objects.filter(pk__in=claimed)
         .select_related("lead", "lead__owner", "template", "enrolment")
         .order_by("pk")
     )
+    locked = _lock_leads({send.lead_id for send in rows})
     smtp = mailer
     try:
+        elsewhere = [send for send in rows if send.lead_id not in locked]
+        _release(elsewhere)  # another worker is sending to these leads: later
+        result.busy += len(elsewhere)
+        rows = [send for send in rows if send.lead_id in locked]
+        checks = _Checks.read(rows, now=now)
         for index, send in enumerate(rows):
-            if not _lock_lead(send.lead_id):
-                _release([send])  # another worker is sending to this lead: later
+            if not _still_leased(send, lease=lease):
                 result.busy += 1
                 continue
-            try:
-                outcome = _one(send, rows, index, now=now, result=result, smtp=smtp)
-            finally:
-                _unlock_lead(send.lead_id)
+            outcome = _one(send, rows, index, now=now, result=result, smtp=smtp, checks=checks)
             smtp = outcome.smtp
             if outcome.stop:
                 break
     finally:
+        _unlock_leads(locked)
         if smtp is not None:
             _closed(smtp)
     return result
@@ -240,10 +273,12 @@ class _Outcome:
     stop: bool = False
 
 
-def _one(send: Send, rows: list[Send], index: int, *, now, result: Sent, smtp) -> _Outcome:
+def _one(
+    send: Send, rows: list[Send], index: int, *, now, result: Sent, smtp, checks: _Checks
+) -> _Outcome:
     """Check, send and record one row (its lead locked against other workers, so the
     frequency cap counts what they sent)."""
-    decision = verdict(send, now=now)
+    decision = verdict(send, now=now, checks=checks)
     if decision.action == "skip":
         _finish(send, status=Send.Status.SKIPPED, skip_reason=decision.reason)
         result.skipped += 1
@@ -277,6 +312,7 @@ def _one(send: Send, rows: list[Send], index: int, *, now, result: Sent, smtp) -
             return _Outcome(None, stop=True)
         return _Outcome(smtp)
     _mark_sent(send, now=now)
+    checks.sent(send, now=now)
     result.sent += 1
     result.ids.append(send.pk)
     return _Outcome(smtp)
@@ -292,15 +328,33 @@ def _closed(smtp):
 LEAD_LOCKS = 7_306  # advisory lock namespace: one lead's sends, one worker at a time
 
 
-def _lock_lead(lead_id: int) -> bool:
+def _lock_leads(lead_ids: set[int]) -> set[int]:
+    """Take the advisory lock of each lead that no other worker holds (one statement, held
+    for the batch); the leads locked."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LEAD_LOCKS, lead_id])
-        return cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT lead_id FROM unnest(%s::int[]) AS lead_id "
+            "WHERE pg_try_advisory_lock(%s, lead_id)",
+            [sorted(lead_ids), LEAD_LOCKS],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
-def _unlock_lead(lead_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LEAD_LOCKS, lead_id])
+def _unlock_leads(lead_ids: set[int]) -> None:
+    if lead_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(%s, lead_id) FROM unnest(%s::int[]) AS lead_id",
+                [LEAD_LOCKS, sorted(lead_ids)],
+            )
+
+
+def _still_leased(send: Send, *, lease: datetime) -> bool:
+    """Whether the row is still this batch's, read under its lead's lock right before it
+    leaves: queued, with this batch's lease. When the lease ran out mid-batch (a slow
+    server), the sweep may have handed the row to another worker that sent it already;
+    its lock on the lead is gone by then, so this read sees its record."""
+    return Send.objects.filter(pk=send.pk, status=Send.Status.QUEUED, lease_until=lease).exists()
 
 
 def _mark_sent(send: Send, *, now: datetime) -> None:

@@ -47,7 +47,7 @@ def _hand_out(send_ids: list[int], *, now: datetime, inline: bool) -> dict:
     from nurturing.tasks import send_emails
 
     for start in range(0, len(send_ids), SEND_BATCH):
-        send_emails.delay(send_ids[start : start + SEND_BATCH])
+        send_emails.delay(send_ids[start : start + SEND_BATCH], at=now.isoformat())
     return {"handed_out": len(send_ids)}
 
 
