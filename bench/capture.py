@@ -148,16 +148,20 @@ def serve(*, workers: int, celery: bool = True) -> Iterator[int]:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
 
 
 def _wait_for(port: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status in (200, 503):
-                return
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            with contextlib.suppress(OSError):
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status in (200, 503):
+                    return
+        finally:
+            conn.close()
         time.sleep(0.2)
     raise SystemExit("gunicorn did not answer within 60 s")
 
