@@ -149,7 +149,8 @@ def _product(user, query: str):
         paginator = LeadCursorPagination()
         rows = paginator.paginate_queryset(filterset.qs, _page_request(query))
         shown = [(r.pk, r.campaign and r.campaign.code, r.owner_id) for r in rows]
-        count = list_count(filterset.qs, page=rows, ordering=paginator.ordering,
+        count = list_count(filterset.qs, known=filterset.matches, page=rows,
+                           ordering=paginator.ordering,
                            first_page=paginator.cursor is None)  # fmt: skip
         return shown, count, paginator
 

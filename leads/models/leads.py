@@ -34,8 +34,10 @@ def search_document() -> Func:
     fields = [
         F(name) if name in _NOT_NULL else Coalesce(F(name), Value("")) for name in SEARCH_FIELDS
     ]
-    text = Func(*fields, template="(%(expressions)s)", arg_joiner=" || ' ' || ",
-                output_field=models.TextField())  # fmt: skip
+    # Keyword arguments in the order migration 0016 holds them (sorted by name): the
+    # autodetector compares them in order and would see another index otherwise.
+    text = Func(*fields, arg_joiner=" || ' ' || ", output_field=models.TextField(),
+                template="(%(expressions)s)")  # fmt: skip
     words = Func(text, Value(SEARCH_SPLIT), Value(" "), Value("g"), function="regexp_replace",
                  output_field=models.TextField())  # fmt: skip
     return Func(Value("simple"), words, function="to_tsvector", output_field=SearchVectorField())
