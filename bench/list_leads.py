@@ -94,6 +94,7 @@ DOCUMENT = (
     "COALESCE(l.external_id, '')), '[[:punct:][:space:][:cntrl:]]+', ' ', 'g'))"
 )
 NEWEST = "l.created_at DESC, l.id DESC"
+SCORE = "l.score DESC, l.id DESC"
 
 
 @dataclass
@@ -108,6 +109,7 @@ class Case:
     params: tuple = ()
     order: str = NEWEST
     later_page: bool = False  # the page after the first (its position is counted too)
+    keyset: tuple[str, str] = ("created_at", "id")  # `order`'s columns, for a later page
 
 
 CASES = [
@@ -118,7 +120,12 @@ CASES = [
          "AND l.stage = 'mql' AND l.source = 'webinar' AND l.score >= 50"),
     Case("newest-page-2", "newest first, the second page (its position counted)", "",
          later_page=True),
-    Case("sort-score", "sorted by score", "sort=score", order="l.score DESC, l.id DESC"),
+    Case("sort-score", "sorted by score", "sort=score", order=SCORE),
+    Case("sort-score-page-2", "sorted by score, the second page (its position counted)",
+         "sort=score", order=SCORE, later_page=True, keyset=("score", "id")),
+    Case("sort-score-stage", "stage = mql, sorted by score", "stage=mql&sort=score",
+         "AND l.stage = 'mql'", order=SCORE),
+    Case("sort-score-low", "sorted by lowest score", "sort=-score", order="l.score, l.id"),
     Case("search-surname", "search 'surname1234' (a last-name prefix)", "search=surname1234",
          f"AND {DOCUMENT} @@ to_tsquery('simple', 'surname1234:*')"),
     Case("search-name", "search 'ada' (a first name)", "search=ada",
@@ -149,17 +156,18 @@ def _product(user, query: str):
         paginator = LeadCursorPagination()
         rows = paginator.paginate_queryset(filterset.qs, _page_request(query))
         shown = [(r.pk, r.campaign and r.campaign.code, r.owner_id) for r in rows]
-        count = list_count(filterset.qs, page=rows, ordering=paginator.ordering,
+        count = list_count(filterset.qs, known=filterset.matches, page=rows,
+                           ordering=paginator.ordering,
                            first_page=paginator.cursor is None)  # fmt: skip
         return shown, count, paginator
 
     return run
 
 
-def _second_page(user) -> tuple[str, object]:
-    """The query string of the newest-first list's second page, and the first page's
-    last row (the second page starts after it)."""
-    _, _, paginator = _product(user, "")()
+def _second_page(user, query: str) -> tuple[str, object]:
+    """The query string of the list's second page, and the first page's last row (the
+    second page starts after it)."""
+    _, _, paginator = _product(user, query)()
     return paginator.get_next_link().split("?", 1)[1], paginator.page[-1]
 
 
@@ -168,9 +176,10 @@ def _by_hand(case: Case, after=None):
     EXACT_UP_TO, then the planner's estimate), and for a later page the rows before it."""
     base = f"FROM leads_lead l WHERE l.merged_into_id IS NULL {case.where}"
     keyset, keyset_params = "", []
-    if after is not None:  # newest first, the rows after the first page's last one
-        keyset = "AND (l.created_at, l.id) < (%s, %s)"
-        keyset_params = [after.created_at, after.pk]
+    columns = ", ".join(f"l.{column}" for column in case.keyset)
+    if after is not None:  # descending: the rows after the first page's last one
+        keyset = f"AND ({columns}) < (%s, %s)"
+        keyset_params = [getattr(after, column) for column in case.keyset]
     page = (  # with what a row shows, as the page selects it: both campaigns, the owner
         "SELECT l.*, c.*, latest.*, u.* FROM leads_lead l "
         "LEFT JOIN leads_campaign c ON c.id = l.campaign_id "
@@ -199,7 +208,7 @@ def _by_hand(case: Case, after=None):
             rows = cursor.fetchall()
         total = count("", [])
         if after is not None:
-            count("AND (l.created_at, l.id) >= (%s, %s)", keyset_params)
+            count(f"AND ({columns}) >= (%s, %s)", keyset_params)
         return rows, total
 
     return run
@@ -222,7 +231,8 @@ def main(options: list[str]) -> list[Row]:
     marketer.groups.add(Group.objects.get_or_create(name="marketing")[0])
     rows = []
     for case in CASES:
-        query, after = _second_page(marketer) if case.later_page else (case.query, None)
+        query, after = (_second_page(marketer, case.query) if case.later_page
+                        else (case.query, None))  # fmt: skip
         ours, theirs = side_by_side(_product(marketer, query), _by_hand(case, after),
                                     repeat=repeat)  # fmt: skip
         matches = _match_count(case)

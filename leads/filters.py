@@ -14,6 +14,7 @@ from django_filters.fields import IsoDateTimeField
 
 from leads.models import CustomField, FieldChange, Lead, Source, Stage
 from leads.models.leads import SEARCH_SPLIT, search_document
+from leads.selectors import search
 
 CUSTOM_PREFIX = "custom."
 
@@ -144,6 +145,9 @@ class LeadFilter(django_filters.FilterSet):
                 else:
                     del data[key]
         super().__init__(data, *args, **kwargs)
+        # (count, exact) of the leads the search found, when there is a search: the list
+        # page's count (leads.selectors.list_count) need not count them again.
+        self.matches: tuple[int, bool] | None = None
         self.custom_fields = {field.name: field for field in CustomField.objects.all()}
         for field in self.custom_fields.values():
             self.filters.update(_custom_filters(field))
@@ -162,18 +166,41 @@ class LeadFilter(django_filters.FilterSet):
     def keep(self, queryset, name, value):
         return with_sort_key(queryset, value)
 
+    def filter_queryset(self, queryset):
+        """Every filter given, the search after the others (it counts the leads they
+        leave: `matches`), the sort last."""
+        last = ("search", "sort")
+
+        def order(item):
+            return last.index(item[0]) + 1 if item[0] in last else 0
+
+        for name, value in sorted(self.form.cleaned_data.items(), key=order):
+            queryset = self.filters[name].filter(queryset, value)
+        return queryset
+
     def filter_search(self, queryset, name, value):
         """Leads with, for every word given, a word of their name, email, company, phone
         or external id that starts with it: "ada lov" finds Ada Lovelace, "acme" finds
         ada@acme.io, "sf-00" finds SF-0042, "+1415" finds +14155550100. A word inside
         another (e.g. "velace") does not match; punctuation splits words."""
-        query = search_query(value)
-        if query is None:
+        found = search_matches(queryset, value)
+        if found is None:
             return queryset
-        return queryset.filter(
-            Func(search_document(), query, template="%(expressions)s", arg_joiner=" @@ ",
-                 output_field=BooleanField())
-        )  # fmt: skip
+        ids, self.matches = search.found_by_index(found)
+        return found if ids is None else queryset.filter(pk__in=ids)
+
+
+def search_matches(queryset, value: str):
+    """The leads of `queryset` the search `value` finds, by the very expression the GIN
+    index lead_search_idx holds (the one PostgreSQL uses it for); None when no word of
+    `value` has a letter or a digit."""
+    query = search_query(value)
+    if query is None:
+        return None
+    return queryset.filter(
+        Func(search_document(), query, template="%(expressions)s", arg_joiner=" @@ ",
+             output_field=BooleanField())
+    )  # fmt: skip
 
 
 def search_query(value: str) -> Func | None:

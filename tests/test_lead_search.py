@@ -5,8 +5,9 @@ import pytest
 from django.db import connection
 from django.http import QueryDict
 
-from leads.filters import LeadFilter
+from leads.filters import LeadFilter, search_matches
 from leads.models import Lead
+from leads.selectors import search
 from tests.helpers import make_lead
 
 URL = "/api/v1/leads/"
@@ -66,9 +67,28 @@ def test_punctuation_and_query_syntax_in_a_search_are_plain_text(marketer, api_a
 @pytest.mark.django_db
 def test_the_search_is_the_expression_the_index_holds(marketer, people):
     """PostgreSQL uses lead_search_idx only for the very expression it was built on."""
-    filterset = LeadFilter(QueryDict("search=lovel"), queryset=Lead.objects.all())
-    assert filterset.is_valid()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        plan = filterset.qs.explain()
+        plan = search_matches(Lead.objects.all(), "lovel").explain()
     assert "lead_search_idx" in plan
+
+
+def _listed(query: str) -> tuple[list[str], tuple[int, bool] | None]:
+    filterset = LeadFilter(QueryDict(query), queryset=Lead.objects.all())
+    assert filterset.is_valid()
+    return list(filterset.qs.values_list("email", flat=True)), filterset.matches
+
+
+@pytest.mark.django_db
+def test_a_search_finds_the_same_leads_whether_it_matches_few_or_many(people, monkeypatch):
+    """Up to EXACT_UP_TO matches the list is their ids, read from the index first; past
+    it, the search itself (both in the list's order)."""
+    for i in range(4):
+        make_lead(email=f"ada{i}@example.com", first_name="Ada")
+    few, counted = _listed("search=ada&stage=new&sort=oldest")
+    assert counted == (6, True) and "ada@acme.io" in few and "ada3@example.com" in few
+    monkeypatch.setattr(search, "EXACT_UP_TO", 2)
+    many, estimated = _listed("search=ada&stage=new&sort=oldest")
+    assert many == few and estimated[0] >= 3 and not estimated[1]
+    # The search counts the leads the other filters leave, whatever their order.
+    assert _listed("search=ada&source=referral")[1] == (0, True)

@@ -4,6 +4,7 @@
 - `timeline`: a lead's timeline and stage history
 - `duplicates`: likely duplicates to merge
 - `counts`: a list's size and a page's position in it (exact to 10,000, then estimated)
+- `search`: the leads a search matches, read from its index first when they are few
 """
 
 from leads.selectors.counts import EXACT_UP_TO, ListCount, count_leads, list_count

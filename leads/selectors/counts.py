@@ -53,21 +53,31 @@ def about(count: int, *, exact: bool) -> str:
 def count_leads(queryset: QuerySet) -> tuple[int, bool]:
     """(count, exact): exact when there are at most EXACT_UP_TO (it stops counting
     there), else the planner's estimate for the query (never below that)."""
-    rows = queryset.order_by().values("pk")
-    found = rows[: EXACT_UP_TO + 1].count()
+    found = queryset.order_by().values("pk")[: EXACT_UP_TO + 1].count()
     if found <= EXACT_UP_TO:
         return found, True
-    plan = json.loads(rows.explain(format="json"))
-    return max(int(plan[0]["Plan"]["Plan Rows"]), EXACT_UP_TO + 1), False
+    return max(planned_rows(queryset), EXACT_UP_TO + 1), False
+
+
+def planned_rows(queryset: QuerySet) -> int:
+    """PostgreSQL's estimate of how many rows `queryset` has (EXPLAIN: it reads none)."""
+    plan = json.loads(queryset.order_by().values("pk").explain(format="json"))
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def list_count(
-    queryset: QuerySet, *, page: Sequence = (), ordering: Sequence[str] = (), first_page=True
+    queryset: QuerySet,
+    *,
+    known: tuple[int, bool] | None = None,
+    page: Sequence = (),
+    ordering: Sequence[str] = (),
+    first_page: bool = True,
 ) -> ListCount:
-    """The size of the list `queryset` (filtered, as the page shows it) and where `page`
-    (its rows in `ordering`, keyset-paged) lies in it: counted like count_leads, the
-    rows before a later page too."""
-    total, exact = count_leads(queryset)
+    """The size of the list `queryset` (filtered, as the page shows it; `known` when the
+    filter already counted it, as a search does) and where `page` (its rows in
+    `ordering`, keyset-paged) lies in it: counted like count_leads, the rows before a
+    later page too."""
+    total, exact = known or count_leads(queryset)
     if not page:
         return ListCount(total, exact)
     before, first_exact = (0, True) if first_page else count_leads(

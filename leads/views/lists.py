@@ -47,7 +47,8 @@ def lead_list(request):
             query.pop("cursor", None)
             return redirect(f"{request.path}?{query.urlencode()}")
         next_url, previous_url = paginator.get_next_link(), paginator.get_previous_link()
-        total = selectors.list_count(filterset.qs, page=leads, ordering=paginator.ordering,
+        total = selectors.list_count(filterset.qs, known=filterset.matches, page=leads,
+                                     ordering=paginator.ordering,
                                      first_page=paginator.cursor is None)  # fmt: skip
     query = filterset.data.copy()
     query.pop("cursor", None)
