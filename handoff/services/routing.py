@@ -130,6 +130,9 @@ def pick(reps: list[Candidate]) -> Candidate | None:
 
 
 def explain(reps: list[Candidate], chosen: Candidate | None) -> dict:
+    """Who got it and why, and who could not take it and why (inactive, away, full, out
+    of hours); reps who could have but whose turn it was not are not listed."""
+
     def line(c: Candidate) -> str:
         if c.skipped:
             return f"{_name(c.user)} {c.skipped}"
@@ -138,10 +141,11 @@ def explain(reps: list[Candidate], chosen: Candidate | None) -> dict:
         shown = c.open - 1 if c is chosen else c.open
         return f"{_name(c.user)}: {shown} of {c.capacity} open, weight {c.weight}"
 
+    unable = [c for c in reps if c is not chosen and (c.skipped or c.open >= c.capacity)]
     return {
         "rep": chosen.user.username if chosen else None,
         "why": line(chosen) if chosen else "nobody can take it: waiting in the team queue",
-        "others": [line(c) for c in reps if c is not chosen],
+        "others": [line(c) for c in unable],
     }
 
 
@@ -156,7 +160,8 @@ def route(
     team_sql, params = _team_sql(now, exclude_teams)
     scope, scope_params = "", []
     if lead_ids is not None:
-        scope, scope_params = "AND l.id = ANY(%s)", [list(lead_ids)]
+        # A set, not `= ANY(array)`: an array of thousands is searched row by row.
+        scope, scope_params = "AND l.id IN (SELECT unnest(%s::bigint[]))", [list(lead_ids)]
     while True:
         with transaction.atomic():
             with connection.cursor() as cursor:
@@ -219,7 +224,15 @@ def _route_to_team(team_id: int, leads: list[tuple[int, int | None]], *, now, re
         else:
             result.queued += 1
         text = f"Handed to {team.name}: {decision['why']}"
-        entries.append(Entry(lead_id, ROUTED, now, None, {**decision, "text": text}))
+        entries.append(
+            Entry(
+                lead_id,
+                ROUTED,
+                now,
+                None,
+                {"team": team.name, "rep": decision["rep"], "text": text},
+            )
+        )
     Handoff.objects.bulk_create(made)
     result.handoffs += [h.pk for h in made]
     Rotation.objects.bulk_create(
