@@ -234,3 +234,19 @@ def scoring_event(lead, kind, now, n):
     from leads.services import record_event
 
     record_event(lead_id=lead.pk, type=kind, occurred_at=now, key=f"k{n}", now=now)
+
+
+def test_the_stage_machine_is_the_only_writer_of_stage_history():
+    """Moves and first stages alike: no other module inserts stage changes."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    writes = re.compile(r"INSERT INTO leads_stagechange|StageChange\.objects\.(create|bulk_create)")
+    writers = {
+        str(path.relative_to(root))
+        for app in ("leadflow", "leads", "scoring", "nurturing", "handoff", "bench")
+        for path in (root / app).rglob("*.py")
+        if "migrations" not in path.parts and writes.search(path.read_text())
+    }
+    assert writers == {"leads/services/stages.py"}

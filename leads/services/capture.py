@@ -18,7 +18,7 @@ from leads.services import identity
 from leads.services.audit import record_field_changes
 from leads.services.edits import consent_source, set_consent
 from leads.services.identity import FILLABLE_FIELDS
-from leads.services.stages import check_initial
+from leads.services.stages import check_initial, first_stages_sql
 from leads.services.timeline import record_activity
 
 
@@ -95,12 +95,11 @@ _DEFAULTS = [
 # is taken (ON CONFLICT DO NOTHING: no error to recover from, so no savepoint).
 _INSERT = (  # noqa: S608 - column names from the model
     "WITH lead AS (INSERT INTO leads_lead ({columns}) VALUES ({values}) "
-    "ON CONFLICT DO NOTHING RETURNING id), stage AS (INSERT INTO leads_stagechange "
-    "(lead_id, from_stage, to_stage, changed_at, changed_by_id, reason) "
-    "SELECT id, '', %s, %s, %s, %s FROM lead) SELECT id FROM lead"
+    "ON CONFLICT DO NOTHING RETURNING id), stage AS ({first_stage}) SELECT id FROM lead"
 ).format(
     columns=", ".join(connection.ops.quote_name(f.column) for f in _INSERTED),
     values=", ".join(["%s"] * len(_INSERTED)),
+    first_stage=first_stages_sql("lead"),
 )
 
 

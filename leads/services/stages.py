@@ -5,7 +5,8 @@ says whether one move is allowed for who is making it (a person, an automatic ru
 or handoff's services) and why not; `move_stage` moves one lead and `move_stages`
 many, set-based. Every writer — the lead page, `PATCH /api/v1/leads/{id}/`, bulk
 actions, scoring's MQL and disqualification rules, the demo data — goes through them,
-so a move the table refuses cannot happen anywhere. Each move writes a `StageChange`
+so a move the table refuses cannot happen anywhere; a new lead's first stage is written
+through `first_stages_sql` (capture, import). Each move writes a `StageChange`
 (from, to, when, who, why) and announces `stage_changed`.
 """
 
@@ -80,6 +81,20 @@ def check_initial(stage: str) -> None:
         raise InvalidTransition(
             f"A new lead starts as New or Nurturing, not {_label(stage)}.", field="stage"
         )
+
+
+def first_stages_sql(source: str, *, lead_id: str = "id", stage: str = "%s") -> str:
+    """The statement that records new leads' first stage ("" → `stage`, an SQL
+    expression: a placeholder, a constant or a column of `source`) for every row of
+    `source` (a table or a CTE): capture and import insert leads set-based and write
+    their first stage beside them, through this — the stage machine stays the one writer
+    of stage history. Its parameters, after `stage`'s if that is a placeholder:
+    changed_at, changed_by_id, reason. Check the stage with `check_initial`."""
+    # `source`, `lead_id` and `stage` are SQL of the callers' own statements, never input.
+    return (
+        "INSERT INTO leads_stagechange (lead_id, from_stage, to_stage, changed_at, "  # noqa: S608
+        f"changed_by_id, reason) SELECT {lead_id}, '', {stage}, %s, %s, %s FROM {source}"
+    )
 
 
 def needs_reason(from_stage: str, to_stage: str, mover: Mover) -> bool:

@@ -43,6 +43,7 @@ from leads.models import Lead
 from leads.services import identity
 from leads.services.identity import CSV_FILLABLE_FIELDS, IDENTITIES, MATCH_ORDER, Step
 from leads.services.imports.rows import STAGED, column_of
+from leads.services.stages import first_stages_sql
 
 STAGING = "import_rows"
 COPY_CHUNK_ROWS = 20_000
@@ -425,9 +426,7 @@ def insert_new_leads(
     )
     created = cursor.rowcount
     cursor.execute(
-        "INSERT INTO leads_stagechange (lead_id, from_stage, to_stage, changed_at, "
-        f"changed_by_id, reason) SELECT lead_id, '', {stage}, %s, %s, %s FROM import_new",
-        [now, by_id, channel],
+        first_stages_sql("import_new", lead_id="lead_id", stage=stage), [now, by_id, channel]
     )
     cursor.execute(
         "INSERT INTO leads_activity (lead_id, kind, occurred_at, user_id, key, data, created_at) "
