@@ -55,6 +55,13 @@ class Row:
         return {k: v for k, v in asdict(self).items() if k != "explain"}
 
 
+def option(options: list[str], name: str, default: int) -> int:
+    """A module's integer option (`--rows 200_000`), else `default`."""
+    if name in options:
+        return int(options[options.index(name) + 1].replace("_", ""))
+    return default
+
+
 def judged(met: bool, rows: int) -> bool | None:
     """Whether a target is met, judged only at the scale it is set for."""
     return met if rows == TARGET_ROWS else None

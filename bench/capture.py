@@ -44,7 +44,7 @@ from django.utils import timezone
 from psycopg2.extras import execute_values
 from rest_framework.authtoken.models import Token
 
-from bench._results import TARGET_ROWS, Row, explained, judged, p95
+from bench._results import TARGET_ROWS, Row, explained, judged, option, p95
 from leads.models import Campaign
 from leads.services import define_custom_field
 from scoring.models import ScoringModel
@@ -58,12 +58,6 @@ BATCH = 1000
 FIRST = ["Ada", "Bo", "Chen", "Dara", "Eli", "Femi", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lea"]
 LAST = ["Lovelace", "Berg", "Wu", "Okafor", "Novak", "Silva", "Larsen", "Müller", "Rossi"]
 TITLES = ["CTO", "Head of Growth", "VP Sales", "Marketing Manager", "Engineer", "CEO"]
-
-
-def _option(options: list[str], name: str, default: int) -> int:
-    if name in options:
-        return int(options[options.index(name) + 1].replace("_", ""))
-    return default
 
 
 # --- data ------------------------------------------------------------------------
@@ -374,14 +368,14 @@ def _rate(leads: int, walls: list[float]) -> float:
 
 
 def main(options: list[str]) -> list[Row]:
-    scale = _option(options, "--rows", TARGET_ROWS)
+    scale = option(options, "--rows", TARGET_ROWS)
     full = scale == TARGET_ROWS  # a smoke run (make bench SCALE=10k, the tests) is small
-    creates = _option(options, "--creates", 2000 if full else max(50, scale // 20))
-    batch_leads = _option(options, "--batch-leads", 20_000 if full else max(BATCH, scale))
-    clients = _option(options, "--clients", 8)
-    workers = _option(options, "--workers", 4 if full else 2)
-    rounds = _option(options, "--rounds", _option(options, "--repeat", 2))
-    batch_clients = _option(options, "--batch-clients", 2)
+    creates = option(options, "--creates", 2000 if full else max(50, scale // 20))
+    batch_leads = option(options, "--batch-leads", 20_000 if full else max(BATCH, scale))
+    clients = option(options, "--clients", 8)
+    workers = option(options, "--workers", 4 if full else 2)
+    rounds = option(options, "--rounds", option(options, "--repeat", 2))
+    batch_clients = option(options, "--batch-clients", 2)
     token = _setup()
     try:
         with serve(workers=workers) as port:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.test import override_settings
 
-from bench._results import TARGET_ROWS, Row, explained, judged, side_by_side
+from bench._results import TARGET_ROWS, Row, explained, judged, option, side_by_side
 from bench._smtp_sink import Sink
 from leads.models import Lead
 from nurturing.models import Send
@@ -36,10 +36,6 @@ RATE_TARGET = 500  # emails/s
 RATIO_TARGET = 0.5  # of smtplib's rate
 CLAIM_TARGET = 0.050  # s per batch
 NOW = datetime(2026, 11, 2, 10, tzinfo=UTC)  # a Monday morning: business hours in UTC
-
-
-def _option(options: list[str], name: str, default: int) -> int:
-    return int(options[options.index(name) + 1]) if name in options else default
 
 
 def _leads(count: int, *, tag: str) -> None:
@@ -248,8 +244,8 @@ def _claim_track() -> int:
 
 
 def main(options: list[str]) -> list[Row]:
-    rows = _option(options, "--rows", TARGET_ROWS)
-    repeat = max(_option(options, "--repeat", 3), 1) * 10  # a claim takes milliseconds
+    rows = option(options, "--rows", TARGET_ROWS)
+    repeat = max(option(options, "--repeat", 3), 1) * 10  # a claim takes milliseconds
     print(f"sending {max(100, EMAILS_AT_TARGET * rows // TARGET_ROWS):,} emails", flush=True)
     result = _sending_rows(rows)
     print(f"claiming among {rows:,} enrolments", flush=True)

@@ -22,7 +22,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils import timezone
 
-from bench._results import TARGET_ROWS, Row, explained, judged, p95, timed
+from bench._results import TARGET_ROWS, Row, explained, judged, option, p95, timed
 from handoff.models import Handoff, RepSettings, TeamPolicy
 from handoff.services import routing, sla
 from leads import roles
@@ -30,12 +30,6 @@ from leads.models import Lead, Stage, Team
 
 REPS = 20
 ROUTE_TARGET_S, SCAN_TARGET_S = 10.0, 1.0
-
-
-def _option(options: list[str], name: str, default: int) -> int:
-    if name in options:
-        return int(options[options.index(name) + 1].replace("_", ""))
-    return default
 
 
 def _team():
@@ -202,5 +196,5 @@ def _scan_rows(n: int, repeat: int) -> list[Row]:
 
 
 def main(options: list[str]) -> list[Row]:
-    n, repeat = _option(options, "--rows", TARGET_ROWS), _option(options, "--repeat", 3)
+    n, repeat = option(options, "--rows", TARGET_ROWS), option(options, "--repeat", 3)
     return [*_route_rows(n, repeat), *_scan_rows(n, repeat)]

@@ -22,7 +22,7 @@ from django.http import QueryDict
 from django.test import RequestFactory
 from rest_framework.request import Request
 
-from bench._results import Row, explained, judged, side_by_side
+from bench._results import Row, explained, judged, option, side_by_side
 from leads.api.leads import LeadCursorPagination
 from leads.filters import LeadFilter
 from leads.selectors import EXACT_UP_TO, lead_list, list_count
@@ -32,14 +32,8 @@ TARGET_SECONDS = 0.1
 TARGET = "p95 < 100 ms"
 
 
-def _option(options: list[str], name: str, default: int) -> int:
-    if name in options:
-        return int(options[options.index(name) + 1].replace("_", ""))
-    return default
-
-
 def _rows(options: list[str]) -> int:
-    return _option(options, "--rows", 1_000_000)
+    return option(options, "--rows", 1_000_000)
 
 
 def _populate(n: int) -> None:
@@ -224,7 +218,7 @@ def _match_count(case: Case) -> int:
 
 
 def main(options: list[str]) -> list[Row]:
-    n, repeat = _rows(options), _option(options, "--repeat", REPEAT)
+    n, repeat = _rows(options), option(options, "--repeat", REPEAT)
     _populate(n)
     print(f"populated {n:,} leads", flush=True)
     marketer = User.objects.create_user("bench_marketer")

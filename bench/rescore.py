@@ -36,8 +36,17 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bench._results import Row, SlowestStatement, explained, judged, p95, side_by_side, timed
-from bench.list_leads import _option, _populate, _rows
+from bench._results import (
+    Row,
+    SlowestStatement,
+    explained,
+    judged,
+    option,
+    p95,
+    side_by_side,
+    timed,
+)
+from bench.list_leads import _populate, _rows
 from scoring import selectors, services
 from scoring.models import RescoreRun, ScoringModel
 
@@ -203,7 +212,7 @@ def _rescorings(n: int, repeat: int, now) -> tuple[list[float], list[float], tup
 
 
 def main(options: list[str]) -> list[Row]:
-    n, repeat = _rows(options), _option(options, "--repeat", 3)
+    n, repeat = _rows(options), option(options, "--repeat", 3)
     _populate(n)
     events = _events()
     print(f"populated {n:,} leads and {events:,} events", flush=True)

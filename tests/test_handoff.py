@@ -83,7 +83,9 @@ def test_weights_are_followed_within_one_nobody_over_capacity_and_away_reps_skip
     assert len(done.handoffs) == 1000 and sum(counts.values()) == 1000
     assert counts["rep_dora"] == 0  # away
     assert counts["rep_carl"] == 100  # full at 100; Ann and Bob share the rest 3:1
-    assert abs(counts["rep_ann"] - 3 * counts["rep_bob"]) <= 3
+    # Carl took a third (weight 2 of 6) until full; then Ann and Bob shared 3:1 — so of
+    # the 900 they got, each has its share of 3:1 within one.
+    assert abs(counts["rep_ann"] - 675) <= 1 and abs(counts["rep_bob"] - 225) <= 1
     assert Handoff.objects.values("lead").distinct().count() == 1000  # no lead twice
     skipped = Handoff.objects.order_by("pk").first().decision["others"]
     assert "Dora away until Fri 06 Nov" in skipped

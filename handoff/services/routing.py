@@ -27,9 +27,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 
 from handoff.models import AssignmentRule, Handoff, RepSettings, Rotation, TeamPolicy
 from handoff.services.calendars import calendar_of, deadline, policy_of, warning_at
@@ -292,7 +291,3 @@ def reassign(*, handoff: Handoff, now: datetime, exclude_rep=None, to=None) -> H
         now=now,
     )
     return handoff
-
-
-def members_of(team: Team):
-    return get_user_model().objects.filter(Q(teams=team) | Q(managed_teams=team)).distinct()
