@@ -38,6 +38,14 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("LeadFlow needs PostgreSQL: DATABASE_URL must be postgres://...")
+# Dashboards may read a replica (dashboards.selectors.filters.db_alias); without it they
+# read the main database.
+DASHBOARD_DATABASE_URL = env_str("DASHBOARD_DATABASE_URL")
+if DASHBOARD_DATABASE_URL and DASHBOARD_DATABASE_URL != DATABASE_URL:
+    DATABASES["dashboard"] = dj_database_url.parse(
+        DASHBOARD_DATABASE_URL, conn_max_age=60, conn_health_checks=True
+    )
+    DATABASES["dashboard"]["TEST"] = {"MIRROR": "default"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL") or _EMBEDDED.get("REDIS_URL", "")
@@ -68,6 +76,7 @@ INSTALLED_APPS = [
     "scoring",
     "nurturing",
     "handoff",
+    "dashboards",
 ]
 
 MIDDLEWARE = [

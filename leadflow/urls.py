@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from dashboards import api as dashboards_api
 from handoff.api import HandoffViewSet
 from leadflow.auth import ThrottledAuthenticationForm
 from leadflow.views import healthz
@@ -48,6 +49,7 @@ urlpatterns = [
     path("api/v1/leads/<int:pk>/score/", scoring_api.LeadScoreView.as_view(), name="lead-score"),
     path("api/v1/scoring-models/", scoring_api.ScoringModelsView.as_view(), name="scoring-models"),
     path("api/v1/scoring-models/what-if/", scoring_api.WhatIfView.as_view(), name="what-if"),
+    path("api/v1/funnel/", dashboards_api.FunnelView.as_view(), name="funnel"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

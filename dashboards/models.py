@@ -1,0 +1,110 @@
+"""The dashboards' own tables: per-visit facts and daily rollups, kept exact by the
+rollup job (dashboards.services.rollup) from a watermark over the other apps' rows.
+
+- `Visit`: one row per stage-history row (a lead's stay in a stage): when it began and
+  ended, whether it was a re-entry or a backward move, and the lead's dimensions
+  (source, campaign, team) as they are now. Time-in-stage percentiles read it.
+- `StageDay`: entries into each stage per day and dimensions ("period" counting).
+- `CohortDay`: per day of creation and dimensions, how many of the leads created that
+  day ever reached each stage, and the won revenue ("cohort" counting). Stage
+  `created` counts the leads themselves.
+- `RollupState`: the watermarks (last id read of each source table), the ids still
+  missing below them (rows of transactions not committed yet), and as of when.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+# The funnel in order; `lost` and `disqualified` are exits, shown after it.
+FUNNEL = ("new", "nurturing", "mql", "sal", "sql", "opportunity", "won")
+EXITS = ("lost", "disqualified")
+CREATED = "created"  # CohortDay's pseudo-stage: the leads created that day
+
+
+class Visit(models.Model):
+    # The stage-history row this visit began with (leads_stagechange.id).
+    id = models.BigIntegerField(primary_key=True)
+    lead_id = models.BigIntegerField()
+    stage = models.CharField(max_length=16)
+    from_stage = models.CharField(max_length=16, blank=True)
+    entered_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True)  # null: the lead is still in the stage
+    entered_day = models.DateField()
+    created_day = models.DateField()  # the lead's creation day (its cohort)
+    reentry = models.BooleanField(default=False)  # the lead had been in this stage before
+    backward = models.BooleanField(default=False)  # a move back along the funnel
+    forward = models.BooleanField(default=False)  # the lead's next move went further on
+    onward = models.BooleanField(default=False)  # the lead later reached a further stage
+    source = models.CharField(max_length=32)
+    campaign_id = models.BigIntegerField(default=0)  # 0: none
+    team_id = models.BigIntegerField(default=0)  # the team of the lead's latest handoff
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True)  # won: revenue
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["lead_id"], name="dash_visit_lead_idx"),
+            models.Index(fields=["stage", "entered_day"], name="dash_visit_entered_idx"),
+            models.Index(fields=["stage", "created_day"], name="dash_visit_cohort_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"visit {self.id}: lead {self.lead_id} in {self.stage}"
+
+
+class StageDay(models.Model):
+    day = models.DateField()
+    stage = models.CharField(max_length=16)
+    source = models.CharField(max_length=32)
+    campaign_id = models.BigIntegerField(default=0)
+    team_id = models.BigIntegerField(default=0)
+    entries = models.IntegerField(default=0)
+    reentries = models.IntegerField(default=0)
+    backward = models.IntegerField(default=0)
+    forward = models.IntegerField(default=0)  # entries whose next move went further on
+    waiting = models.IntegerField(default=0)  # entries still in the stage
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "stage", "source", "campaign_id", "team_id"],
+                name="dash_stageday_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.stage}: {self.entries}"
+
+
+class CohortDay(models.Model):
+    day = models.DateField()  # the leads' creation day
+    stage = models.CharField(max_length=16)
+    source = models.CharField(max_length=32)
+    campaign_id = models.BigIntegerField(default=0)
+    team_id = models.BigIntegerField(default=0)
+    leads = models.IntegerField(default=0)  # leads of the cohort that reached `stage`
+    onward = models.IntegerField(default=0)  # of them, leads that later went further on
+    amount = models.DecimalField(max_digits=16, decimal_places=2, default=0)  # won revenue
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "stage", "source", "campaign_id", "team_id"],
+                name="dash_cohortday_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.stage}: {self.leads}"
+
+
+class RollupState(models.Model):
+    name = models.CharField(max_length=32, unique=True)
+    watermarks = models.JSONField(default=dict)  # source table → last id read
+    missing = models.JSONField(default=dict)  # source table → {id: first seen missing, ISO}
+    as_of = models.DateTimeField(null=True)  # the data is complete up to this instant
+    ran_at = models.DateTimeField(null=True)
+    leads = models.IntegerField(default=0)  # leads recomputed by the last run
+
+    def __str__(self) -> str:
+        return f"{self.name} as of {self.as_of}"

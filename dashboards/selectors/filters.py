@@ -1,0 +1,184 @@
+"""What every dashboard reads by: the period, the counting mode and the filters (source,
+campaign, team), parsed once from a page's or the API's query, and scoped by who asks —
+marketing and admins see every team, a manager only their teams, reps no dashboard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import connections
+
+from leads import roles
+from leads.exceptions import LeadFlowError
+from leads.models import Campaign, Source, Team
+
+COHORT, PERIOD = "cohort", "period"
+MODES = {
+    COHORT: "Cohort: the leads created in the period, and how far they got",
+    PERIOD: "Period: every entry into each stage during the period",
+}
+DEFAULT_DAYS = 30
+LONGEST_DAYS = 3 * 366
+
+
+def db_alias() -> str:
+    """The database the dashboards read: a read replica when DASHBOARD_DATABASE_URL is
+    set (settings add it as alias `dashboard`), else the main database."""
+    return "dashboard" if "dashboard" in settings.DATABASES else "default"
+
+
+def cursor():
+    return connections[db_alias()].cursor()
+
+
+def zone() -> ZoneInfo:
+    """Days (periods, the rollups' day columns) are the installation's days."""
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def today(now: datetime) -> date:
+    return now.astimezone(zone()).date()
+
+
+def can_see_dashboards(user) -> bool:
+    return user.is_authenticated and (
+        roles.sees_all_leads(user) or roles.MANAGER in roles.group_names(user)
+    )
+
+
+def visible_teams(user) -> list[int] | None:
+    """The team ids `user` may see on dashboards: None for all (marketing, admins)."""
+    if not can_see_dashboards(user):
+        raise PermissionDenied("Dashboards are for managers and marketing.")
+    if roles.sees_all_leads(user):
+        return None
+    return list(Team.objects.filter(managers=user).order_by("id").values_list("id", flat=True))
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date
+    end: date  # inclusive
+    mode: str = COHORT
+    source: str = ""
+    campaign_id: int | None = None
+    campaign_code: str = ""
+    team_id: int | None = None
+    teams: tuple[int, ...] | None = None  # the teams the reader may see (None: all)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Filters:
+        """The period of the same length just before this one."""
+        return replace(self, start=self.start - timedelta(days=self.days),
+                       end=self.start - timedelta(days=1))  # fmt: skip
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The period as aware instants [start, end) in the installation's zone."""
+        tz = zone()
+        low = datetime.combine(self.start, datetime.min.time(), tzinfo=tz)
+        high = datetime.combine(self.end + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        return low, high
+
+    def team_ids(self) -> list[int] | None:
+        """The team ids to count: the chosen team, else the reader's teams (None: all)."""
+        if self.team_id is not None:
+            return [self.team_id]
+        return None if self.teams is None else list(self.teams)
+
+    def where(self, alias: str = "") -> tuple[str, list]:
+        """SQL conditions on a rollup or fact table's dimension columns (source,
+        campaign_id, team_id), with their parameters; `alias` prefixes the columns."""
+        p = f"{alias}." if alias else ""
+        sql, params = [], []
+        if self.source:
+            sql.append(f"{p}source = %s")
+            params.append(self.source)
+        if self.campaign_id is not None:
+            sql.append(f"{p}campaign_id = %s")
+            params.append(self.campaign_id)
+        teams = self.team_ids()
+        if teams is not None:
+            sql.append(f"{p}team_id = ANY(%s)")
+            params.append(teams)
+        return (" AND ".join(sql) or "TRUE"), params
+
+    def query(self, **changes) -> dict[str, str]:
+        """The filters as query parameters (links, CSV downloads, the other mode)."""
+        f = replace(self, **{k: v for k, v in changes.items() if k not in ("campaign",)})
+        out = {"from": f.start.isoformat(), "to": f.end.isoformat(), "mode": f.mode}
+        code = changes.get("campaign", f.campaign_code)
+        if f.source:
+            out["source"] = f.source
+        if code:
+            out["campaign"] = code
+        if f.team_id is not None:
+            out["team"] = str(f.team_id)
+        return out
+
+
+def _date(params, name: str, default: date) -> date:
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise LeadFlowError(
+            f"Enter the date as YYYY-MM-DD, not {raw[:40]!r}.", field=name
+        ) from None
+
+
+def parse(params, *, user, now: datetime) -> Filters:
+    """Filters from a query (a QueryDict or dict), scoped to `user`; bad input is a
+    LeadFlowError naming the parameter."""
+    teams = visible_teams(user)
+    end = _date(params, "to", today(now))
+    start = _date(params, "from", end - timedelta(days=DEFAULT_DAYS - 1))
+    if start > end:
+        raise LeadFlowError("The period's start is after its end.", field="from")
+    if (end - start).days + 1 > LONGEST_DAYS:
+        raise LeadFlowError("Choose a period of at most three years.", field="from")
+    mode = (params.get("mode") or COHORT).strip()
+    if mode not in MODES:
+        raise LeadFlowError("Choose the mode cohort or period.", field="mode")
+    source = (params.get("source") or "").strip()
+    if source and source not in Source.values:
+        raise LeadFlowError(f"{source[:40]!r} is not a source.", field="source")
+    code = (params.get("campaign") or "").strip()
+    campaign_id = None
+    if code:
+        campaign_id = Campaign.objects.filter(code=code).values_list("id", flat=True).first()
+        if campaign_id is None:
+            raise LeadFlowError(
+                f"There is no campaign with the code {code[:64]!r}.", field="campaign"
+            )
+    team_id = None
+    raw_team = (params.get("team") or "").strip()
+    if raw_team:
+        try:
+            team_id = int(raw_team)
+        except ValueError:
+            raise LeadFlowError("Choose a team from the list.", field="team") from None
+        if teams is None and not Team.objects.filter(pk=team_id).exists():
+            raise LeadFlowError("There is no such team.", field="team")
+        if teams is not None and team_id not in teams:
+            raise LeadFlowError("Choose one of your teams.", field="team")
+    return Filters(start=start, end=end, mode=mode, source=source, campaign_id=campaign_id,
+                   campaign_code=code, team_id=team_id,
+                   teams=None if teams is None else tuple(teams))  # fmt: skip
+
+
+def freshness() -> datetime | None:
+    """As of when the rollups are complete (None: the rollup job has not run yet)."""
+    with cursor() as c:
+        c.execute("SELECT as_of FROM dashboards_rollupstate WHERE name = 'funnel'")
+        row = c.fetchone()
+    return row[0] if row else None

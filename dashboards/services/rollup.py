@@ -1,0 +1,277 @@
+"""The rollup job: keeps the dashboards' facts and daily rollups exact, incrementally.
+
+Each run reads, from a watermark, the rows written since the last run in the tables
+where a lead's funnel facts can change — stage history, the timeline (handoffs, SLA
+breaches, contacts and outcomes all write one), field changes (source, campaign),
+merges and handoffs — and collects their leads ("dirty" leads). For those leads it
+deletes their `Visit` rows, computes them again from the stage history, and adds the
+difference (new minus old) to `StageDay` and `CohortDay`. A lead recomputed twice adds
+nothing the second time, so each change is counted exactly once however often a run
+repeats, and a late row (written now with an earlier date) is counted on its own day.
+
+Rows of transactions still open when a run reads are not visible yet: the ids below
+the watermark that are missing are kept (as ranges) and looked for again by later
+runs, until they have been missing for MISSING_FOR (a rolled-back insert's ids never
+come). The first run has no watermark and recomputes every lead.
+
+No trigger runs on the hot path; `tick` (every scheduler pass) hands the run to a worker
+(`dashboards.tasks.rollup`), and runs never overlap (an advisory lock).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+
+logger = logging.getLogger(__name__)
+
+LOCK = (0x71C, 0xDA5B)  # pg_try_advisory_xact_lock(namespace, key)
+MISSING_FOR = timedelta(minutes=10)
+FIRST_LOOKBACK = 10_000  # the first run looks for missing ids among each table's last ids
+SPAN = 50_000  # leads recomputed per statement in a full rebuild
+
+# Where a lead's facts can change: table → the columns naming the lead.
+SOURCES: dict[str, tuple[str, ...]] = {
+    "leads_stagechange": ("lead_id",),
+    "leads_activity": ("lead_id",),
+    "leads_fieldchange": ("lead_id",),
+    "leads_leadmerge": ("survivor_id", "merged_id"),
+    "handoff_handoff": ("lead_id",),
+}
+
+FUNNEL_ORDER = "ARRAY['new','nurturing','mql','sal','sql','opportunity','won']::text[]"
+
+
+@dataclass
+class Result:
+    leads: int = 0
+    full: bool = False
+    skipped: bool = False
+
+    def summary(self) -> dict:
+        if self.skipped:
+            return {"skipped": "running elsewhere"}
+        return {"leads": self.leads, **({"full": True} if self.full else {})}
+
+
+def tick(now: datetime, *, inline: bool = False) -> dict:
+    """The scheduler job: a run now (inline) or by a worker, on commit."""
+    if inline:
+        return run(now=now).summary()
+    from dashboards.tasks import rollup
+
+    transaction.on_commit(lambda: rollup.delay(at=now.isoformat()))
+    return {"queued": True}
+
+
+def run(*, now: datetime) -> Result:
+    """Bring the rollups up to date with every row committed before this run began."""
+    with transaction.atomic(), connection.cursor() as c:
+        c.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", LOCK)
+        if not c.fetchone()[0]:
+            return Result(skipped=True)
+        c.execute(
+            "INSERT INTO dashboards_rollupstate (name, watermarks, missing, leads) "
+            "VALUES ('funnel', '{}', '{}', 0) ON CONFLICT (name) DO NOTHING"
+        )
+        c.execute(
+            "SELECT watermarks, missing FROM dashboards_rollupstate WHERE name = 'funnel' "
+            "FOR UPDATE"
+        )
+        watermarks, missing = (json.loads(v) if isinstance(v, str) else v for v in c.fetchone())
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS dash_dirty (lead_id bigint PRIMARY KEY) "
+                  "ON COMMIT DELETE ROWS")  # fmt: skip
+        c.execute("TRUNCATE dash_dirty")
+        full = not watermarks
+        new_marks, new_missing = {}, {}
+        for table, columns in SOURCES.items():
+            mark, gaps = _read(c, table, columns, watermarks.get(table), missing.get(table, []),
+                               now=now, collect=not full)  # fmt: skip
+            new_marks[table], new_missing[table] = mark, gaps
+        if full:
+            leads = rebuild(c)
+        else:
+            c.execute("SELECT count(*) FROM dash_dirty")
+            leads = c.fetchone()[0]
+            if leads:
+                _recompute(c)
+        c.execute(
+            "UPDATE dashboards_rollupstate SET watermarks = %s, missing = %s, as_of = %s, "
+            "ran_at = %s, leads = %s WHERE name = 'funnel'",
+            [_json(new_marks), _json(new_missing), now, now, leads],
+        )
+    return Result(leads=leads, full=full)
+
+
+def _json(value) -> str:
+    return json.dumps(value)
+
+
+def _read(c, table: str, columns: tuple[str, ...], mark: int | None, gaps: list,
+          *, now: datetime, collect: bool) -> tuple[int, list]:  # fmt: skip
+    """Collect the leads of `table`'s rows above `mark` and of the missing ids that came;
+    return the new watermark and the ids still missing ([low, high, first seen])."""
+    c.execute(f"SELECT coalesce(max(id), 0) FROM {table}")  # noqa: S608 - our table names
+    top = c.fetchone()[0]
+    low = mark if mark is not None else max(0, top - FIRST_LOOKBACK)
+    ranges = [(lo, hi) for lo, hi, _ in gaps]
+    if collect:
+        where = ["id > %s AND id <= %s"] + ["id BETWEEN %s AND %s"] * len(ranges)
+        params = [low, top] + [v for r in ranges for v in r]
+        picks = " UNION ".join(
+            f"SELECT {col} FROM {table} WHERE ({' OR '.join(where)}) AND {col} IS NOT NULL"  # noqa: S608
+            for col in columns
+        )
+        c.execute(
+            f"INSERT INTO dash_dirty (lead_id) {picks} ON CONFLICT DO NOTHING",
+            params * len(columns),
+        )
+    # Ids still missing: the old ranges' ids that did not come, and the new range's gaps.
+    still = []
+    for lo, hi, seen in gaps:
+        if now - datetime.fromisoformat(seen) >= MISSING_FOR:
+            continue
+        still += [(a, b, seen) for a, b in _gaps(c, table, lo, hi)]
+    if top > low:
+        c.execute(f"SELECT count(*) FROM {table} WHERE id > %s AND id <= %s", [low, top])  # noqa: S608
+        if c.fetchone()[0] != top - low:
+            still += [(a, b, now.isoformat()) for a, b in _gaps(c, table, low + 1, top)]
+    return max(top, mark or 0), [list(g) for g in still]
+
+
+def _gaps(c, table: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The ranges of ids in [lo, hi] that `table` does not hold."""
+    c.execute(
+        f"""
+        SELECT min(g), max(g) FROM (
+          SELECT g, g - row_number() OVER (ORDER BY g) AS grp
+          FROM generate_series(%s::bigint, %s::bigint) g
+          WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = g)
+        ) x GROUP BY grp ORDER BY 1
+        """,  # noqa: S608
+        [lo, hi],
+    )
+    return [(a, b) for a, b in c.fetchall()]
+
+
+def rebuild(c) -> int:
+    """Recompute every lead (the first run): in spans of lead ids."""
+    c.execute("TRUNCATE dashboards_visit, dashboards_stageday, dashboards_cohortday")
+    c.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0), count(*) FROM leads_lead")
+    low, high, total = c.fetchone()
+    for start in range(low, high + 1, SPAN):
+        c.execute("DELETE FROM dash_dirty")
+        c.execute("INSERT INTO dash_dirty SELECT id FROM leads_lead WHERE id >= %s AND id < %s",
+                  [start, start + SPAN])  # fmt: skip
+        _recompute(c)
+    return total
+
+
+# A visit's columns, in the order the statements below write them.
+_VISIT = ("id, lead_id, stage, from_stage, entered_at, left_at, entered_day, created_day, "
+          "reentry, backward, forward, onward, source, campaign_id, team_id, amount")  # fmt: skip
+
+
+# StageDay's counts and the sums (over new visits +1, old ones −1) that move them.
+_COUNTS = ("entries", "reentries", "backward", "forward", "waiting")
+_SUMS = ("sum(sign)", "sum(sign * reentry::int)", "sum(sign * backward::int)",
+         "sum(sign * forward::int)", "sum(sign * (left_at IS NULL)::int)")  # fmt: skip
+_sums = ", ".join(_SUMS)
+
+
+def _recompute(c) -> None:
+    """Replace the visits of the leads in dash_dirty and move the rollups by new minus old."""
+    tz = settings.TIME_ZONE
+    c.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS dash_gone (LIKE dashboards_visit) ON COMMIT DROP;"
+        "CREATE TEMP TABLE IF NOT EXISTS dash_new (LIKE dashboards_visit) ON COMMIT DROP;"
+        "TRUNCATE dash_gone, dash_new;"
+        "WITH gone AS (DELETE FROM dashboards_visit v USING dash_dirty d "
+        "  WHERE v.lead_id = d.lead_id RETURNING v.*) "
+        "INSERT INTO dash_gone SELECT * FROM gone;"
+    )
+    c.execute(
+        f"""
+        WITH dims AS (
+          SELECT l.id AS lead_id, l.source, coalesce(l.campaign_id, 0) AS campaign_id,
+                 (l.created_at AT TIME ZONE %(tz)s)::date AS created_day,
+                 coalesce((SELECT h.team_id FROM handoff_handoff h WHERE h.lead_id = l.id
+                           ORDER BY h.created_at DESC, h.id DESC LIMIT 1), 0) AS team_id,
+                 (SELECT h.amount FROM handoff_handoff h WHERE h.lead_id = l.id
+                    AND h.amount IS NOT NULL ORDER BY h.created_at DESC, h.id DESC LIMIT 1)
+                   AS amount
+          FROM leads_lead l JOIN dash_dirty d ON d.lead_id = l.id
+        ), history AS (
+          SELECT sc.id, sc.lead_id, sc.to_stage AS stage, sc.from_stage,
+                 sc.changed_at AS entered_at,
+                 lead(sc.changed_at) OVER w AS left_at,
+                 row_number() OVER (PARTITION BY sc.lead_id, sc.to_stage
+                                    ORDER BY sc.changed_at, sc.id) > 1 AS reentry,
+                 (sc.from_stage <> '' AND array_position({FUNNEL_ORDER}, sc.to_stage::text)
+                    IS NOT NULL AND (sc.from_stage IN ('lost', 'disqualified')
+                      OR array_position({FUNNEL_ORDER}, sc.to_stage::text)
+                         < array_position({FUNNEL_ORDER}, sc.from_stage::text))) AS backward,
+                 coalesce(array_position({FUNNEL_ORDER}, (lead(sc.to_stage) OVER w)::text)
+                   > array_position({FUNNEL_ORDER}, sc.to_stage::text), false) AS forward,
+                 coalesce(max(array_position({FUNNEL_ORDER}, sc.to_stage::text)) OVER (
+                     PARTITION BY sc.lead_id ORDER BY sc.changed_at, sc.id
+                     ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+                   > array_position({FUNNEL_ORDER}, sc.to_stage::text), false) AS onward
+          FROM leads_stagechange sc JOIN dash_dirty d ON d.lead_id = sc.lead_id
+          WINDOW w AS (PARTITION BY sc.lead_id ORDER BY sc.changed_at, sc.id)
+        ), made AS (
+          INSERT INTO dashboards_visit ({_VISIT})
+          SELECT h.id, h.lead_id, h.stage, h.from_stage, h.entered_at, h.left_at,
+                 (h.entered_at AT TIME ZONE %(tz)s)::date, dims.created_day, h.reentry,
+                 h.backward, h.forward, h.onward, dims.source, dims.campaign_id, dims.team_id,
+                 CASE WHEN h.stage = 'won' THEN dims.amount END
+          FROM history h JOIN dims USING (lead_id)
+          RETURNING *
+        )
+        INSERT INTO dash_new SELECT * FROM made
+        """,  # noqa: S608
+        {"tz": tz},
+    )
+    keys = "day, stage, source, campaign_id, team_id"
+    c.execute(
+        f"""
+        INSERT INTO dashboards_stageday ({keys}, {", ".join(_COUNTS)})
+        SELECT entered_day, stage, source, campaign_id, team_id, {_sums}
+        FROM (SELECT *, 1 AS sign FROM dash_new UNION ALL SELECT *, -1 FROM dash_gone) v
+        GROUP BY 1, 2, 3, 4, 5
+        HAVING {" OR ".join(f"{s} <> 0" for s in _SUMS)}
+        ON CONFLICT ({keys}) DO UPDATE SET
+          {", ".join(f"{n} = dashboards_stageday.{n} + EXCLUDED.{n}" for n in _COUNTS)}
+        """  # noqa: S608
+    )
+    # A cohort counts each lead once per stage reached (its first visit), and once as
+    # created: a lead's own row of stage `created` comes from its first visit of all.
+    c.execute(
+        f"""
+        INSERT INTO dashboards_cohortday ({keys}, leads, onward, amount)
+        SELECT created_day, stage, source, campaign_id, team_id, sum(sign),
+               sum(sign * onward::int), coalesce(sum(sign * amount), 0)
+        FROM (
+          SELECT created_day, stage, source, campaign_id, team_id, sign, amount, onward
+          FROM (SELECT *, 1 AS sign FROM dash_new UNION ALL SELECT *, -1 FROM dash_gone) v
+          WHERE NOT reentry
+          UNION ALL
+          SELECT DISTINCT ON (lead_id, sign) created_day, 'created', source, campaign_id,
+                 team_id, sign, NULL, false
+          FROM (SELECT *, 1 AS sign FROM dash_new UNION ALL SELECT *, -1 FROM dash_gone) v
+        ) x
+        GROUP BY 1, 2, 3, 4, 5
+        HAVING sum(sign) <> 0 OR sum(sign * onward::int) <> 0
+            OR coalesce(sum(sign * amount), 0) <> 0
+        ON CONFLICT ({keys}) DO UPDATE SET
+          leads = dashboards_cohortday.leads + EXCLUDED.leads,
+          onward = dashboards_cohortday.onward + EXCLUDED.onward,
+          amount = dashboards_cohortday.amount + EXCLUDED.amount
+        """  # noqa: S608
+    )
+    c.execute("TRUNCATE dash_gone, dash_new")
