@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from dashboards.selectors import filters as filtering
 from dashboards.selectors.funnel import StageRow, funnel
+from leadflow.api import error_responses
 
 
 class PreviousSerializer(serializers.Serializer):
@@ -90,7 +91,9 @@ class FunnelView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(parameters=FILTER_PARAMETERS, responses=FunnelSerializer)
+    @extend_schema(
+        parameters=FILTER_PARAMETERS, responses={200: FunnelSerializer, **error_responses(400, 403)}
+    )
     def get(self, request):
         f = filtering.parse(request.query_params, user=request.user, now=timezone.now())
         result = funnel(f)
