@@ -208,8 +208,11 @@ def _check(f, history, client=None):
     return created_before
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     scripts=st.lists(lead_script, min_size=1, max_size=6),
     start=st.integers(0, 30),
