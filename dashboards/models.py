@@ -30,6 +30,7 @@ class Visit(models.Model):
     from_stage = models.CharField(max_length=16, blank=True)
     entered_at = models.DateTimeField()
     left_at = models.DateTimeField(null=True)  # null: the lead is still in the stage
+    seconds = models.BigIntegerField(null=True)  # left_at - entered_at, once it has ended
     entered_day = models.DateField()
     created_day = models.DateField()  # the lead's creation day (its cohort)
     reentry = models.BooleanField(default=False)  # the lead had been in this stage before
@@ -44,8 +45,19 @@ class Visit(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["lead_id"], name="dash_visit_lead_idx"),
-            models.Index(fields=["stage", "entered_day"], name="dash_visit_entered_idx"),
-            models.Index(fields=["stage", "created_day"], name="dash_visit_cohort_idx"),
+            # Time in stage reads the ended visits of a stage and period from these alone.
+            models.Index(
+                fields=["stage", "entered_day"],
+                include=["seconds", "source", "campaign_id", "team_id"],
+                condition=models.Q(seconds__isnull=False),
+                name="dash_visit_entered_idx",
+            ),
+            models.Index(
+                fields=["stage", "created_day"],
+                include=["seconds", "source", "campaign_id", "team_id"],
+                condition=models.Q(seconds__isnull=False),
+                name="dash_visit_cohort_idx",
+            ),
         ]
 
     def __str__(self) -> str:

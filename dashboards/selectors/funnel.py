@@ -118,12 +118,12 @@ def _times(f: Filters) -> dict[str, tuple[int | None, int | None, int]]:
             f"""
             SELECT stage, percentile_disc(0.5) WITHIN GROUP (ORDER BY secs),
                    percentile_disc(0.9) WITHIN GROUP (ORDER BY secs), count(*)
-            FROM (SELECT v.stage, extract(epoch FROM v.left_at - v.entered_at)::bigint AS secs
-                  FROM dashboards_visit v
-                  WHERE v.{day} BETWEEN %s AND %s AND v.left_at IS NOT NULL AND {where}) t
+            FROM (SELECT v.stage, v.seconds AS secs FROM dashboards_visit v
+                  WHERE v.stage = ANY(%s) AND v.{day} BETWEEN %s AND %s
+                    AND v.seconds IS NOT NULL AND {where}) t
             GROUP BY stage
             """,  # noqa: S608
-            [f.start, f.end, *params],
+            [[*FUNNEL, *EXITS], f.start, f.end, *params],
         )
         return {s: (m, p, n) for s, m, p, n in c.fetchall()}
 

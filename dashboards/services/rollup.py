@@ -173,7 +173,7 @@ def rebuild(c) -> int:
 
 
 # A visit's columns, in the order the statements below write them.
-_VISIT = ("id, lead_id, stage, from_stage, entered_at, left_at, entered_day, created_day, "
+_VISIT = ("id, lead_id, stage, from_stage, entered_at, left_at, seconds, entered_day, created_day, "
           "reentry, backward, forward, onward, source, campaign_id, team_id, amount")  # fmt: skip
 
 
@@ -227,6 +227,7 @@ def _recompute(c) -> None:
         ), made AS (
           INSERT INTO dashboards_visit ({_VISIT})
           SELECT h.id, h.lead_id, h.stage, h.from_stage, h.entered_at, h.left_at,
+                 extract(epoch FROM h.left_at - h.entered_at)::bigint,
                  (h.entered_at AT TIME ZONE %(tz)s)::date, dims.created_day, h.reentry,
                  h.backward, h.forward, h.onward, dims.source, dims.campaign_id, dims.team_id,
                  CASE WHEN h.stage = 'won' THEN dims.amount END
