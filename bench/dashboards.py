@@ -193,6 +193,7 @@ def _page_rows(n: int, repeat: int, user: User) -> list[Row]:
                 if answer.status_code != 200:
                     raise RuntimeError(f"the funnel API answered {answer.status_code}")
 
+            call()  # a warm-up, as side_by_side gives the page
             api = [timed(call) for _ in range(repeat)]
             rows.append(Row(
                 key=f"api-{mode}-{key}", work=f"GET /api/v1/funnel/, {mode}, {words}",
@@ -225,6 +226,8 @@ def _new_changes(count: int) -> None:
 def _catch_up_rows(n: int) -> list[Row]:
     count = 100_000 if n >= 1_000_000 else max(10, n // 10)
     first = timed(lambda: rollup.run(now=NOW))
+    with connection.cursor() as c:  # what autovacuum does after a bulk load
+        c.execute("VACUUM ANALYZE dashboards_visit")
     with connection.cursor() as c:
         c.execute("SELECT max(id) FROM leads_stagechange")
         (mark,) = c.fetchone()

@@ -58,6 +58,13 @@ class Visit(models.Model):
                 condition=models.Q(seconds__isnull=False),
                 name="dash_visit_cohort_idx",
             ),
+            # The visits still going (one per lead): how long leads have waited.
+            models.Index(
+                fields=["stage", "entered_day"],
+                include=["entered_at", "created_day", "source", "campaign_id", "team_id"],
+                condition=models.Q(seconds__isnull=True),
+                name="dash_visit_open_idx",
+            ),
         ]
 
     def __str__(self) -> str:

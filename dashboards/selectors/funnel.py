@@ -135,11 +135,15 @@ def waited_longer(f: Filters, stage: str, *, longer_than: timedelta, as_of: date
     day = "created_day" if f.mode == COHORT else "entered_day"
     with cursor() as c:
         c.execute(
-            f"SELECT count(*) FROM dashboards_visit v WHERE v.stage = %s "  # noqa: S608
-            f"AND v.{day} BETWEEN %s AND %s AND {where} "
-            f"AND coalesce(v.left_at, %s) - v.entered_at > %s",
-            [stage, f.start, f.end, *params, as_of, longer_than],
-        )
+            f"SELECT (SELECT count(*) FROM dashboards_visit v WHERE v.stage = %s "  # noqa: S608
+            f"  AND v.{day} BETWEEN %s AND %s AND {where} AND v.seconds IS NOT NULL "
+            f"  AND v.seconds > %s) "
+            f"+ (SELECT count(*) FROM dashboards_visit v WHERE v.stage = %s "
+            f"  AND v.{day} BETWEEN %s AND %s AND {where} AND v.seconds IS NULL "
+            f"  AND v.entered_at < %s)",
+            [stage, f.start, f.end, *params, int(longer_than.total_seconds()),
+             stage, f.start, f.end, *params, as_of - longer_than],
+        )  # fmt: skip
         return c.fetchone()[0]
 
 

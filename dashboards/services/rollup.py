@@ -169,6 +169,7 @@ def rebuild(c) -> int:
         c.execute("INSERT INTO dash_dirty SELECT id FROM leads_lead WHERE id >= %s AND id < %s",
                   [start, start + SPAN])  # fmt: skip
         _recompute(c)
+    c.execute("ANALYZE dashboards_visit, dashboards_stageday, dashboards_cohortday")
     return total
 
 
