@@ -5,8 +5,6 @@ service call (handoff.services.actions); a refusal is the page's message."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -18,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from handoff import selectors
 from handoff.models import Handoff, RepSettings, TeamPolicy
-from handoff.services import actions
+from handoff.services import actions, teams
 from leads import roles
 from leads.models import Team
 from leads.views.errors import domain_errors
@@ -121,10 +119,6 @@ def _managed(request, team_id: int) -> Team:
     return team
 
 
-def _date(value: str) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
 @login_required
 def team_board(request, team_id: int):
     team = _managed(request, team_id)
@@ -133,7 +127,7 @@ def team_board(request, team_id: int):
     settings = {s.user_id: s for s in RepSettings.objects.filter(user__in=members)}
     if request.method == "POST":
         with domain_errors(request):
-            _save_board(request, team, policy, members)
+            _save_board(request, team, members)
             messages.success(request, "Saved.")
             return redirect("handoff:team", team_id=team.pk)
     reps = [(m, settings.get(m.pk) or RepSettings(user=m)) for m in members]
@@ -149,57 +143,25 @@ def team_board(request, team_id: int):
     )
 
 
-def _save_board(request, team, policy, members) -> None:
-    from decimal import Decimal, InvalidOperation
-
-    from leadflow import business_time
-    from leads.exceptions import LeadFlowError
-
+def _save_board(request, team, members) -> None:
+    """The board's form as text, handed to the service that checks and saves it."""
     post = request.POST
-    try:
-        for name in ("accept_hours", "contact_hours", "grace_hours"):
-            value = Decimal(post.get(name, "") or getattr(policy, name))
-            if not Decimal("0.25") <= value <= Decimal("720"):
-                raise LeadFlowError("SLA hours run from 0.25 to 720.", field=name)
-            setattr(policy, name, value)
-    except InvalidOperation:
-        raise LeadFlowError(
-            "Enter the SLA hours as numbers, e.g. 1.5.", field="accept_hours"
-        ) from None
-    policy.time_zone = post.get("time_zone", policy.time_zone).strip() or "UTC"
-    policy.country = post.get("country", policy.country).strip().upper()[:2]
-    policy.route_in_hours_only = post.get("route_in_hours_only") == "on"
-    try:
-        business_time.Calendar(time_zone=policy.time_zone, country=policy.country)
-    except ValueError as exc:
-        raise LeadFlowError(str(exc), field="time_zone") from None
-    policy.team = team
-    policy.save()
-    for member in members:
-        prefix = f"rep-{member.pk}-"
-        if prefix + "capacity" not in post:
-            continue
-        try:
-            capacity, weight = int(post[prefix + "capacity"]), int(post[prefix + "weight"])
-            away_from, away_until = (
-                _date(post.get(prefix + "away_from", "")),
-                _date(post.get(prefix + "away_until", "")),
-            )
-        except ValueError:
-            raise LeadFlowError(
-                f"Check {member.username}'s numbers and dates.", field="reps"
-            ) from None
-        if not (0 <= capacity <= 10_000 and 1 <= weight <= 100):
-            raise LeadFlowError("Capacity runs 0–10,000 and weight 1–100.", field="reps")
-        if away_from and away_until and away_until < away_from:
-            raise LeadFlowError(f"{member.username}: away until is before away from.", field="reps")
-        RepSettings.objects.update_or_create(
-            user=member,
-            defaults={
-                "capacity": capacity,
-                "weight": weight,
-                "active": post.get(prefix + "active") == "on",
-                "away_from": away_from,
-                "away_until": away_until,
-            },
+    policy = {name: post.get(name) for name in ("accept_hours", "contact_hours", "grace_hours")}
+    for name in ("time_zone", "country"):
+        if name in post:
+            policy[name] = post.get(name)
+    if post.get("route_in_hours_only") == "on":
+        policy["route_in_hours_only"] = "on"
+    reps = [
+        teams.RepChange(
+            user_id=member.pk,
+            capacity=post.get(f"rep-{member.pk}-capacity", ""),
+            weight=post.get(f"rep-{member.pk}-weight", ""),
+            active=post.get(f"rep-{member.pk}-active") == "on",
+            away_from=post.get(f"rep-{member.pk}-away_from", ""),
+            away_until=post.get(f"rep-{member.pk}-away_until", ""),
         )
+        for member in members
+        if f"rep-{member.pk}-capacity" in post
+    ]
+    teams.save_team_board(team_id=team.pk, by=request.user, policy=policy, reps=reps)

@@ -108,8 +108,11 @@ def reject(lead_id: int, *, now: datetime, rng: random.Random, reason: str = "")
     handoff = _open(lead_id)
     if handoff is not None:
         # Each reason once first, so even a small demo shows every code.
-        unused = [r for r, _ in REJECTIONS if not Handoff.objects.filter(reject_reason=r).exists()]
-        drawn = rng.choices([r for r, _ in REJECTIONS], [w for _, w in REJECTIONS])[0]
+        # Wrong territory only where another team takes the lead (else it is refused).
+        other = routing.team_for(lead_id=lead_id, now=now, exclude_teams=(handoff.team_id,))
+        codes = [(r, w) for r, w in REJECTIONS if other is not None or r != "wrong_territory"]
+        unused = [r for r, _ in codes if not Handoff.objects.filter(reject_reason=r).exists()]
+        drawn = rng.choices([r for r, _ in codes], [w for _, w in codes])[0]
         reason = reason or (unused[0] if unused else drawn)
         actions.reject_handoff(
             handoff_id=handoff.pk, reason=reason, by=_actor(handoff, rng), note="", now=now

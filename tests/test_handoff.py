@@ -332,3 +332,15 @@ def test_the_lead_page_shows_the_handoff_its_countdown_and_why(team, client, mar
     assert countdown(timedelta(hours=1, minutes=10)) == "1h 10m"
     assert countdown(timedelta(minutes=-25)) == "overdue by 25m"
     assert countdown(timedelta(days=1, hours=2)) == "1d 2h"
+
+
+def test_wrong_territory_with_no_other_team_is_refused_and_changes_nothing(team):
+    """The only team takes every lead: re-routing would hand it straight back."""
+    lead = _mql()
+    routing.route(now=NOW)
+    handoff = _handoff(lead)
+    with pytest.raises(LeadFlowError, match="No other team takes this lead"):
+        actions.reject_handoff(
+            handoff_id=handoff.pk, reason="wrong_territory", by=handoff.rep, now=NOW
+        )
+    assert Handoff.objects.get(pk=handoff.pk).status == "pending"

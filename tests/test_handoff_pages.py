@@ -124,3 +124,36 @@ def test_breach_notices_show_in_the_inbox_with_an_unread_count(client, rep_ann, 
     assert "unread)" in html and "SLA breach: Ada Lovelace" in html
     client.post("/handoffs/notifications/read/")
     assert "unread)" not in client.get("/handoffs/").content.decode()
+
+
+def test_a_refused_value_on_the_board_saves_nothing(client, manager, rep_ann, routed):
+    """The policy is checked with every rep's row before anything is saved."""
+    from handoff.services import teams
+    from leads.exceptions import LeadFlowError
+
+    team = Team.objects.get(name="Inside Sales")
+    before = TeamPolicy.objects.get(team=team).accept_hours
+    client.force_login(manager)
+    prefix = f"rep-{rep_ann.pk}-"
+    answer = client.post(
+        f"/handoffs/teams/{team.pk}/",
+        {"accept_hours": "3", "contact_hours": "2", "grace_hours": "1",
+         prefix + "capacity": "many", prefix + "weight": "2"},
+        follow=True,
+    )  # fmt: skip
+    assert "whole number" in answer.content.decode()
+    assert TeamPolicy.objects.get(team=team).accept_hours == before  # not half-saved
+    assert not RepSettings.objects.filter(user=rep_ann).exists()
+    for policy, message in [
+        ({"accept_hours": "NaN"}, "0.25 to 720"),
+        ({"accept_hours": "soon"}, "as numbers"),
+        ({"grace_hours": "0"}, "0.25 to 720"),
+    ]:
+        with pytest.raises(LeadFlowError, match=message):
+            teams.save_team_board(team_id=team.pk, by=manager, policy=policy, reps=[])
+    with pytest.raises(LeadFlowError, match="away until is before"):
+        teams.save_team_board(team_id=team.pk, by=manager, policy={}, reps=[teams.RepChange(
+            user_id=rep_ann.pk, capacity="3", weight="1", active=True,
+            away_from="2026-12-10", away_until="2026-12-01")])  # fmt: skip
+    with pytest.raises(teams.NotYourTeam):
+        teams.save_team_board(team_id=team.pk, by=rep_ann, policy={}, reps=[])

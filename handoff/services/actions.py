@@ -140,6 +140,17 @@ def reject_handoff(*, handoff_id: int, reason: str, by, now: datetime, note: str
                 f"This handoff is {handoff.get_status_display().lower()}.", field="status"
             )
         _may_act(handoff, by)
+        if (
+            reason == Handoff.Reason.WRONG_TERRITORY
+            and routing.team_for(lead_id=handoff.lead_id, now=now, exclude_teams=(handoff.team_id,))
+            is None
+        ):
+            # Re-routing would find no team, and the tick would give it back to this one.
+            raise LeadFlowError(
+                "No other team takes this lead: ask your manager to reassign it, or choose "
+                "another reason.",
+                field="reason",
+            )
         handoff.status, handoff.closed_at = Handoff.Status.REJECTED, now
         handoff.reject_reason, handoff.note = reason, note
         handoff.warn_at = handoff.escalate_at = None

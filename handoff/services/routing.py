@@ -82,6 +82,16 @@ def _team_sql(now: datetime, exclude_teams: tuple[int, ...]) -> tuple[str, list]
     return f"CASE {' '.join(parts)} ELSE {default} END", params
 
 
+def team_for(*, lead_id: int, now: datetime, exclude_teams: tuple[int, ...] = ()) -> int | None:
+    """The team routing would hand the lead to now (None: no rule and no fallback)."""
+    team_sql, params = _team_sql(now, exclude_teams)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {team_sql} FROM leads_lead l WHERE l.id = %s",
+                       [*params, lead_id])  # fmt: skip
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else int(row[0]) // 1_000_000
+
+
 def candidates(team: Team, policy: TeamPolicy, now: datetime, exclude_rep=None) -> list:
     """The team's members as routing sees them now, eligible or why not."""
     members = list(team.members.filter(is_active=True).order_by("username"))
