@@ -24,6 +24,7 @@ urlpatterns = [
     path("forms/<slug:slug>/active/", forms.form_active, name="form-active"),
     path("duplicates/", duplicates.duplicates, name="duplicates"),
     path("duplicates/dismiss/", duplicates.not_duplicate, name="not-duplicate"),
+    path("duplicates/reports/<int:pk>/settle/", duplicates.settle_report, name="settle-report"),
     path("merges/<int:merge_pk>/undo/", duplicates.unmerge, name="unmerge"),
     path("<int:pk>/merge/<int:other_pk>/", duplicates.merge, name="merge"),
     path("<int:pk>/", leads.lead_detail, name="detail"),

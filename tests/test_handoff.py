@@ -344,3 +344,36 @@ def test_wrong_territory_with_no_other_team_is_refused_and_changes_nothing(team)
             handoff_id=handoff.pk, reason="wrong_territory", by=handoff.rep, now=NOW
         )
     assert Handoff.objects.get(pk=handoff.pk).status == "pending"
+
+
+def test_a_duplicate_rejection_shows_the_lead_beside_its_match_on_the_duplicates_page(
+    team, client, marketer
+):
+    original = make_lead(first_name="Ada", last_name="Lovelace", phone="+441234567890")
+    lead = _mql(first_name="Ada", last_name="Lovelace", phone="+441234567890")
+    routing.route(now=NOW)
+    handoff = _handoff(lead)
+    actions.reject_handoff(handoff_id=handoff.pk, reason="duplicate", note="Same as Ada",
+                           by=handoff.rep, now=NOW)  # fmt: skip
+    client.force_login(marketer)
+    html = client.get("/leads/duplicates/").content.decode()
+    assert "Reported by sales (1)" in html and "Same as Ada" in html and "same phone" in html
+    assert f"/leads/{original.pk}/merge/{lead.pk}/" in html
+    # Said to be different people: the report is settled and leaves the page.
+    client.post("/leads/duplicates/dismiss/", {"lead": lead.pk, "other": original.pk})
+    assert "Reported by sales" not in client.get("/leads/duplicates/").content.decode()
+
+
+def test_a_duplicate_with_no_match_found_is_shown_and_can_be_dismissed(team, client, marketer):
+    from leads.models import DuplicateReport
+
+    lead = _mql(first_name="Solo", last_name="Person")
+    routing.route(now=NOW)
+    handoff = _handoff(lead)
+    actions.reject_handoff(handoff_id=handoff.pk, reason="duplicate", by=handoff.rep, now=NOW)
+    client.force_login(marketer)
+    html = client.get("/leads/duplicates/").content.decode()
+    assert "No likely match found" in html
+    report = DuplicateReport.objects.get(lead=lead)
+    client.post(f"/leads/duplicates/reports/{report.pk}/settle/")
+    assert DuplicateReport.objects.get(pk=report.pk).resolved_at is not None

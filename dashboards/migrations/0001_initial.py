@@ -4,84 +4,127 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='RollupState',
+            name="RollupState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=32, unique=True)),
-                ('watermarks', models.JSONField(default=dict)),
-                ('missing', models.JSONField(default=dict)),
-                ('as_of', models.DateTimeField(null=True)),
-                ('ran_at', models.DateTimeField(null=True)),
-                ('leads', models.IntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=32, unique=True)),
+                ("watermarks", models.JSONField(default=dict)),
+                ("missing", models.JSONField(default=dict)),
+                ("as_of", models.DateTimeField(null=True)),
+                ("ran_at", models.DateTimeField(null=True)),
+                ("leads", models.IntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='CohortDay',
+            name="CohortDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('stage', models.CharField(max_length=16)),
-                ('source', models.CharField(max_length=32)),
-                ('campaign_id', models.BigIntegerField(default=0)),
-                ('team_id', models.BigIntegerField(default=0)),
-                ('leads', models.IntegerField(default=0)),
-                ('onward', models.IntegerField(default=0)),
-                ('amount', models.DecimalField(decimal_places=2, default=0, max_digits=16)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("stage", models.CharField(max_length=16)),
+                ("source", models.CharField(max_length=32)),
+                ("campaign_id", models.BigIntegerField(default=0)),
+                ("team_id", models.BigIntegerField(default=0)),
+                ("leads", models.IntegerField(default=0)),
+                ("onward", models.IntegerField(default=0)),
+                ("amount", models.DecimalField(decimal_places=2, default=0, max_digits=16)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('day', 'stage', 'source', 'campaign_id', 'team_id'), name='dash_cohortday_key')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("day", "stage", "source", "campaign_id", "team_id"),
+                        name="dash_cohortday_key",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StageDay',
+            name="StageDay",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('stage', models.CharField(max_length=16)),
-                ('source', models.CharField(max_length=32)),
-                ('campaign_id', models.BigIntegerField(default=0)),
-                ('team_id', models.BigIntegerField(default=0)),
-                ('entries', models.IntegerField(default=0)),
-                ('reentries', models.IntegerField(default=0)),
-                ('backward', models.IntegerField(default=0)),
-                ('forward', models.IntegerField(default=0)),
-                ('waiting', models.IntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("stage", models.CharField(max_length=16)),
+                ("source", models.CharField(max_length=32)),
+                ("campaign_id", models.BigIntegerField(default=0)),
+                ("team_id", models.BigIntegerField(default=0)),
+                ("entries", models.IntegerField(default=0)),
+                ("reentries", models.IntegerField(default=0)),
+                ("backward", models.IntegerField(default=0)),
+                ("forward", models.IntegerField(default=0)),
+                ("waiting", models.IntegerField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('day', 'stage', 'source', 'campaign_id', 'team_id'), name='dash_stageday_key')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("day", "stage", "source", "campaign_id", "team_id"),
+                        name="dash_stageday_key",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Visit',
+            name="Visit",
             fields=[
-                ('id', models.BigIntegerField(primary_key=True, serialize=False)),
-                ('lead_id', models.BigIntegerField()),
-                ('stage', models.CharField(max_length=16)),
-                ('from_stage', models.CharField(blank=True, max_length=16)),
-                ('entered_at', models.DateTimeField()),
-                ('left_at', models.DateTimeField(null=True)),
-                ('seconds', models.BigIntegerField(null=True)),
-                ('entered_day', models.DateField()),
-                ('created_day', models.DateField()),
-                ('reentry', models.BooleanField(default=False)),
-                ('backward', models.BooleanField(default=False)),
-                ('forward', models.BooleanField(default=False)),
-                ('onward', models.BooleanField(default=False)),
-                ('source', models.CharField(max_length=32)),
-                ('campaign_id', models.BigIntegerField(default=0)),
-                ('team_id', models.BigIntegerField(default=0)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=14, null=True)),
+                ("id", models.BigIntegerField(primary_key=True, serialize=False)),
+                ("lead_id", models.BigIntegerField()),
+                ("stage", models.CharField(max_length=16)),
+                ("from_stage", models.CharField(blank=True, max_length=16)),
+                ("entered_at", models.DateTimeField()),
+                ("left_at", models.DateTimeField(null=True)),
+                ("seconds", models.BigIntegerField(null=True)),
+                ("entered_day", models.DateField()),
+                ("created_day", models.DateField()),
+                ("reentry", models.BooleanField(default=False)),
+                ("backward", models.BooleanField(default=False)),
+                ("forward", models.BooleanField(default=False)),
+                ("onward", models.BooleanField(default=False)),
+                ("source", models.CharField(max_length=32)),
+                ("campaign_id", models.BigIntegerField(default=0)),
+                ("team_id", models.BigIntegerField(default=0)),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=14, null=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['lead_id'], name='dash_visit_lead_idx'), models.Index(condition=models.Q(('seconds__isnull', False)), fields=['stage', 'entered_day'], include=('seconds', 'source', 'campaign_id', 'team_id'), name='dash_visit_entered_idx'), models.Index(condition=models.Q(('seconds__isnull', False)), fields=['stage', 'created_day'], include=('seconds', 'source', 'campaign_id', 'team_id'), name='dash_visit_cohort_idx'), models.Index(condition=models.Q(('seconds__isnull', True)), fields=['stage', 'entered_day'], include=('entered_at', 'created_day', 'source', 'campaign_id', 'team_id'), name='dash_visit_open_idx')],
+                "indexes": [
+                    models.Index(fields=["lead_id"], name="dash_visit_lead_idx"),
+                    models.Index(
+                        condition=models.Q(("seconds__isnull", False)),
+                        fields=["stage", "entered_day"],
+                        include=("seconds", "source", "campaign_id", "team_id"),
+                        name="dash_visit_entered_idx",
+                    ),
+                    models.Index(
+                        condition=models.Q(("seconds__isnull", False)),
+                        fields=["stage", "created_day"],
+                        include=("seconds", "source", "campaign_id", "team_id"),
+                        name="dash_visit_cohort_idx",
+                    ),
+                    models.Index(
+                        condition=models.Q(("seconds__isnull", True)),
+                        fields=["stage", "entered_day"],
+                        include=("entered_at", "created_day", "source", "campaign_id", "team_id"),
+                        name="dash_visit_open_idx",
+                    ),
+                ],
             },
         ),
     ]

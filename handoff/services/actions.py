@@ -18,6 +18,7 @@ from handoff.services.calendars import deadline, policy_of, warning_at
 from leads import roles
 from leads.exceptions import InvalidTransition, LeadFlowError
 from leads.models import Lead, Stage
+from leads.services.merges import report_duplicate
 from leads.services.ownership import bulk_assign_owner
 from leads.services.stages import Mover, move_stage, set_in_handoff
 from leads.services.timeline import log_touch, record_activity
@@ -126,7 +127,8 @@ def accept_handoff(*, handoff_id: int, by, now: datetime) -> Handoff:
 def reject_handoff(*, handoff_id: int, reason: str, by, now: datetime, note: str = "") -> Handoff:
     """Reject with a reason code (required): bad fit → disqualified; not ready or can't
     reach → back to nurturing (re-enrolled); duplicate → closed, the lead disqualified as
-    a duplicate; wrong territory → routed to another team."""
+    a duplicate and shown on the duplicates page beside its likeliest match; wrong
+    territory → routed to another team (refused when no other team takes the lead)."""
     if reason not in Handoff.Reason.values:
         raise LeadFlowError(f"Choose a reason: {', '.join(Handoff.Reason.values)}.", field="reason")
     note = (note or "").strip()[:2000]
@@ -175,6 +177,8 @@ def reject_handoff(*, handoff_id: int, reason: str, by, now: datetime, note: str
                 now=now,
                 mover=Mover.HANDOFF,
             )
+            if reason == Handoff.Reason.DUPLICATE:  # shown beside its match on duplicates
+                report_duplicate(lead_id=handoff.lead_id, by=by, now=now, note=note)
         else:
             routing.route(now=now, lead_ids=[handoff.lead_id], exclude_teams=(handoff.team_id,))
     return handoff

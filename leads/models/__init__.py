@@ -13,7 +13,7 @@ from leads.models.choices import ConsentStatus, Source, Stage
 from leads.models.configuration import CustomField, LeadForm, SavedView
 from leads.models.imports import ImportJob
 from leads.models.leads import EVENT_TYPES, Activity, FieldChange, Lead, StageChange
-from leads.models.merges import LeadAlias, LeadMerge, NotDuplicate
+from leads.models.merges import DuplicateReport, LeadAlias, LeadMerge, NotDuplicate
 from leads.models.organisation import Campaign, Team
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Campaign",
     "ConsentStatus",
     "CustomField",
+    "DuplicateReport",
     "FieldChange",
     "ImportJob",
     "Lead",

@@ -106,3 +106,31 @@ class NotDuplicate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_a_id} ≠ {self.lead_b_id}"
+
+
+class DuplicateReport(models.Model):
+    """A person said this lead is a duplicate (sales rejecting its handoff as one): the
+    duplicates page shows it beside `other`, the likeliest match found then (None: none
+    found), until the pair is merged or said to be different people."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="duplicate_reports")
+    other = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")  # fmt: skip
+    reasons = models.CharField(max_length=200, blank=True)  # why `other` matched
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reported_at = models.DateTimeField()
+    note = models.CharField(max_length=500, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead"], condition=Q(resolved_at__isnull=True),
+                name="duplicatereport_one_open",
+            ),
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id} reported as a duplicate of {self.other_id}"

@@ -97,3 +97,62 @@ def duplicate_suggestions(
     leads = Lead.objects.select_related("campaign", "owner").in_bulk(ids)
     pairs = [DuplicatePair(leads[a], leads[b], reasons) for a, b, reasons in rows]
     return Duplicates(pairs, low if older else None)
+
+
+def likely_duplicate_of(lead_id: int) -> tuple[int, str] | None:
+    """The likeliest other lead that is the same person as `lead_id` (by the page's
+    tests: same phone, same name at the same company domain, the same email name with
+    the same last name), with why; None when there is none. Merged-away leads and pairs
+    a person said are different are left out."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT m.id, string_agg(DISTINCT m.reason, ', ' ORDER BY m.reason), count(*)
+            FROM leads_lead b
+            CROSS JOIN LATERAL (
+                SELECT a.id, 'same phone' AS reason FROM leads_lead a
+                WHERE a.phone = b.phone AND a.id <> b.id
+                UNION ALL
+                SELECT a.id, 'same name and company' FROM leads_lead a
+                WHERE lower(a.first_name) = lower(b.first_name)
+                  AND lower(a.last_name) = lower(b.last_name)
+                  AND a.company_domain = b.company_domain AND a.id <> b.id
+                  AND b.first_name <> '' AND b.last_name <> '' AND b.company_domain <> ''
+                UNION ALL
+                SELECT a.id, 'similar email' FROM leads_lead a
+                WHERE split_part(a.email, '@', 1) = split_part(b.email, '@', 1)
+                  AND lower(a.last_name) = lower(b.last_name) AND a.id <> b.id
+                  AND length(split_part(b.email, '@', 1)) >= 4 AND b.last_name <> ''
+                  AND NOT (split_part(b.email, '@', 1) = ANY(%s))
+            ) m
+            JOIN leads_lead o ON o.id = m.id AND o.merged_into_id IS NULL
+            WHERE b.id = %s AND NOT EXISTS (
+                SELECT 1 FROM leads_notduplicate n
+                WHERE n.lead_a_id = least(b.id, m.id) AND n.lead_b_id = greatest(b.id, m.id))
+            GROUP BY m.id ORDER BY count(*) DESC, m.id LIMIT 1
+            """,
+            [list(_ROLE_ADDRESSES), lead_id],
+        )
+        row = cursor.fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def reported_duplicates(user) -> list:
+    """Open reports of duplicates among the leads `user` sees, newest first, with their
+    leads (both must be visible; a match the user may not see is not named)."""
+    from leads.models import DuplicateReport
+
+    visible = leads_visible_to(user).values("pk")
+    reports = list(
+        DuplicateReport.objects.filter(resolved_at__isnull=True, lead__in=visible)
+        .select_related("lead", "other", "reported_by")
+        .order_by("-reported_at", "-pk")[:200]
+    )
+    seen = set(leads_visible_to(user).filter(pk__in=[r.other_id for r in reports if r.other_id])
+               .values_list("pk", flat=True))  # fmt: skip
+    for report in reports:
+        if report.other_id not in seen:
+            report.other = None
+    return reports

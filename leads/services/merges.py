@@ -22,11 +22,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from leads import hooks
 from leads.exceptions import IdentityConflict, InvalidTransition, LeadFlowError
 from leads.models import (
     Activity,
+    DuplicateReport,
     FieldChange,
     Lead,
     LeadAlias,
@@ -156,6 +159,9 @@ def merge_leads(
         _leave_aliases(survivor, keys_before - identity_keys(survivor), merge=merge)
         # The survivor's timeline now holds both leads' entries.
         refresh_activity_dates(lead_ids=[survivor.pk, other.pk])
+        DuplicateReport.objects.filter(
+            lead_id__in=[survivor.pk, other.pk], resolved_at__isnull=True
+        ).update(resolved_at=now)
         return merge
 
 
@@ -227,9 +233,46 @@ def unmerge(*, merge_id: int, by, now: datetime) -> LeadMerge:
         return merge
 
 
-def mark_not_duplicate(*, lead_id: int, other_id: int, by) -> NotDuplicate:
+def mark_not_duplicate(
+    *, lead_id: int, other_id: int, by, now: datetime | None = None
+) -> NotDuplicate:
+    """The two leads are different people: never suggested again, and a report that
+    paired them is settled."""
+    now = now or timezone.now()
     first, second = sorted((lead_id, other_id))
-    decision, _ = NotDuplicate.objects.get_or_create(
-        lead_a_id=first, lead_b_id=second, defaults={"decided_by": by}
-    )
+    with transaction.atomic():
+        decision, _ = NotDuplicate.objects.get_or_create(
+            lead_a_id=first, lead_b_id=second, defaults={"decided_by": by, "decided_at": now}
+        )
+        DuplicateReport.objects.filter(
+            Q(lead_id=first, other_id=second) | Q(lead_id=second, other_id=first),
+            resolved_at__isnull=True,
+        ).update(resolved_at=now)
     return decision
+
+
+def report_duplicate(*, lead_id: int, by, now: datetime, note: str = "") -> DuplicateReport:
+    """A person says the lead is a duplicate (sales rejecting its handoff as one): it
+    shows on the duplicates page beside its likeliest match, found now, until the pair
+    is merged or said to be different. A lead already reported keeps its open report."""
+    from leads.selectors.duplicates import likely_duplicate_of
+
+    match = likely_duplicate_of(lead_id)
+    with transaction.atomic():
+        open_report = DuplicateReport.objects.filter(lead_id=lead_id, resolved_at__isnull=True)
+        report = open_report.select_for_update().first()
+        if report is not None:
+            return report
+        return DuplicateReport.objects.create(
+            lead_id=lead_id,
+            other_id=match[0] if match else None,
+            reasons=match[1] if match else "",
+            reported_by=by,
+            reported_at=now,
+            note=(note or "")[:500],
+        )
+
+
+def settle_duplicate_report(*, report_id: int, by, now: datetime) -> None:
+    """Take a report off the duplicates page (e.g. no match was found and none exists)."""
+    DuplicateReport.objects.filter(pk=report_id, resolved_at__isnull=True).update(resolved_at=now)

@@ -42,11 +42,13 @@ def duplicates(request):
     position = _position(request.GET)
     found = duplicate_page(request.user, **position)
     before = position["before"]
+    reports = selectors.duplicates.reported_duplicates(request.user) if not before else []
     return render(
         request,
         "leads/duplicates.html",
-        {"found": found, "pairs": found.pairs, "checked_from": found.checked_from,
-         "before": before, "window": selectors.duplicates.DUPLICATE_WINDOW,
+        {"found": found, "pairs": found.pairs, "reports": reports,
+         "checked_from": found.checked_from, "before": before,
+         "window": selectors.duplicates.DUPLICATE_WINDOW,
          "previous_url": found.previous_page and _duplicates_url(before, found.previous_page),
          "next_url": found.next_page and _duplicates_url(before, found.next_page)},
     )  # fmt: skip
@@ -58,10 +60,23 @@ def not_duplicate(request):
     visible = selectors.leads_visible_to(request.user)
     a = get_object_or_404(visible, pk=request.POST.get("lead", 0))
     b = get_object_or_404(visible, pk=request.POST.get("other", 0))
-    merges.mark_not_duplicate(lead_id=a.pk, other_id=b.pk, by=request.user)
+    merges.mark_not_duplicate(lead_id=a.pk, other_id=b.pk, by=request.user, now=timezone.now())
     messages.success(request, f"{a.display_name} and {b.display_name} will not be suggested again.")
     position = _position(request.POST)
     return redirect(_duplicates_url(position["before"], position["page"]))
+
+
+@roles.marketing_required
+@require_POST
+def settle_report(request, pk: int):
+    """Take a reported duplicate with no match off the page."""
+    from leads.models import DuplicateReport
+
+    visible = selectors.leads_visible_to(request.user)
+    report = get_object_or_404(DuplicateReport, pk=pk, lead__in=visible.values("pk"))
+    merges.settle_duplicate_report(report_id=report.pk, by=request.user, now=timezone.now())
+    messages.success(request, f"{report.lead.display_name} is off the reported duplicates.")
+    return redirect("leads:duplicates")
 
 
 @roles.marketing_required
