@@ -32,7 +32,7 @@ def _sales(user) -> bool:
 def inbox(request):
     if not _sales(request.user):
         raise PermissionDenied("The inbox is for sales reps and managers.")
-    teams = (
+    managed = (
         Team.objects.filter(managers=request.user)
         if not roles.sees_all_leads(request.user)
         else Team.objects.all()
@@ -45,9 +45,35 @@ def inbox(request):
             **selectors.notifications(request.user),
             "reasons": Handoff.Reason.choices,
             "kinds": actions.CONTACT_KINDS,
-            "managed": teams.order_by("name"),
+            "managed": managed.order_by("name"),
         },
     )
+
+
+@login_required
+def brief(request, pk: int):
+    """What the rep should know before the call, opened from an inbox row (htmx): the
+    score explanation, the latest timeline entries and the nurture emails already sent."""
+    from leads.selectors.timeline import timeline
+    from nurturing.selectors import lead_sends
+    from scoring.selectors import explain
+
+    handoff = get_object_or_404(actions.visible_handoffs(request.user).select_related("lead"),
+                                pk=pk)  # fmt: skip
+    lead = handoff.lead
+    return render(
+        request,
+        "handoff/_brief.html",
+        {
+            "lead": lead,
+            "explanation": explain(lead, now=timezone.now()),
+            "entries": timeline(lead, limit=BRIEF_ENTRIES),
+            "sends": list(lead_sends(lead)[:BRIEF_ENTRIES]),
+        },
+    )
+
+
+BRIEF_ENTRIES = 10
 
 
 @require_POST

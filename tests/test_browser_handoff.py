@@ -45,6 +45,10 @@ def test_a_rep_works_the_inbox_and_a_manager_reassigns_a_breach(
     page.goto(f"{live_server.url}/handoffs/")
     expect(page.get_by_role("heading", name="Waiting for you (3)")).to_be_visible()
     expect(_row(page, "Ada Lovelace")).to_contain_text("Accept within")
+    # Before the call: the row opens the lead's score, timeline and nurture emails.
+    _row(page, "Ada Lovelace").get_by_text("Score, timeline, emails").click()
+    expect(_row(page, "Ada Lovelace").get_by_text("Latest activity")).to_be_visible()
+    expect(_row(page, "Ada Lovelace")).to_contain_text("Handed off")
     page.screenshot(path=os.path.join(screenshot_dir, "handoff-inbox-1280.png"), full_page=True)
 
     _row(page, "Ada Lovelace").get_by_role("button", name="Accept").click()

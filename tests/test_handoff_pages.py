@@ -157,3 +157,18 @@ def test_a_refused_value_on_the_board_saves_nothing(client, manager, rep_ann, ro
             away_from="2026-12-10", away_until="2026-12-01")])  # fmt: skip
     with pytest.raises(teams.NotYourTeam):
         teams.save_team_board(team_id=team.pk, by=rep_ann, policy={}, reps=[])
+
+
+def test_each_inbox_row_opens_the_leads_score_timeline_and_nurture_emails(
+    client, rep_ann, rep_bob, routed
+):
+    handoff = Handoff.objects.get(lead=routed[0])
+    client.force_login(rep_ann)
+    html = client.get("/handoffs/").content.decode()
+    assert f'hx-get="/handoffs/{handoff.pk}/brief/"' in html
+    brief = client.get(f"/handoffs/{handoff.pk}/brief/").content.decode()
+    assert "Latest activity" in brief and "Handed off" in brief and "Captured" in brief
+    assert "No nurture email was sent to this lead." in brief
+    assert "No scoring model is active." in brief or "Score " in brief
+    client.force_login(rep_bob)  # not his handoff
+    assert client.get(f"/handoffs/{handoff.pk}/brief/").status_code == 404
