@@ -294,3 +294,19 @@ class BatchItemSerializer(serializers.Serializer):
 
 class BatchAnswerSerializer(serializers.Serializer):
     results = BatchItemSerializer(many=True, help_text="One per lead sent, in input order.")
+
+
+class EraseSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=500, help_text="Why the person is erased (kept; write no personal data)."
+    )
+
+
+class ErasureSerializer(serializers.Serializer):
+    """The record of an erasure: who, when, why — nothing about the person."""
+
+    id = serializers.IntegerField()
+    lead = serializers.IntegerField(source="lead_id", help_text="The anonymised lead.")
+    erased_at = serializers.DateTimeField()
+    erased_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    reason = serializers.CharField()

@@ -7,10 +7,12 @@
   not-duplicate decisions
 - `configuration`: custom fields, web forms, saved views
 - `imports`: CSV import jobs
+- `erasure`: erasures of people at their request and their emails' keyed hashes
 """
 
 from leads.models.choices import ConsentStatus, Source, Stage
 from leads.models.configuration import CustomField, LeadForm, SavedView
+from leads.models.erasure import ErasedEmail, Erasure
 from leads.models.imports import ImportJob
 from leads.models.leads import EVENT_TYPES, Activity, FieldChange, Lead, StageChange
 from leads.models.merges import LeadAlias, LeadMerge, NotDuplicate
@@ -22,6 +24,8 @@ __all__ = [
     "Campaign",
     "ConsentStatus",
     "CustomField",
+    "ErasedEmail",
+    "Erasure",
     "FieldChange",
     "ImportJob",
     "Lead",
