@@ -173,7 +173,8 @@ def test_after_erasing_no_table_or_kept_file_holds_the_person_and_the_funnel_cou
     erasure = Erasure.objects.get()
     assert (erasure.erased_by, erasure.reason) == (marketer, "Their request by email")
     assert set(erasure.emails.values_list("email_hash", flat=True)) == {
-        email_hash(EMAIL), email_hash(OTHER_EMAIL)
+        email_hash(EMAIL),
+        email_hash(OTHER_EMAIL),
     }
     # Gone for everyone: a second erasure or an export is a 404, the lead list skips it.
     assert client.post(f"/api/v1/leads/{zebulon.pk}/erase/", {"reason": "x"}).status_code == 404

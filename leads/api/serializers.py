@@ -6,6 +6,7 @@ import copy
 from functools import cached_property
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
@@ -308,5 +309,9 @@ class ErasureSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     lead = serializers.IntegerField(source="lead_id", help_text="The anonymised lead.")
     erased_at = serializers.DateTimeField()
-    erased_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    erased_by = serializers.SerializerMethodField(help_text="Username, or null.")
     reason = serializers.CharField()
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_erased_by(self, erasure) -> str | None:
+        return erasure.erased_by.get_username() if erasure.erased_by_id else None
