@@ -146,19 +146,19 @@ def export_person(*, lead_id: int, now: datetime) -> dict[str, Any]:
 
 def erasure_summary(lead: Lead) -> list[str]:
     """What an erasure of the lead's person would touch, in words for its confirmation:
-    how many of each kind of record each app holds ("leads: 12 timeline")."""
+    each app's records by kind and count ("Nurturing — emails: 3, enrolments: 1")."""
     document = export_person(lead_id=lead.pk, now=lead.created_at)
-    lines = []
+    lines = ["The lead's own fields, custom values and consent"]
     for holder in personal_data.holders():
         part = document[holder.app]
         counts = [
-            f"{len(rows)} {name.replace('_', ' ')}"
+            f"{name.replace('_', ' ')}: {len(rows)}"
             for name, rows in (part.items() if isinstance(part, dict) else [])
             if isinstance(rows, list) and rows
         ]
         if counts:
-            lines.append(f"{holder.app.capitalize()}: {', '.join(counts)}")
-    return ["Leads: the lead's own fields, custom values and consent", *lines]
+            lines.append(f"{holder.app.capitalize()} — {', '.join(counts)}")
+    return lines
 
 
 def erase_person(*, lead_id: int, by, reason: str, now: datetime) -> Erasure:
