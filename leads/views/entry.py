@@ -28,7 +28,6 @@ from leads.views.leads import EDIT_FIELDS, EDIT_TYPES, NULLABLE_FIELDS, field_ro
 
 _IDENTITIES = ("email", "phone", "external_id")
 _PAGE_ONLY = ("owner", "consent_how")  # not lead JSON: the owner rule, the consent's how
-CHECKS_PER_MINUTE = 120  # duplicate checks per user (one per pause in typing)
 
 
 def _fields(user) -> list[tuple[str, str]]:
@@ -139,7 +138,7 @@ def lead_new_check(request):
 def _allow_check(user, now: datetime) -> bool:
     key = f"dupcheck:{user.pk}:{int(now.timestamp()) // 60}"
     cache.add(key, 0, timeout=120)
-    return cache.incr(key) <= getattr(settings, "DUPLICATE_CHECKS_PER_MINUTE", CHECKS_PER_MINUTE)
+    return cache.incr(key) <= settings.DUPLICATE_CHECKS_PER_MINUTE
 
 
 def _typed_identities(params) -> dict:
