@@ -196,6 +196,8 @@ def test_an_old_list_skips_the_erased_person_with_its_message_but_a_form_brings_
     assert job.status == ImportJob.Status.DONE
     assert (job.rows_imported, job.rows_created) == (1, 1)
     assert job.errors == [{"row": 2, "column": "email", "message": message}]
+    with open(job.file.path, encoding="utf-8") as kept:
+        assert EMAIL not in kept.read()  # the skipped row is blanked in the upload too
     client.force_login(marketer)
     page = client.get(f"/imports/{job.pk}/").content.decode()
     assert "1 row skipped" in page and message in page

@@ -133,3 +133,17 @@ def test_marketing_is_told_when_the_email_was_erased(client, marketer):
     erasure.erase_person(lead_id=lead.pk, by=marketer, reason="Asked", now=CURRENT_TIME)
     notice = _as(client, marketer).get(CHECK, {"email": "gone@acme.io"}).content.decode()
     assert "erased on 2 November 2026" in notice and "no marketing email" in notice
+
+
+def test_a_managers_new_lead_is_their_own_unless_they_give_it_within_their_teams(
+    client, manager, rep_ann, rep_bob
+):
+    _as(client, manager)
+    base = {"source": "other", "consent": "unknown"}
+    client.post(NEW, {**base, "email": "own@acme.io", "owner": ""})
+    client.post(NEW, {**base, "email": "ann@acme.io", "owner": "rep_ann"})
+    refused = client.post(NEW, {**base, "email": "bob@acme.io", "owner": "rep_bob"})
+    assert Lead.objects.get(email="own@acme.io").owner == manager
+    assert Lead.objects.get(email="ann@acme.io").owner == rep_ann
+    assert refused.status_code == 400 and "not in a team you manage" in refused.content.decode()
+    assert not Lead.objects.filter(email="bob@acme.io").exists()

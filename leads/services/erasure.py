@@ -30,8 +30,6 @@ withdrawn consent, whatever its form's box says.
 
 from __future__ import annotations
 
-import csv
-import os
 import re
 from datetime import datetime
 from typing import Any
@@ -59,7 +57,7 @@ from leads.models import (
 from leads.normalise import normalise_email
 from leads.personal_data import Person, scrub
 from leads.services.erased import email_hash
-from leads.services.imports import reading
+from leads.services.imports import files
 
 REASON_MAX = Erasure._meta.get_field("reason").max_length
 ERASED_CONSENT_METHOD = "erased at their request"
@@ -346,7 +344,7 @@ def _erase_from_imports(person: Person) -> None:
         job.errors = scrub(job.errors, person)
         job.save(update_fields=["errors"])
     for job in ImportJob.objects.exclude(file=""):
-        _blank_rows(job, person)
+        files.blank_rows(job, lambda _, cells: _is_persons(cells, person))
 
 
 def _like_escaped(value: str) -> str:
@@ -372,36 +370,6 @@ def _is_persons(cells: list[str], person: Person) -> bool:
         if len(digits) >= 7 and any(p.endswith(digits) for p in phones):
             return True
     return False
-
-
-def _blank_rows(job: ImportJob, person: Person) -> None:
-    """Rewrite the job's file with the person's rows blanked (blank rows are skipped by
-    every reader; the other rows keep their numbers, which the job's errors cite)."""
-    try:
-        path = job.file.path
-    except (NotImplementedError, ValueError):
-        return
-    if not os.path.exists(path):
-        return
-    fmt = reading.CsvFormat(encoding=job.encoding or "utf-8", delimiter=job.delimiter or ",")
-    partial, found = f"{path}.erasing", False
-    with open(path, "rb") as binary, open(partial, "w", encoding=fmt.encoding, newline="") as out:
-        writer = csv.writer(out, delimiter=fmt.delimiter, lineterminator="\r\n")
-        text = reading.open_text(binary, fmt)
-        try:
-            for number, cells in reading.records(text, fmt):
-                if number > 1 and _is_persons(cells, person):
-                    cells, found = [""] * len(cells), True
-                writer.writerow(cells)
-        except reading.ImportFileError:
-            found = False  # not readable as CSV: never imported either
-        finally:
-            text.detach()
-    if not found:
-        os.remove(partial)
-        return
-    os.replace(partial, path)
-    ImportJob.objects.filter(pk=job.pk).update(size=os.path.getsize(path))
 
 
 def register() -> None:

@@ -44,11 +44,14 @@ def may_enter_leads(user) -> bool:
 
 def owner_for(*, by, username: str = ""):
     """Who owns a lead `by` enters: the chosen owner (marketing, admins and managers, by
-    the ownership rule; none is allowed) — a rep's new lead is their own."""
+    the ownership rule); none chosen, marketing's lead has no owner and a manager's is
+    their own (else it would leave their view at once) — a rep's new lead is their own."""
     if not may_enter_leads(by):
         raise PermissionDenied("Only marketing and sales enter leads.")
-    if roles.can_assign(by):
-        return assignment_target(by=by, username=username) if username else None
+    if username and roles.can_assign(by):
+        return assignment_target(by=by, username=username)
+    if roles.sees_all_leads(by):
+        return None
     if not possible_owners().filter(pk=by.pk).exists():
         raise LeadFlowError("You cannot own leads, so you cannot enter one.", field="owner")
     return by

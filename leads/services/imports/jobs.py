@@ -23,7 +23,7 @@ from leads.exceptions import InvalidTransition, LeadFlowError
 from leads.models import Campaign, CustomField, ErasedEmail, Erasure, ImportJob, Source
 from leads.services import erased
 from leads.services.identity import IDENTITY_FIELDS
-from leads.services.imports import merge, reading
+from leads.services.imports import files, merge, reading
 from leads.services.imports.mapping import check_mapping, suggest_mapping, targets
 from leads.services.imports.reading import CsvFormat, ImportFileError
 from leads.services.imports.rows import RowError, RowParser
@@ -447,6 +447,9 @@ def run_import(*, job_id: int, now: datetime) -> ImportJob | None:
                 job.started_at = job.started_at or now
                 job.finished_at = now
                 job.save()
+                if skipped:  # the upload keeps no row of a person erased before
+                    rows = {error.row for error in skipped}
+                    files.blank_rows(job, lambda number, _: number in rows)
                 hooks.announce("leads_changed_in_bulk", lead_ids=None, import_id=job.pk, now=now)
         finally:
             progress.close()
