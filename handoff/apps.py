@@ -9,7 +9,7 @@ class HandoffConfig(AppConfig):
 
     def ready(self) -> None:
         from handoff import handlers, panels
-        from handoff.services import actions, routing, sla, ticks
+        from handoff.services import actions, erasure, routing, sla, ticks
         from leadflow.scheduler import tick_job
         from leads import hooks
         from leads.services.timeline import register_kind
@@ -25,5 +25,6 @@ class HandoffConfig(AppConfig):
         ]:
             register_kind(kind, label)
         panels.register()  # the handoff card on the lead page
+        erasure.register()  # what it holds about a person: export and erasure
         tick_job("handoff.route")(ticks.route)
         tick_job("handoff.sla")(ticks.sla)

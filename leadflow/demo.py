@@ -1,7 +1,8 @@
 """Demo data for trying LeadFlow out: `manage.py seed_demo`.
 
 Everything is created through the same services the product uses (capture_lead,
-move_stage), so the demo's stage history is exactly what real use would write.
+move_stage, enter_lead for the lead entered by hand, erase_person for the person erased
+at their request), so the demo's stage history is exactly what real use would write.
 Deterministic for a given seed.
 """
 
@@ -26,6 +27,9 @@ from leads.services import (
     move_stage,
     record_event,
 )
+from leads.services.erasure import erase_person
+from leads.services.manual import enter_lead
+from nurturing.models import Send
 from nurturing.services.enrolment import exit_stale
 from scoring.rules import DEFAULT_DEFINITION
 from scoring.services import create_version, rank_events, run_rescore
@@ -227,7 +231,28 @@ def seed_demo(*, now: datetime, leads: int = 3000, seed: int = 7) -> SeedResult:
         run_rescore(run_id=model.runs.get().pk, now=now)
         exit_stale(now=now)  # leads the rescoring made MQL leave their tracks
         demo_handoff.settle(now=now)
+    _by_hand_and_erased(users, now=now)
     return result
+
+
+def _by_hand_and_erased(users, *, now: datetime) -> None:
+    """A lead Ann entered by hand after a call (the New lead page's service), and one
+    person who asked to be forgotten: a lead with emails sent, erased by the marketer."""
+    enter_lead(
+        data={"first_name": "Lena", "last_name": "Fischer", "email": "lena.fischer@kontor.example",
+              "company": "Kontor GmbH", "country": "DE", "need": "Lead routing for 12 reps",
+              "source": Source.REFERRAL, "consent_status": "granted"},
+        owner=users["rep_ann"], consent_how="asked on the phone", by=users["rep_ann"],
+        now=now - timedelta(hours=2),
+    )  # fmt: skip
+    emailed = Send.objects.filter(status=Send.Status.SENT).order_by("pk").first()
+    if emailed is not None:
+        erase_person(
+            lead_id=emailed.lead_id,
+            by=users["marketer"],
+            reason="Asked to be forgotten, by email",
+            now=now - timedelta(hours=1),
+        )
 
 
 SEED_BATCH = 100

@@ -240,6 +240,11 @@ IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 200 * 1024 * 1024)
 # Uploaded CSV files are removed this many days after their import finished (or after
 # the upload, for one never started); the import's outcome and its undo stay.
 IMPORT_KEEP_DAYS = env_int("IMPORT_KEEP_DAYS", 30)
+# The key of the hashes kept of erased people's emails (HMAC-SHA256): set it apart from
+# SECRET_KEY, or rotating SECRET_KEY forgets who was erased (old lists bring them back).
+ERASURE_HASH_KEY = env_str("ERASURE_HASH_KEY") or SECRET_KEY
+# The New lead page's duplicate checks (one per pause in typing) per user and minute.
+DUPLICATE_CHECKS_PER_MINUTE = env_int("DUPLICATE_CHECKS_PER_MINUTE", 120)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "leads.api.authentication.TokenWithRolesAuthentication",

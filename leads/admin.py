@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from leads.models import Activity, Campaign, Lead, StageChange, Team
+from leads.models import Activity, Campaign, Erasure, Lead, StageChange, Team
 
 
 @admin.register(Lead)
@@ -38,3 +38,20 @@ class StageChangeAdmin(admin.ModelAdmin):
 class ActivityAdmin(admin.ModelAdmin):
     list_display = ["lead", "kind", "occurred_at", "user"]
     raw_id_fields = ["lead"]
+
+
+@admin.register(Erasure)
+class ErasureAdmin(admin.ModelAdmin):
+    """The record of who erased a person, when and why (leads.services.erasure): read only."""
+
+    list_display = ["id", "lead", "erased_at", "erased_by", "reason"]
+    list_select_related = ["erased_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from leads.views import campaigns, duplicates, fields, forms, imports, leads, lists
+from leads.views import campaigns, duplicates, entry, fields, forms, imports, leads, lists, privacy
 
 app_name = "leads"
 urlpatterns = [
@@ -27,7 +27,11 @@ urlpatterns = [
     path("duplicates/reports/<int:pk>/settle/", duplicates.settle_report, name="settle-report"),
     path("merges/<int:merge_pk>/undo/", duplicates.unmerge, name="unmerge"),
     path("<int:pk>/merge/<int:other_pk>/", duplicates.merge, name="merge"),
+    path("new/", entry.lead_new, name="new"),
+    path("new/check/", entry.lead_new_check, name="new-check"),
     path("<int:pk>/", leads.lead_detail, name="detail"),
+    path("<int:pk>/export.json", privacy.lead_export, name="export-person"),
+    path("<int:pk>/erase/", privacy.lead_erase, name="erase"),
     path("<int:pk>/edit/", leads.lead_edit, name="edit"),
     path("<int:pk>/touch/", leads.lead_touch, name="touch"),
     path("<int:pk>/move/", leads.lead_move, name="move"),

@@ -13,7 +13,7 @@ class NurturingConfig(AppConfig):
         from leads.services.timeline import register_kind
         from nurturing import handlers
         from nurturing.pages import leads as pages
-        from nurturing.services import dispatch, enrolment, sending, ticks
+        from nurturing.services import dispatch, enrolment, erasure, sending, ticks
 
         hooks.register("stage_changed", handlers.stage_changed)
         hooks.register("consent_changed", handlers.consent_changed)
@@ -31,6 +31,7 @@ class NurturingConfig(AppConfig):
             title=lambda data: f"Nurture email sent: {data.get('subject', '')}",
         )
         pages.register()
+        erasure.register()  # what it holds about a person: export and erasure
         tick_job("nurturing.enrol")(ticks.enrol)
         tick_job("nurturing.dispatch")(ticks.dispatch)
         tick_job("nurturing.sends")(ticks.sends)

@@ -164,6 +164,7 @@ class Enrolment(models.Model):
         COMPLETED = "completed", "Finished the track"
         MANUAL = "manual", "Removed by hand"
         MERGED = "merged", "Merged into another lead"
+        ERASED = "erased", "Erased at their request"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="enrolments")
     track = models.ForeignKey(Track, on_delete=models.PROTECT, related_name="enrolments")

@@ -10,6 +10,7 @@ class ScoringConfig(AppConfig):
         from leadflow.scheduler import tick_job
         from leads import hooks
         from scoring import handlers, panels, services
+        from scoring.services import erasure
 
         hooks.register("lead_changed", handlers.lead_changed)
         hooks.register("events_recorded", handlers.events_recorded)
@@ -20,3 +21,4 @@ class ScoringConfig(AppConfig):
         tick_job("scoring.decay", every=services.DECAY_EVERY_SECONDS)(services.passes.decay)
         tick_job("scoring.lost_runs")(services.passes.resume_lost_runs)
         panels.register()  # the score panel on the lead page
+        erasure.register()  # what it holds about a person: export and erasure

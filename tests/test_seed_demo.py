@@ -23,7 +23,14 @@ def test_seed_demo_creates_logins_campaigns_and_leads_with_consistent_history(ca
     }
     assert users.get(username="rep_ann").check_password("leadflow-demo")
     assert Campaign.objects.values("channel").distinct().count() >= 6
-    assert Lead.objects.count() == 300 + 8  # plus the same people again, as duplicates
+    # Plus the same people again, as duplicates, and one entered by hand.
+    assert Lead.objects.count() == 300 + 8 + 1
+    assert Lead.objects.get(email="lena.fischer@kontor.example").owner.username == "rep_ann"
+    from leads.models import Activity, Erasure
+
+    assert Activity.objects.filter(kind="captured", data__channel="manual").count() == 1
+    erasure = Erasure.objects.get()
+    assert erasure.lead.erased_at and erasure.erased_by.username == "marketer"
     assert LeadForm.objects.filter(slug="demo-request").exists()
     assert Lead.objects.filter(custom__has_key="seats").count() > 100
     from django.db import connection
@@ -109,4 +116,4 @@ def test_seed_demo_runs_once(capsys):
     assert "already loaded" in capsys.readouterr().out
     with pytest.raises(CommandError):
         call_command("seed_demo", "--leads", "20")
-    assert Lead.objects.count() == 20 + 2
+    assert Lead.objects.count() == 20 + 2 + 1

@@ -179,6 +179,7 @@ def route(
                     f"""
                     SELECT l.id, {team_sql} FROM leads_lead l
                     WHERE l.stage = 'mql' AND NOT l.in_handoff AND l.merged_into_id IS NULL
+                      AND l.erased_at IS NULL
                       {scope} AND ({team_sql}) IS NOT NULL
                       AND NOT EXISTS (SELECT 1 FROM handoff_handoff h WHERE h.lead_id = l.id
                                       AND h.status IN ('pending', 'accepted'))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -14,20 +15,22 @@ from rest_framework.views import APIView
 
 from leadflow.api import LimitedJSONParser, error_responses, exception_handler
 from leads import roles, rows, selectors, services
-from leads.api.permissions import CanCapture, MarketingWrites
+from leads.api.permissions import CanCapture, MarketingOnly, MarketingWrites
 from leads.api.serializers import (
     BULK_EVENTS_MAX,
     BatchAnswerSerializer,
     BulkEventSerializer,
     BulkEventsRecordedSerializer,
     CustomFieldSerializer,
+    EraseSerializer,
+    ErasureSerializer,
     EventRecordedSerializer,
     EventSerializer,
     LeadSerializer,
 )
 from leads.filters import SORTS, LeadFilter
 from leads.models import Campaign, CustomField
-from leads.services import custom_fields
+from leads.services import custom_fields, erasure
 from leads.services.batch import capture_batch
 
 BATCH_MAX = 1000  # leads per POST /api/v1/leads/batch/
@@ -211,6 +214,48 @@ class LeadViewSet(
             {"id": result.activity.pk, "type": result.activity.kind, "recorded": result.created},
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
+
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Everything held about the person, one part per app: `leads` "
+                "(the lead and the leads merged into it, custom values, consent and its "
+                "history, stage history, timeline, field audit, aliases, merges, imports), "
+                "`scoring` (score history), `nurturing` (enrolments, emails sent, "
+                "suppressions), `handoff` (handoffs with notes, notifications).",
+            ),
+            **error_responses(403, 404),
+        }
+    )
+    @action(detail=True, methods=["get"], permission_classes=[permissions.IsAuthenticated,
+                                                              MarketingOnly])  # fmt: skip
+    def export(self, request, pk=None):
+        """Everything LeadFlow holds about the lead's person (GDPR article 15)."""
+        lead = self.get_object()
+        return Response(erasure.export_person(lead_id=lead.pk, now=timezone.now()))
+
+    @extend_schema(
+        request=EraseSerializer,
+        responses={
+            200: OpenApiResponse(ErasureSerializer, description="The person was erased."),
+            **error_responses(400, 403, 404, 409),
+        },
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated,
+                                                               MarketingOnly])  # fmt: skip
+    def erase(self, request, pk=None):
+        """Erase the lead's person everywhere (GDPR article 17): personal data removed or
+        anonymised, the funnel's counts kept, only a keyed hash of the email kept (an
+        import or a batch with it skips that row). An erased lead is a 404 from then on."""
+        lead = self.get_object()
+        serializer = EraseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        done = erasure.erase_person(
+            lead_id=lead.pk, by=request.user, reason=serializer.validated_data["reason"],
+            now=timezone.now(),
+        )  # fmt: skip
+        return Response(ErasureSerializer(done).data)
 
     def partial_update(self, request, *args, **kwargs):
         lead = self.get_object()

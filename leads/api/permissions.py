@@ -19,3 +19,12 @@ class CanCapture(permissions.BasePermission):
 
     def has_permission(self, request, view):
         return view.action != "create" or roles.can_capture(request.user)
+
+
+class MarketingOnly(permissions.BasePermission):
+    """Marketing (and admins) only, reads included: a person's data export and erasure."""
+
+    message = "Only marketing (or an admin) may do this."
+
+    def has_permission(self, request, view):
+        return roles.sees_all_leads(request.user)

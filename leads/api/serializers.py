@@ -6,6 +6,7 @@ import copy
 from functools import cached_property
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
@@ -294,3 +295,23 @@ class BatchItemSerializer(serializers.Serializer):
 
 class BatchAnswerSerializer(serializers.Serializer):
     results = BatchItemSerializer(many=True, help_text="One per lead sent, in input order.")
+
+
+class EraseSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=500, help_text="Why the person is erased (kept; write no personal data)."
+    )
+
+
+class ErasureSerializer(serializers.Serializer):
+    """The record of an erasure: who, when, why — nothing about the person."""
+
+    id = serializers.IntegerField()
+    lead = serializers.IntegerField(source="lead_id", help_text="The anonymised lead.")
+    erased_at = serializers.DateTimeField()
+    erased_by = serializers.SerializerMethodField(help_text="Username, or null.")
+    reason = serializers.CharField()
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_erased_by(self, erasure) -> str | None:
+        return erasure.erased_by.get_username() if erasure.erased_by_id else None

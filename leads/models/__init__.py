@@ -7,10 +7,12 @@
   not-duplicate decisions
 - `configuration`: custom fields, web forms, saved views
 - `imports`: CSV import jobs
+- `erasure`: erasures of people at their request and their emails' keyed hashes
 """
 
 from leads.models.choices import ConsentStatus, Source, Stage
 from leads.models.configuration import CustomField, LeadForm, SavedView
+from leads.models.erasure import ErasedEmail, Erasure
 from leads.models.imports import ImportJob
 from leads.models.leads import EVENT_TYPES, Activity, FieldChange, Lead, StageChange
 from leads.models.merges import DuplicateReport, LeadAlias, LeadMerge, NotDuplicate
@@ -23,6 +25,8 @@ __all__ = [
     "ConsentStatus",
     "CustomField",
     "DuplicateReport",
+    "ErasedEmail",
+    "Erasure",
     "FieldChange",
     "ImportJob",
     "Lead",

@@ -117,6 +117,10 @@ class Lead(models.Model):
     )
     # Fields a person set or cleared by hand: a later capture never refills them.
     human_edited = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # Set when the person was erased at their request (leads.services.erasure): the row
+    # stays, anonymised, so its stage history keeps the funnel's counts; it is hidden
+    # everywhere and no process (scoring, nurturing, routing, the stage machine) takes it.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -137,7 +141,8 @@ class Lead(models.Model):
                 condition=Q(email__isnull=False)
                 | Q(phone__isnull=False)
                 | Q(external_id__isnull=False)
-                | Q(merged_into__isnull=False),
+                | Q(merged_into__isnull=False)
+                | Q(erased_at__isnull=False),
                 name="lead_has_identity",
             ),
             models.CheckConstraint(
@@ -179,6 +184,8 @@ class Lead(models.Model):
 
     @property
     def display_name(self) -> str:
+        if self.erased_at is not None:
+            return f"Erased lead {self.pk}"
         return self.full_name or self.email or self.phone or self.external_id or f"Lead {self.pk}"
 
 

@@ -80,7 +80,7 @@ def _shown(value) -> str:
 
 
 # How the timeline names a capture's channel.
-CHANNELS = {"web_form": "Web form", "api": "API", "import": "Import"}
+CHANNELS = {"web_form": "Web form", "api": "API", "import": "Import", "manual": "entry by hand"}
 
 
 def _activity_detail(activity: Activity) -> str:

@@ -29,7 +29,9 @@ def leads_visible_to(user) -> QuerySet[Lead]:
     """Marketing and admins: every lead. Managers: their teams' members' leads and
     their own. Sales reps: the leads they own. Either also what apps grant them (the
     leads handed to them, their team's queue). Anyone else: none."""
-    leads = Lead.objects.filter(merged_into__isnull=True)  # merged leads live on in their survivor
+    # Merged leads live on in their survivor; erased people are gone (their anonymous
+    # rows stay for the funnel's counts only).
+    leads = Lead.objects.filter(merged_into__isnull=True, erased_at__isnull=True)
     if not user.is_authenticated:
         return leads.none()
     if roles.sees_all_leads(user):

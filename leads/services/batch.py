@@ -13,6 +13,8 @@ and insert. What differs from an import:
   agree with the matching they cause: item k's outcome depends only on the items
   before it, so a set of refusals that the matching confirms is the one-by-one one;
 - a new lead starts in its first item's `stage` (New or Nurturing);
+- an item with the email of a person erased at their request is skipped with its
+  message (`erased.skip_message`): an old list must not bring them back;
 - one `captured` entry per lead the batch touched (channel `api`), and the one
   announcement `leads_changed_in_bulk` with the lead ids.
 
@@ -34,7 +36,7 @@ from django.db import IntegrityError, connection, transaction
 from leads import hooks
 from leads.exceptions import IdentityConflict, LeadFlowError
 from leads.models import Source
-from leads.services import identity
+from leads.services import erased, identity
 from leads.services.capture import capture_lead
 from leads.services.imports import merge
 from leads.services.imports.rows import STAGED
@@ -67,6 +69,16 @@ def capture_batch(
     capturing them one by one in order would; results in input order."""
     if not items:
         return []
+    # An old list must not bring back a person erased at their request.
+    erasures = erased.erasures_of(item.get("email") for item in items)
+    if erasures:
+        kept = [i for i, item in enumerate(items) if item.get("email") not in erasures]
+        captured = capture_batch(items=[items[i] for i in kept], by=by, channel=channel, now=now)
+        outcomes = dict(zip(kept, captured, strict=True))
+        return [
+            outcomes.get(i) or BatchResult(error=ErasedPerson(erasures[item["email"]]))
+            for i, item in enumerate(items)
+        ]
     with transaction.atomic():
         if all(_stageable(item) for item in items):
             try:
@@ -85,6 +97,13 @@ def capture_batch(
         if lead_ids:
             hooks.announce("leads_changed_in_bulk", lead_ids=lead_ids, now=now)
     return results
+
+
+class ErasedPerson(LeadFlowError):
+    """An item with the email of a person erased at their request: skipped."""
+
+    def __init__(self, erasure):
+        super().__init__(erased.skip_message(erasure), field="email")
 
 
 def _stageable(item: dict[str, Any]) -> bool:

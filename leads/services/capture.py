@@ -13,8 +13,8 @@ from django.db import IntegrityError, connection, transaction
 
 from leads import hooks
 from leads.exceptions import IdentityConflict
-from leads.models import Activity, Lead, Stage
-from leads.services import identity
+from leads.models import Activity, ConsentStatus, Lead, Stage
+from leads.services import erased, identity
 from leads.services.audit import record_field_changes
 from leads.services.edits import consent_source, set_consent
 from leads.services.identity import FILLABLE_FIELDS
@@ -44,6 +44,10 @@ def capture_lead(
     already there (often typed by a person) is never overwritten. A `consent_status`
     in `data` is stated as the spec allows (`identity.capture_may_state_consent`),
     recorded as given through `consent_method` (default: the channel and `by`).
+
+    A new lead with the email of a person erased earlier (`leads.services.erasure`) is
+    that person coming back by themselves: its consent starts as withdrawn, so no
+    marketing email goes out until they consent anew (a capture never grants it).
     """
     identity.require_identity(data)
     data = dict(data)
@@ -57,6 +61,9 @@ def capture_lead(
         if existing is None:
             lead = _create(data, by=by, channel=channel, now=now, created_at=created_at)
             if lead is not None:
+                if lead._returning:
+                    set_consent(lead, status=ConsentStatus.WITHDRAWN, by=by, now=now,
+                                method=erased.RETURNING_CONSENT_METHOD)  # fmt: skip
                 _state_consent(lead, consent, method=method, by=by, now=now)
                 hooks.announce("lead_changed", lead_ids=[lead.pk], now=now)
                 return CaptureResult(lead=lead, created=True)
@@ -92,10 +99,12 @@ _DEFAULTS = [
     for f in _INSERTED
 ]
 # The lead and its first stage change in one statement; no row when a unique identity
-# is taken (ON CONFLICT DO NOTHING: no error to recover from, so no savepoint).
+# is taken (ON CONFLICT DO NOTHING: no error to recover from, so no savepoint). It also
+# says whether the email is one of an erased person (its hash, or NULL for none).
 _INSERT = (  # noqa: S608 - column names from the model
     "WITH lead AS (INSERT INTO leads_lead ({columns}) VALUES ({values}) "
-    "ON CONFLICT DO NOTHING RETURNING id), stage AS ({first_stage}) SELECT id FROM lead"
+    "ON CONFLICT DO NOTHING RETURNING id), stage AS ({first_stage}) SELECT id, EXISTS "
+    "(SELECT 1 FROM leads_erasedemail WHERE email_hash = %s) FROM lead"
 ).format(
     columns=", ".join(connection.ops.quote_name(f.column) for f in _INSERTED),
     values=", ".join(["%s"] * len(_INSERTED)),
@@ -118,11 +127,16 @@ def _create(data, *, by, channel, now, created_at) -> Lead | None:
         for f, constant in _DEFAULTS
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT, [*values, stage, when, getattr(by, "pk", None), channel])
+        email = data.get("email")
+        cursor.execute(
+            _INSERT,
+            [*values, stage, when, getattr(by, "pk", None), channel,
+             erased.email_hash(email) if email else None],
+        )  # fmt: skip
         row = cursor.fetchone()
     if row is None:
         return None
-    lead.pk = row[0]
+    lead.pk, lead._returning = row
     lead._state.adding, lead._state.db = False, connection.alias
     record_activity(lead_id=lead.pk, kind=Activity.Kind.CAPTURED, occurred_at=when, by=by,
                     data={"channel": channel, "created": True}, now=now)  # fmt: skip

@@ -235,8 +235,9 @@ def _step_filter(step: Step, value: str, source: str) -> Q:
     return Q(**{name: value}) & (Q(source=source) if step.identity.per_source else Q())
 
 
-def find_lead(values: Mapping[str, Any]) -> Lead | None:
-    """The lead these capture values identify (locked FOR UPDATE), or None.
+def find_lead(values: Mapping[str, Any], *, lock: bool = True) -> Lead | None:
+    """The lead these capture values identify (locked FOR UPDATE), or None. With
+    `lock=False` the same lookup only reads (the New lead page's duplicate warning).
 
     IdentityConflict when an external id belongs to a lead with another email.
 
@@ -268,7 +269,7 @@ def find_lead(values: Mapping[str, Any]) -> Lead | None:
             f"SELECT {columns}, m.step, ARRAY(SELECT ARRAY[a.kind, a.value] FROM "
             "leads_leadalias a WHERE a.lead_id = l.id) AS held FROM (SELECT * FROM "
             f"({' UNION ALL '.join(branches)}) c ORDER BY step LIMIT 1) m "
-            "JOIN leads_lead l ON l.id = m.id FOR UPDATE OF l",
+            f"JOIN leads_lead l ON l.id = m.id{' FOR UPDATE OF l' if lock else ''}",
             params,
         )
         row = cursor.fetchone()
@@ -278,7 +279,7 @@ def find_lead(values: Mapping[str, Any]) -> Lead | None:
     lead = make(fields)
     step, value = steps[found_by]
     if step.alias or not _matches(lead, step, value, source, email=email):
-        return _find_lead_stepwise(values)
+        return _find_lead_stepwise(values, lock=lock)
     lead._held_as_alias = {(kind, alias) for kind, alias in held}
     _check_conflict(lead, step.identity, value, email)
     return lead
@@ -324,9 +325,9 @@ def _check_conflict(lead: Lead, identity: Identity, value: str, email: str | Non
         )
 
 
-def _find_lead_stepwise(values: Mapping[str, Any]) -> Lead | None:
+def _find_lead_stepwise(values: Mapping[str, Any], *, lock: bool = True) -> Lead | None:
     """`find_lead` a step at a time, each step's lookup locking (and re-checking) its lead."""
-    leads = Lead.objects.select_for_update(of=("self",))
+    leads = Lead.objects.select_for_update(of=("self",)) if lock else Lead.objects.all()
     email = values.get("email")
     source = values.get("source") or Source.OTHER
     for step in MATCH_ORDER:

@@ -89,6 +89,8 @@ def merge_leads(
         survivor, other = pair[survivor_id], pair[other_id]
         if survivor.merged_into_id or other.merged_into_id:
             raise InvalidTransition("One of these leads was already merged into another.")
+        if survivor.erased_at or other.erased_at:
+            raise InvalidTransition("One of these people was erased.")
 
         standard = [n for n in take if not n.startswith("custom.")]
         custom_keys = [n.removeprefix("custom.") for n in take if n.startswith("custom.")]
@@ -190,6 +192,8 @@ def unmerge(*, merge_id: int, by, now: datetime) -> LeadMerge:
             raise InvalidTransition("This merge was already undone.")
         pair = _lock_pair(merge.survivor_id, merge.merged_id)
         survivor, merged = pair[merge.survivor_id], pair[merge.merged_id]
+        if survivor.erased_at or merged.erased_at:
+            raise InvalidTransition("This person was erased: the merge cannot be undone.")
         # Its own aliases go first: the identities come back to their leads below.
         merge.aliases.all().delete()
         for key, model in RESTORED.items():

@@ -189,6 +189,8 @@ def move_stage(
     reason = _reason(reason)
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
+        if lead.erased_at is not None:
+            raise InvalidTransition("This person was erased: their lead moves no more.")
         message = _lead_refusal(lead, to_stage, mover, by)
         if message:
             raise _refused(lead, to_stage, message, allowed_moves(lead, by=by, mover=mover))
@@ -293,7 +295,7 @@ def move_stages(
         WITH target AS ({text}),
         locked AS (
             SELECT l.id, l.stage, t.reason FROM leads_lead l JOIN target t ON t.id = l.id
-            WHERE l.merged_into_id IS NULL ORDER BY l.id FOR UPDATE OF l
+            WHERE l.merged_into_id IS NULL AND l.erased_at IS NULL ORDER BY l.id FOR UPDATE OF l
         ),
         moved AS (
             UPDATE leads_lead l SET stage = %s, updated_at = %s

@@ -55,12 +55,15 @@ def _visible_lead(request, pk):
     return get_object_or_404(selectors.lead_list(request.user), pk=pk)
 
 
-def _edit_rows(lead, data=None, errors=None):
-    """The edit form's rows: standard fields, then custom fields by type."""
+def field_rows(lead, data=None, errors=None, *, fields=EDIT_FIELDS, types=None):
+    """A lead form's rows (the edit page's, the New lead page's): standard `fields`
+    (name, label) typed by `types` (default EDIT_TYPES), then custom fields by type;
+    values from `data` (the form sent) or else the lead."""
     errors = errors or {}
+    types = EDIT_TYPES if types is None else types
     custom_errors = errors.get("custom", {}) if isinstance(errors.get("custom"), dict) else {}
     rows = []
-    for name, label in EDIT_FIELDS:
+    for name, label in fields:
         if data is not None:
             value = data.get(name, "")
         else:
@@ -68,7 +71,7 @@ def _edit_rows(lead, data=None, errors=None):
             value = "" if value is None else value
         rows.append(
             {"name": name, "label": label, "value": value, "errors": errors.get(name, []),
-             **EDIT_TYPES.get(name, {})}
+             **types.get(name, {})}
         )  # fmt: skip
     for field in CustomField.objects.all():
         key = f"custom.{field.name}"
@@ -161,7 +164,7 @@ def _activity_context(lead, **extra):
 def lead_edit(request, pk: int):
     lead = _visible_lead(request, pk)
     if request.method != "POST":
-        return render(request, "leads/lead_edit.html", {"lead": lead, "rows": _edit_rows(lead)})
+        return render(request, "leads/lead_edit.html", {"lead": lead, "rows": field_rows(lead)})
     # Only what the form sent: a field left out is left alone, a field sent empty is cleared.
     data = {name: request.POST[name].strip() for name, _ in EDIT_FIELDS if name in request.POST}
     custom = {
@@ -193,7 +196,7 @@ def lead_edit(request, pk: int):
     return render(
         request,
         "leads/lead_edit.html",
-        {"lead": lead, "rows": _edit_rows(lead, form_data, errors), "has_errors": True},
+        {"lead": lead, "rows": field_rows(lead, form_data, errors), "has_errors": True},
         status=400,
     )
 

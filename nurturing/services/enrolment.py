@@ -33,7 +33,8 @@ EXITED = "nurture_exited"
 RECYCLED_FROM = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.LOST, Stage.DISQUALIFIED)
 
 _ELIGIBLE = """
-    l.merged_into_id IS NULL AND NOT l.in_handoff AND l.stage IN ('new', 'nurturing')
+    l.merged_into_id IS NULL AND l.erased_at IS NULL AND NOT l.in_handoff
+    AND l.stage IN ('new', 'nurturing')
     AND NOT EXISTS (
         SELECT 1 FROM nurturing_enrolment e
         WHERE e.lead_id = l.id AND (e.status = 'active' OR e.enrolled_at >= coalesce(
@@ -199,7 +200,8 @@ def _enrol_selected(*, lead_ids, track_id: int, now: datetime, by, one: bool = F
                (SELECT s.id FROM nurturing_step s WHERE s.track_id = %s
                 ORDER BY s.position LIMIT 1), %s, %s, ''
         FROM leads_lead l
-        WHERE l.id = ANY(%s) AND l.merged_into_id IS NULL AND NOT l.in_handoff
+        WHERE l.id = ANY(%s) AND l.merged_into_id IS NULL AND l.erased_at IS NULL
+          AND NOT l.in_handoff
           AND l.stage IN ('new', 'nurturing')
         ORDER BY l.id
         ON CONFLICT (lead_id) WHERE status = 'active' DO NOTHING

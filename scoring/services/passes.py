@@ -210,7 +210,8 @@ def score_changed(*, now: datetime, lead_ids: list[int] | None = None) -> ScoreC
     # select it for the stage moves that follow in the same transaction.
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM leads_lead WHERE merged_into_id IS NULL AND (scored_at IS NULL "
+            "SELECT id FROM leads_lead WHERE merged_into_id IS NULL AND erased_at IS NULL "
+            "AND (scored_at IS NULL "
             "OR updated_at > scored_at OR id = ANY(%s)) ORDER BY id",
             [lead_ids or []],
         )

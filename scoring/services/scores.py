@@ -70,7 +70,7 @@ def scores_sql(
                    round(GREATEST(0, coalesce(eng.e, 0) + {adjust.text})::numeric, 2)::float
                        AS engagement
             FROM leads_lead l LEFT JOIN eng ON eng.lead_id = l.id
-            WHERE {where.text} AND l.merged_into_id IS NULL
+            WHERE {where.text} AND l.merged_into_id IS NULL AND l.erased_at IS NULL
         )
         SELECT c.*, {grade.text} AS grade, round(c.engagement)::int AS score FROM c
     """
@@ -201,7 +201,7 @@ def _stage_moves(
         select = Sql(
             f"""
             SELECT l.id, {reason.text} AS reason FROM leads_lead l
-            WHERE {where.text} AND l.merged_into_id IS NULL
+            WHERE {where.text} AND l.merged_into_id IS NULL AND l.erased_at IS NULL
               AND NOT l.in_handoff AND l.stage = ANY(%s) AND {move.to_stage.text} = %s
             """,
             [*reason.params, *where.params, automatic_from(to_stage), *move.to_stage.params,

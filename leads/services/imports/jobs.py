@@ -20,9 +20,10 @@ from django.template.defaultfilters import filesizeformat
 
 from leads import hooks, roles
 from leads.exceptions import InvalidTransition, LeadFlowError
-from leads.models import Campaign, CustomField, ImportJob, Source
+from leads.models import Campaign, CustomField, ErasedEmail, Erasure, ImportJob, Source
+from leads.services import erased
 from leads.services.identity import IDENTITY_FIELDS
-from leads.services.imports import merge, reading
+from leads.services.imports import files, merge, reading
 from leads.services.imports.mapping import check_mapping, suggest_mapping, targets
 from leads.services.imports.reading import CsvFormat, ImportFileError
 from leads.services.imports.rows import RowError, RowParser
@@ -425,7 +426,7 @@ def run_import(*, job_id: int, now: datetime) -> ImportJob | None:
             progress.set(status=Status.RUNNING, started_at=now, rows_processed=0)
             try:
                 with transaction.atomic():
-                    total, created, updated = _import(job, progress, now)
+                    total, created, updated, skipped = _import(job, progress, now)
             except ImportFailed as failed:
                 _finish_failed(job, failed, now)
             except ImportFileError as exc:
@@ -438,12 +439,17 @@ def run_import(*, job_id: int, now: datetime) -> ImportJob | None:
                 _finish_failed(job, ImportFailed([RowError(None, None, message)]), now)
             else:
                 job.status = Status.DONE
-                job.rows_total = job.rows_processed = job.rows_imported = total
+                job.rows_total = job.rows_processed = total
+                job.rows_imported = total - len(skipped)
                 job.rows_created, job.rows_updated = created, updated
-                job.errors = []
+                # A done job's errors are the rows it skipped (people erased before).
+                job.errors = [error.as_dict() for error in skipped[:MAX_STORED_ERRORS]]
                 job.started_at = job.started_at or now
                 job.finished_at = now
                 job.save()
+                if skipped:  # the upload keeps no row of a person erased before
+                    rows = {error.row for error in skipped}
+                    files.blank_rows(job, lambda number, _: number in rows)
                 hooks.announce("leads_changed_in_bulk", lead_ids=None, import_id=job.pk, now=now)
         finally:
             progress.close()
@@ -463,7 +469,9 @@ def _finish_failed(job: ImportJob, failed: ImportFailed, now: datetime) -> None:
     job.save()
 
 
-def _import(job: ImportJob, progress: _Progress, now: datetime) -> tuple[int, int, int]:
+def _import(
+    job: ImportJob, progress: _Progress, now: datetime
+) -> tuple[int, int, int, list[RowError]]:
     with open_upload(job) as binary:
         total = _count_rows(binary, _format(job))
         if total == 0:
@@ -473,7 +481,7 @@ def _import(job: ImportJob, progress: _Progress, now: datetime) -> tuple[int, in
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {', '.join(_TEMP_TABLES)}")
             merge.create_staging(cursor)
-            _stage_rows(job, binary, cursor.cursor, progress)
+            skipped = _stage_rows(job, binary, cursor.cursor, progress)
     progress.set(rows_processed=total)
     with connection.cursor() as cursor:
         conflicts = merge.match_rows(cursor, now=now, limit=MAX_STORED_ERRORS)
@@ -488,7 +496,7 @@ def _import(job: ImportJob, progress: _Progress, now: datetime) -> tuple[int, in
         except IntegrityError as exc:
             raise ImportFailed(_identity_errors(cursor, exc)) from None
         cursor.execute(f"DROP TABLE IF EXISTS {', '.join(_TEMP_TABLES)}")
-    return total, created, updated
+    return total, created, updated, skipped
 
 
 _TEMP_TABLES = (
@@ -516,9 +524,14 @@ def _count_rows(binary, fmt: CsvFormat) -> int:
         binary.seek(0)
 
 
-def _stage_rows(job: ImportJob, binary, raw_cursor, progress: _Progress) -> None:
-    """Parse and check every row, COPYing the good ones; ImportFailed with all errors."""
+def _stage_rows(job: ImportJob, binary, raw_cursor, progress: _Progress) -> list[RowError]:
+    """Parse and check every row, COPYing the good ones; ImportFailed with all errors.
+    Returns the rows skipped: those of people erased at their request (an old list must
+    not bring them back)."""
     fmt = _format(job)
+    erased_hashes = set(ErasedEmail.objects.values_list("email_hash", flat=True))
+    erasures: dict[str, Erasure] = {}
+    skipped: list[RowError] = []
     text = reading.open_text(binary, fmt)
     writer = merge.StagingWriter(raw_cursor)
     errors: list[RowError] = []
@@ -543,6 +556,13 @@ def _stage_rows(job: ImportJob, binary, raw_cursor, progress: _Progress) -> None
             if parsed.errors:
                 error_count += len(parsed.errors)
                 errors.extend(parsed.errors[: MAX_STORED_ERRORS - len(errors)])
+            elif erased_hashes and _erased(parsed, erased_hashes):
+                erasure = erasures.get(parsed.values["email"])
+                if erasure is None:
+                    erasure = erasures[parsed.values["email"]] = erased.erasure_of(
+                        parsed.values["email"]
+                    )
+                skipped.append(RowError(number, "email", erased.skip_message(erasure)))
             elif not error_count:
                 writer.add(number, parsed.staged())
             done += 1
@@ -558,6 +578,12 @@ def _stage_rows(job: ImportJob, binary, raw_cursor, progress: _Progress) -> None
     if error_count:
         raise ImportFailed(errors, total=error_count)
     writer.flush()
+    return skipped
+
+
+def _erased(parsed, hashes: set[str]) -> bool:
+    email = parsed.values.get("email")
+    return bool(email) and erased.email_hash(email) in hashes
 
 
 _DUPLICATE_KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\) already exists")

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("leads", "0017_lead_score_idx"),
+        ("leads", "0018_erasure"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
