@@ -110,6 +110,42 @@ class Filters:
             params.append(teams)
         return (" AND ".join(sql) or "TRUE"), params
 
+    def lead_where(self, lead: str = "l") -> tuple[str, list]:
+        """The same filters on a `leads_lead` row aliased `lead`: its source and campaign,
+        and its team as the rollups define it (the team of its latest handoff; 0: none)."""
+        sql, params = [], []
+        if self.source:
+            sql.append(f"{lead}.source = %s")
+            params.append(self.source)
+        if self.campaign_id is not None:
+            sql.append(f"{lead}.campaign_id = %s")
+            params.append(self.campaign_id)
+        teams = self.team_ids()
+        if teams is not None:
+            sql.append(
+                f"coalesce((SELECT lh.team_id FROM handoff_handoff lh "  # noqa: S608
+                f"WHERE lh.lead_id = {lead}.id "
+                f"ORDER BY lh.created_at DESC, lh.id DESC LIMIT 1), 0) = ANY(%s)"
+            )
+            params.append(teams)
+        return (" AND ".join(sql) or "TRUE"), params
+
+    def handoff_where(self, handoff: str = "h", lead: str = "l") -> tuple[str, list]:
+        """The filters on a handoff (`handoff_handoff` aliased `handoff`) and its lead:
+        source and campaign are the lead's, the team is the one the handoff went to."""
+        sql, params = [], []
+        if self.source:
+            sql.append(f"{lead}.source = %s")
+            params.append(self.source)
+        if self.campaign_id is not None:
+            sql.append(f"{lead}.campaign_id = %s")
+            params.append(self.campaign_id)
+        teams = self.team_ids()
+        if teams is not None:
+            sql.append(f"{handoff}.team_id = ANY(%s)")
+            params.append(teams)
+        return (" AND ".join(sql) or "TRUE"), params
+
     def query(self, **changes) -> dict[str, str]:
         """The filters as query parameters (links, CSV downloads, the other mode)."""
         f = replace(self, **{k: v for k, v in changes.items() if k not in ("campaign",)})
@@ -122,6 +158,21 @@ class Filters:
         if f.team_id is not None:
             out["team"] = str(f.team_id)
         return out
+
+
+def presets(now: datetime) -> list[tuple[str, date, date]]:
+    """The filter bar's periods: (label, first day, last day)."""
+    end = today(now)
+    month = end.replace(day=1)
+    last_month_end = month - timedelta(days=1)
+    return [
+        ("Last 7 days", end - timedelta(days=6), end),
+        ("Last 30 days", end - timedelta(days=29), end),
+        ("Last 90 days", end - timedelta(days=89), end),
+        ("This month", month, end),
+        ("Last month", last_month_end.replace(day=1), last_month_end),
+        ("Last 365 days", end - timedelta(days=364), end),
+    ]
 
 
 def _date(params, name: str, default: date) -> date:
