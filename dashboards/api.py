@@ -94,7 +94,10 @@ class FunnelView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(parameters=FILTER_PARAMETERS, responses=FunnelSerializer)
+    @extend_schema(
+        parameters=FILTER_PARAMETERS,
+        responses={200: FunnelSerializer, **error_responses(400, 403)},
+    )
     def get(self, request):
         f = filtering.parse(request.query_params, user=request.user, now=timezone.now())
         result = funnel(f)
@@ -171,6 +174,7 @@ class DashboardTablesView(APIView):
             ),
         ],
         responses={200: DashboardTablesSerializer, **error_responses(400, 403, 404)},
+        operation_id="dashboard_tables",
     )
     def get(self, request, board: str):
         if board not in TABLE_PAGES:

@@ -152,6 +152,13 @@ def money_per(cost: Decimal | None, count: int) -> Decimal | None:
     return (Decimal(cost) / count).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
+def describe(rows: list[dict], *, what: str, empty: str, part, limit: int = 8) -> str:
+    """A chart's aria description: what it is, then `part(row)` for its first rows."""
+    if not rows:
+        return empty
+    return f"{what}. " + "; ".join(part(r) for r in rows[:limit]) + "."
+
+
 def _line(cells: list) -> str:
     out = io.StringIO()
     csv.writer(out).writerow(cells)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dashboards.selectors.filters import Filters, cursor, db_alias
-from dashboards.tables import INT, TEXT, WHEN, Column, Page, Table, chart, duration
+from dashboards.tables import INT, TEXT, WHEN, Column, Page, Table, chart, describe, duration
 from leads.exceptions import LeadFlowError
 from leads.models import Campaign, ImportJob, LeadForm, Source, Stage
 
@@ -234,16 +234,17 @@ def aging(f: Filters, o: Options, *, now: datetime) -> Aging:
         empty="No batch has untouched leads.",
     )
     chart(
-        batches, label="batch", series=["mql", "sal"], stacked=True, summary=_summary(batches.rows)
+        batches,
+        label="batch",
+        series=["mql", "sal"],
+        stacked=True,
+        summary=describe(
+            batches.rows,
+            what="Stacked bars of untouched MQLs and SALs by intake batch",
+            empty="No untouched leads.",
+            part=lambda r: (
+                f"{r['batch']}: {r['leads']} untouched, the oldest for {duration(r['waiting'])}"
+            ),
+        ),
     )
     return Aging(tables=[leads, batches], options=o, count=count)
-
-
-def _summary(rows: list[dict]) -> str:
-    if not rows:
-        return "No untouched leads."
-    parts = [
-        f"{r['batch']}: {r['leads']} untouched, the oldest for {duration(r['waiting'])}"
-        for r in rows[:8]
-    ]
-    return "Stacked bars of untouched MQLs and SALs by intake batch. " + "; ".join(parts) + "."

@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections import defaultdict
 
 from dashboards.selectors.filters import Filters, cursor, db_alias
-from dashboards.tables import INT, RATE, TEXT, Column, Page, Table, chart, ratio
+from dashboards.tables import INT, RATE, TEXT, Column, Page, Table, chart, describe, ratio
 from handoff.models import Handoff
 from leads.models import Campaign, Source
 
 NO_MODEL = "No predictive model is active yet."
 REASONS = list(Handoff.Reason.values)
+LABELS = dict(Handoff.Reason.choices)
 
 
 def rejected(f: Filters, by: str) -> dict:
@@ -156,21 +157,24 @@ def closed_loop(f: Filters) -> Page:
         "later reached SQL or further, opportunity or further, and won.",
         empty="No lead was recycled in this period.",
     )
-    chart(sources, label="label", series=REASONS, stacked=True, summary=_summary(sources.rows))
+    chart(
+        sources,
+        label="label",
+        series=REASONS,
+        stacked=True,
+        summary=describe(
+            sources.rows,
+            what="Stacked bars of rejection reasons by channel",
+            empty="No rejections in this period.",
+            part=lambda r: (
+                f"{r['label']}: {r['rejected']} rejected, mostly "
+                f"{LABELS[max(REASONS, key=lambda k: r[k])]}"
+            ),
+        ),
+    )
     tables = [sources, campaigns, again]
     model = predictive_view(f)
     notes = [] if model else [NO_MODEL]
     if model:
         tables.append(model)
     return Page(tables=tables, notes=notes)
-
-
-def _summary(rows: list[dict]) -> str:
-    if not rows:
-        return "No rejections in this period."
-    labels = dict(Handoff.Reason.choices)
-    parts = []
-    for r in rows[:8]:
-        top = max(REASONS, key=lambda k: r[k])
-        parts.append(f"{r['label']}: {r['rejected']} rejected, mostly {labels[top]}")
-    return "Stacked bars of rejection reasons by channel. " + "; ".join(parts) + "."

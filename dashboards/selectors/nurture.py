@@ -5,8 +5,9 @@ as MQL.
   enrolment and email step): sent, and of them those opened, clicked, unsubscribed from
   and bounced (whenever that happened); deferred by the cap counts the sends the
   frequency cap put off at least once.
-- Left as MQL: enrolments that ended during the period because the lead became MQL, at
-  the step the lead was waiting on.
+- Left as MQL: enrolments that ended during the period because the lead became MQL; by
+  step, at the step of the last email the lead was sent ("before the first email" when
+  it had none).
 - Source and campaign are the lead's, the team its team as on the funnel (the team of its
   latest handoff).
 """
@@ -14,7 +15,7 @@ as MQL.
 from __future__ import annotations
 
 from dashboards.selectors.filters import Filters, cursor, db_alias
-from dashboards.tables import RATE, TEXT, Column, Page, Table, chart, ratio
+from dashboards.tables import RATE, TEXT, Column, Page, Table, chart, describe, ratio
 from nurturing.models import Step, Track
 
 COUNTS = ("sent", "opened", "clicked", "unsubscribed", "bounced", "capped")
@@ -39,11 +40,18 @@ NOTE = (
     "Emails written to the outbox during the period, and what became of them (opened, "
     "clicked, unsubscribed, bounced: whenever it happened); deferred by the cap counts "
     "those the frequency cap put off at least once. Left as MQL: leads whose enrolment "
-    "ended in the period because they became MQL, at the step they were waiting on."
+    "ended in the period because they became MQL, by step after the last email they got."
 )
 
 
-def _counts(f: Filters, by: str) -> tuple[dict, dict]:
+# The step an enrolment left at: the step of the last email it was sent (an ended
+# enrolment no longer points at a step).
+LAST_STEP = """(SELECT ls.step_id FROM nurturing_send ls WHERE ls.enrolment_id = e.id
+                 ORDER BY ls.created_at DESC, ls.id DESC LIMIT 1)"""
+BEFORE_ANY = -1  # left before any email of the track
+
+
+def _counts(f: Filters, by: str, by_enrolment: str) -> tuple[dict, dict]:
     low, high = f.bounds()
     where, params = f.lead_where("l")
     with cursor() as c:
@@ -54,7 +62,7 @@ def _counts(f: Filters, by: str) -> tuple[dict, dict]:
         )
         sends = {key: dict(zip(COUNTS, values, strict=True)) for key, *values in c.fetchall()}
         c.execute(
-            f"SELECT {by.replace('s.', 'e.')}, count(*) FROM nurturing_enrolment e "  # noqa: S608
+            f"SELECT {by_enrolment}, count(*) FROM nurturing_enrolment e "  # noqa: S608
             f"JOIN leads_lead l ON l.id = e.lead_id WHERE e.exit_reason = 'mql' "
             f"AND e.exited_at >= %s AND e.exited_at < %s AND {where} GROUP BY 1",
             [low, high, *params],
@@ -72,7 +80,7 @@ def _row(counts: dict | None, mql: int) -> dict:
 
 
 def by_track(f: Filters) -> list[dict]:
-    sends, mql = _counts(f, "s.track_id")
+    sends, mql = _counts(f, "s.track_id", "e.track_id")
     names = dict(
         Track.objects.using(db_alias()).filter(pk__in=[*sends, *mql]).values_list("id", "name")
     )
@@ -84,7 +92,7 @@ def by_track(f: Filters) -> list[dict]:
 
 
 def by_step(f: Filters) -> list[dict]:
-    sends, mql = _counts(f, "s.step_id")
+    sends, mql = _counts(f, "s.step_id", f"coalesce({LAST_STEP}, {BEFORE_ANY})")
     steps = {
         s.pk: s
         for s in Step.objects.using(db_alias())
@@ -94,7 +102,9 @@ def by_step(f: Filters) -> list[dict]:
     rows = []
     for key in {*sends, *mql}:
         step = steps.get(key)
-        if step is None:
+        if key == BEFORE_ANY:
+            track, label, order = "(any track)", "Before the first email", (-1, 0)
+        elif step is None:
             track, label, order = "(deleted steps)", "A step since deleted", (2**31, 0)
         else:
             what = step.template.name if step.template_id else step.get_kind_display()
@@ -133,17 +143,14 @@ def nurture(f: Filters) -> Page:
         tracks,
         label="track",
         series=["sent", "opened", "clicked", "mql"],
-        summary=_summary(tracks.rows),
+        summary=describe(
+            tracks.rows,
+            what="Bar chart of nurture emails by track",
+            empty="No nurture emails in this period.",
+            part=lambda r: (
+                f"{r['track']}: {r['sent']} sent, {r['opened']} opened, "
+                f"{r['clicked']} clicked, {r['mql']} left as MQL"
+            ),
+        ),
     )
     return Page(tables=[tracks, steps])
-
-
-def _summary(rows: list[dict]) -> str:
-    if not rows:
-        return "No nurture emails in this period."
-    parts = [
-        f"{r['track']}: {r['sent']} sent, {r['opened']} opened, {r['clicked']} clicked, "
-        f"{r['mql']} left as MQL"
-        for r in rows[:8]
-    ]
-    return "Bar chart of nurture emails by track. " + "; ".join(parts) + "."

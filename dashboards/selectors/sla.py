@@ -24,7 +24,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from dashboards.selectors.filters import Filters, cursor, db_alias, zone
-from dashboards.tables import RATE, SECONDS, TEXT, Column, Page, Table, chart, ratio
+from dashboards.tables import RATE, SECONDS, TEXT, Column, Page, Table, chart, describe, ratio
 from handoff.services.sla import BREACHED, ESCALATED
 from leads.models import Team
 
@@ -235,31 +235,31 @@ def sla(f: Filters) -> Page:
         series=["accepted_share", "contacted_share"],
         kind="line",
         percent=True,
-        summary=_trend_summary(weeks.rows),
+        summary=describe(
+            weeks.rows[-8:],
+            what="Line chart of the SLA by week",
+            empty="No handoffs in this period.",
+            part=lambda r: (
+                f"week of {r['label']}: {_pct(r['accepted_share'])} accepted and "
+                f"{_pct(r['contacted_share'])} contacted within SLA"
+            ),
+        ),
     )
-    chart(reps, label="label", series=["breaches", "escalations"], summary=_reps_summary(reps.rows))
+    chart(
+        reps,
+        label="label",
+        series=["breaches", "escalations"],
+        summary=describe(
+            reps.rows,
+            what="Bar chart of breaches and escalations by rep",
+            empty="No handoffs in this period.",
+            part=lambda r: (
+                f"{r['label']}: {r['breaches']} breaches, {r['escalations']} escalations"
+            ),
+        ),
+    )
     return Page(tables=[summary, teams, reps, weeks])
 
 
 def _pct(value) -> str:
     return "–" if value is None else f"{float(value) * 100:.0f} %"
-
-
-def _trend_summary(rows: list[dict]) -> str:
-    if not rows:
-        return "No handoffs in this period."
-    parts = [
-        f"week of {r['label']}: {_pct(r['accepted_share'])} accepted and "
-        f"{_pct(r['contacted_share'])} contacted within SLA"
-        for r in rows[-8:]
-    ]
-    return "Line chart of the SLA by week. " + "; ".join(parts) + "."
-
-
-def _reps_summary(rows: list[dict]) -> str:
-    if not rows:
-        return "No handoffs in this period."
-    parts = [
-        f"{r['label']}: {r['breaches']} breaches, {r['escalations']} escalations" for r in rows[:8]
-    ]
-    return "Bar chart of breaches and escalations by rep. " + "; ".join(parts) + "."

@@ -22,7 +22,18 @@ from decimal import Decimal
 
 from dashboards.selectors.closed_loop import rejected
 from dashboards.selectors.filters import Filters, cursor, db_alias
-from dashboards.tables import MONEY, RATE, TEXT, Column, Page, Table, chart, money_per, ratio
+from dashboards.tables import (
+    MONEY,
+    RATE,
+    TEXT,
+    Column,
+    Page,
+    Table,
+    chart,
+    describe,
+    money_per,
+    ratio,
+)
 from handoff.models import Handoff
 from leads.models import Campaign, Source
 
@@ -216,31 +227,26 @@ def sources(f: Filters) -> Page:
         channels,
         label="label",
         series=["leads", "mql", "opportunity", "won"],
-        summary=_summary(channels.rows, "channel"),
+        summary=describe(
+            channels.rows,
+            what="Bar chart of leads by channel",
+            empty="No leads by channel in this period.",
+            part=lambda r: (
+                f"{r['label']}: {r['leads']} leads, {r['mql']} MQLs, "
+                f"{r['opportunity']} opportunities, {r['won']} won"
+            ),
+        ),
     )
     chart(
         rejected,
         label="label",
         series=list(Handoff.Reason.values),
-        summary=_rejected_summary(rejected.rows),
+        summary=describe(
+            rejected.rows,
+            what="Stacked bars of rejections by campaign and reason",
+            empty="No rejections in this period.",
+            part=lambda r: f"{r['label']}: {r['rejected']} rejected, mostly {r['top_reason']}",
+        ),
         stacked=True,
     )
     return Page(tables=[channels, campaigns, rejected])
-
-
-def _summary(rows: list[dict], what: str) -> str:
-    if not rows:
-        return f"No leads by {what} in this period."
-    parts = [
-        f"{r['label']}: {r['leads']} leads, {r['mql']} MQLs, {r['opportunity']} "
-        f"opportunities, {r['won']} won"
-        for r in rows[:6]
-    ]
-    return f"Bar chart of leads by {what}. " + "; ".join(parts) + "."
-
-
-def _rejected_summary(rows: list[dict]) -> str:
-    if not rows:
-        return "No rejections in this period."
-    parts = [f"{r['label']}: {r['rejected']} rejected, mostly {r['top_reason']}" for r in rows[:6]]
-    return "Stacked bars of rejections by campaign and reason. " + "; ".join(parts) + "."
