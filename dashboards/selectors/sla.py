@@ -237,7 +237,7 @@ def sla(f: Filters) -> Page:
         percent=True,
         summary=describe(
             weeks.rows[-8:],
-            what="Line chart of the SLA by week",
+            what="Chart of the SLA by week (share within SLA)",
             empty="No handoffs in this period.",
             part=lambda r: (
                 f"week of {r['label']}: {_pct(r['accepted_share'])} accepted and "
