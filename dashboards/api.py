@@ -1,4 +1,5 @@
-"""Dashboards API: `GET /api/v1/funnel/` per the public contract (managers, marketing)."""
+"""Dashboards API (managers, marketing): `GET /api/v1/funnel/` per the public contract,
+and `GET /api/v1/dashboards/<page>/` with the other pages' tables."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dashboards.pages import DASHBOARDS
 from dashboards.selectors import filters as filtering
 from dashboards.selectors.funnel import StageRow, funnel
 from leadflow.api import error_responses
@@ -92,7 +95,8 @@ class FunnelView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(
-        parameters=FILTER_PARAMETERS, responses={200: FunnelSerializer, **error_responses(400, 403)}
+        parameters=FILTER_PARAMETERS,
+        responses={200: FunnelSerializer, **error_responses(400, 403)},
     )
     def get(self, request):
         f = filtering.parse(request.query_params, user=request.user, now=timezone.now())
@@ -107,5 +111,86 @@ class FunnelView(APIView):
                 "leak": result.leak,
                 "stages": [stage_json(r) for r in result.stages],
                 "exits": [stage_json(r) for r in result.exits],
+            }
+        )
+
+
+class TableColumnSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    kind = serializers.ChoiceField(
+        choices=["int", "text", "rate", "money", "seconds", "when", "day"]
+    )
+
+
+class TableSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The table's name (the page's `table=` for CSV)")
+    title = serializers.CharField()
+    note = serializers.CharField(help_text="What the table counts")
+    columns = TableColumnSerializer(many=True)
+    rows = serializers.ListField(
+        child=serializers.DictField(), help_text="One object per row, keyed by column key"
+    )
+    total = serializers.IntegerField(required=False, help_text="Rows in all (paginated tables)")
+
+
+class DashboardTablesSerializer(serializers.Serializer):
+    page = serializers.CharField()
+    from_ = serializers.DateField()
+    to = serializers.DateField()
+    mode = serializers.ChoiceField(choices=list(filtering.MODES))
+    as_of = serializers.DateTimeField(
+        allow_null=True, help_text="The rollups are complete to here."
+    )
+    notes = serializers.ListField(child=serializers.CharField())
+    tables = TableSerializer(many=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+
+TABLE_PAGES = ("sources", "sla", "aging", "closed-loop", "nurture")
+
+
+class DashboardTablesView(APIView):
+    """`GET /api/v1/dashboards/<page>/` (sources, sla, aging, closed-loop, nurture): the
+    page's tables as JSON, with the same filters and roles as the page."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "board", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(TABLE_PAGES)
+            ),
+            *FILTER_PARAMETERS,
+            OpenApiParameter(
+                "days", OpenApiTypes.INT, description="aging: untouched for N days (default 3)"
+            ),
+            OpenApiParameter(
+                "page", OpenApiTypes.INT, description="aging: page of untouched leads"
+            ),
+        ],
+        responses={200: DashboardTablesSerializer, **error_responses(400, 403, 404)},
+        operation_id="dashboard_tables",
+    )
+    def get(self, request, board: str):
+        if board not in TABLE_PAGES:
+            raise NotFound("No such dashboard: sources, sla, aging, closed-loop or nurture.")
+        now = timezone.now()
+        f = filtering.parse(request.query_params, user=request.user, now=now)
+        built = DASHBOARDS[board].build(f, request.query_params, now)
+        as_of = filtering.freshness()
+        return Response(
+            {
+                "page": board,
+                "from": f.start.isoformat(),
+                "to": f.end.isoformat(),
+                "mode": f.mode,
+                "as_of": as_of.isoformat() if as_of else None,
+                "notes": built.notes,
+                "tables": [t.as_json() for t in built.tables],
             }
         )

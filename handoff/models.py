@@ -149,6 +149,10 @@ class Handoff(models.Model):
     contact_breached_at = models.DateTimeField(null=True, blank=True)
     escalate_at = models.DateTimeField(null=True, blank=True)  # breach + grace, if pending
     escalations = models.PositiveIntegerField(default=0)
+    # Business time (the team calendar) from the handoff to its acceptance, and from the
+    # acceptance to the first contact: written when each happens, summed by dashboards.
+    accept_business_seconds = models.BigIntegerField(null=True, blank=True)
+    contact_business_seconds = models.BigIntegerField(null=True, blank=True)
     breaches = models.PositiveIntegerField(default=0)  # deadlines missed, ever
     reject_reason = models.CharField(max_length=16, choices=Reason.choices, blank=True)
     note = models.TextField(blank=True)

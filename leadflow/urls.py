@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from dashboards import api as dashboards_api
+from dashboards import views as dashboards_views
 from handoff.api import HandoffViewSet
 from leadflow.auth import ThrottledAuthenticationForm
 from leadflow.views import healthz
@@ -23,7 +23,7 @@ router.register("imports", ImportJobViewSet, basename="import")
 router.register("handoffs", HandoffViewSet, basename="handoff")
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="leads:list"), name="home"),
+    path("", dashboards_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
     path(
         "login/",
@@ -38,6 +38,7 @@ urlpatterns = [
     path("scoring/", include("scoring.urls")),
     path("handoffs/", include("handoff.urls")),
     path("nurturing/", include(nurture_pages)),
+    path("dashboards/", include("dashboards.urls")),
     *public_patterns,
     path("", include("nurturing.urls")),
     path("api/v1/events/", BulkEventsView.as_view(), name="events-bulk"),
@@ -50,6 +51,11 @@ urlpatterns = [
     path("api/v1/scoring-models/", scoring_api.ScoringModelsView.as_view(), name="scoring-models"),
     path("api/v1/scoring-models/what-if/", scoring_api.WhatIfView.as_view(), name="what-if"),
     path("api/v1/funnel/", dashboards_api.FunnelView.as_view(), name="funnel"),
+    path(
+        "api/v1/dashboards/<slug:board>/",
+        dashboards_api.DashboardTablesView.as_view(),
+        name="dashboard-tables",
+    ),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -7,4 +7,6 @@ def roles(request):
     return {
         "is_marketing": role_rules.sees_all_leads(request.user),
         "is_sales": bool(groups & {role_rules.SALES, role_rules.MANAGER}),
+        # The dashboards (a read-only app above this one) are for managers and marketing.
+        "sees_dashboards": role_rules.sees_all_leads(request.user) or role_rules.MANAGER in groups,
     }

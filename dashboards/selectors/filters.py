@@ -24,6 +24,7 @@ MODES = {
 }
 DEFAULT_DAYS = 30
 LONGEST_DAYS = 3 * 366
+EARLIEST_DAY = date(1990, 1, 1)  # nothing LeadFlow records is older (and previous() fits)
 
 
 def db_alias() -> str:
@@ -93,22 +94,40 @@ class Filters:
             return [self.team_id]
         return None if self.teams is None else list(self.teams)
 
+    def _conditions(self, source: str, campaign: str, team: str) -> tuple[str, list]:
+        """The filters as SQL on the given column expressions, with their parameters."""
+        sql, params = [], []
+        if self.source:
+            sql.append(f"{source} = %s")
+            params.append(self.source)
+        if self.campaign_id is not None:
+            sql.append(f"{campaign} = %s")
+            params.append(self.campaign_id)
+        teams = self.team_ids()
+        if teams is not None:
+            sql.append(f"{team} = ANY(%s)")
+            params.append(teams)
+        return (" AND ".join(sql) or "TRUE"), params
+
     def where(self, alias: str = "") -> tuple[str, list]:
         """SQL conditions on a rollup or fact table's dimension columns (source,
         campaign_id, team_id), with their parameters; `alias` prefixes the columns."""
         p = f"{alias}." if alias else ""
-        sql, params = [], []
-        if self.source:
-            sql.append(f"{p}source = %s")
-            params.append(self.source)
-        if self.campaign_id is not None:
-            sql.append(f"{p}campaign_id = %s")
-            params.append(self.campaign_id)
-        teams = self.team_ids()
-        if teams is not None:
-            sql.append(f"{p}team_id = ANY(%s)")
-            params.append(teams)
-        return (" AND ".join(sql) or "TRUE"), params
+        return self._conditions(f"{p}source", f"{p}campaign_id", f"{p}team_id")
+
+    def lead_where(self, lead: str = "l") -> tuple[str, list]:
+        """The same filters on a `leads_lead` row aliased `lead`: its source and campaign,
+        and its team as the rollups define it (the team of its latest handoff; 0: none)."""
+        team = (
+            f"coalesce((SELECT lh.team_id FROM handoff_handoff lh WHERE lh.lead_id = {lead}.id "  # noqa: S608
+            f"ORDER BY lh.created_at DESC, lh.id DESC LIMIT 1), 0)"
+        )
+        return self._conditions(f"{lead}.source", f"{lead}.campaign_id", team)
+
+    def handoff_where(self, handoff: str = "h", lead: str = "l") -> tuple[str, list]:
+        """The filters on a handoff (`handoff_handoff` aliased `handoff`) and its lead:
+        source and campaign are the lead's, the team is the one the handoff went to."""
+        return self._conditions(f"{lead}.source", f"{lead}.campaign_id", f"{handoff}.team_id")
 
     def query(self, **changes) -> dict[str, str]:
         """The filters as query parameters (links, CSV downloads, the other mode)."""
@@ -124,24 +143,44 @@ class Filters:
         return out
 
 
-def _date(params, name: str, default: date) -> date:
+def presets(now: datetime) -> list[tuple[str, date, date]]:
+    """The filter bar's periods: (label, first day, last day)."""
+    end = today(now)
+    month = end.replace(day=1)
+    last_month_end = month - timedelta(days=1)
+    return [
+        ("Last 7 days", end - timedelta(days=6), end),
+        ("Last 30 days", end - timedelta(days=29), end),
+        ("Last 90 days", end - timedelta(days=89), end),
+        ("This month", month, end),
+        ("Last month", last_month_end.replace(day=1), last_month_end),
+        ("Last 365 days", end - timedelta(days=364), end),
+    ]
+
+
+def _date(params, name: str, default: date, *, now: datetime) -> date:
     raw = (params.get(name) or "").strip()
     if not raw:
         return default
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise LeadFlowError(
             f"Enter the date as YYYY-MM-DD, not {raw[:40]!r}.", field=name
         ) from None
+    if not EARLIEST_DAY + timedelta(days=LONGEST_DAYS) <= day <= today(now) + timedelta(days=366):
+        raise LeadFlowError(
+            f"Choose a day from {EARLIEST_DAY.year + 4} to a year from now.", field=name
+        )
+    return day
 
 
 def parse(params, *, user, now: datetime) -> Filters:
     """Filters from a query (a QueryDict or dict), scoped to `user`; bad input is a
     LeadFlowError naming the parameter."""
     teams = visible_teams(user)
-    end = _date(params, "to", today(now))
-    start = _date(params, "from", end - timedelta(days=DEFAULT_DAYS - 1))
+    end = _date(params, "to", today(now), now=now)
+    start = _date(params, "from", end - timedelta(days=DEFAULT_DAYS - 1), now=now)
     if start > end:
         raise LeadFlowError("The period's start is after its end.", field="from")
     if (end - start).days + 1 > LONGEST_DAYS:

@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from handoff.models import Handoff
 from handoff.services import routing
-from handoff.services.calendars import deadline, policy_of, warning_at
+from handoff.services.calendars import business_seconds, deadline, policy_of, warning_at
 from leads import roles
 from leads.exceptions import InvalidTransition, LeadFlowError
 from leads.models import Lead, Stage
@@ -101,6 +101,7 @@ def accept_handoff(*, handoff_id: int, by, now: datetime) -> Handoff:
             )
         policy = policy_of(handoff.team_id)
         handoff.status, handoff.accepted_at = Handoff.Status.ACCEPTED, now
+        handoff.accept_business_seconds = business_seconds(policy, handoff.created_at, now)
         handoff.contact_by = deadline(policy, now, policy.contact_hours)
         handoff.warn_at, handoff.warnings = warning_at(policy, now, handoff.contact_by, 0), 0
         handoff.escalate_at = None
@@ -202,7 +203,10 @@ def log_contact(*, handoff_id: int, kind: str, by, now: datetime, note: str = ""
         )
         if handoff.contacted_at is None:
             handoff.contacted_at, handoff.warn_at = now, None
-            handoff.save(update_fields=["contacted_at", "warn_at"])
+            handoff.contact_business_seconds = business_seconds(
+                policy_of(handoff.team_id), handoff.accepted_at, now
+            )
+            handoff.save(update_fields=["contacted_at", "warn_at", "contact_business_seconds"])
     return handoff
 
 

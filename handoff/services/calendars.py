@@ -68,6 +68,14 @@ def warning_at(policy: TeamPolicy, start: datetime, due: datetime, given: int):
     return business_time.add(calendar, start, span * float(WARNINGS[given]))
 
 
+def business_seconds(policy: TeamPolicy, start: datetime, end: datetime) -> int:
+    """Whole seconds of the team's open time from `start` to `end` (time to accept, to
+    first contact); 0 when `end` is not after `start`."""
+    if end <= start:
+        return 0
+    return int(business_time.between(calendar_of(policy), start, end).total_seconds())
+
+
 def left(policy: TeamPolicy, now: datetime, due: datetime) -> timedelta:
     """Business time left until `due` (negative once overdue): "accept within 1h 10m"."""
     return business_time.between(calendar_of(policy), now, due)
