@@ -97,3 +97,13 @@ def test_a_batch_of_a_thousand_takes_a_fixed_number_of_queries(
         response = client.post(URL, batch, format="json")
     assert {r["status"] for r in response.json()["results"]} == {201}
     assert Lead.objects.count() == 1000
+
+
+def test_items_that_are_not_objects_are_refused_one_by_one_with_field_messages(api_as, marketer):
+    answer = api_as(marketer).post(
+        "/api/v1/leads/batch/", [None, 5, "x", {"email": "ok@example.com"}], format="json"
+    )
+    assert answer.status_code == 200
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == [400, 400, 400, 201]
+    assert all(isinstance(r["errors"], dict) for r in results[:3])

@@ -173,10 +173,21 @@ class LeadViewSet(
         results: list[dict | None] = [None] * len(items)
         valid = []
         for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                results[index] = {
+                    "status": 400,
+                    "errors": {
+                        "non_field_errors": ["Each item is a JSON object of a lead's fields."]
+                    },
+                }
+                continue
             try:
                 data = reader.run_validation(item)
             except ValidationError as exc:
-                results[index] = {"status": 400, "errors": exc.detail}
+                detail = exc.detail
+                if not isinstance(detail, dict):  # the errors are always field messages
+                    detail = {"non_field_errors": detail}
+                results[index] = {"status": 400, "errors": detail}
                 continue
             data.pop("stage_reason", None)
             valid.append((index, data))
