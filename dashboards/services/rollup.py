@@ -99,6 +99,7 @@ def run(*, now: datetime) -> Result:
             c.execute("SELECT count(*) FROM dash_dirty")
             leads = c.fetchone()[0]
             if leads:
+                c.execute("ANALYZE dash_dirty")  # a temporary table has no statistics
                 _recompute(c)
         c.execute(
             "UPDATE dashboards_rollupstate SET watermarks = %s, missing = %s, as_of = %s, "
@@ -168,7 +169,8 @@ def rebuild(c) -> int:
         c.execute("DELETE FROM dash_dirty")
         c.execute("INSERT INTO dash_dirty SELECT id FROM leads_lead WHERE id >= %s AND id < %s",
                   [start, start + SPAN])  # fmt: skip
-        _recompute(c)
+        c.execute("ANALYZE dash_dirty")
+        _recompute(c, span=(start, start + SPAN))
     c.execute("ANALYZE dashboards_visit, dashboards_stageday, dashboards_cohortday")
     return total
 
@@ -185,9 +187,16 @@ _SUMS = ("sum(sign)", "sum(sign * reentry::int)", "sum(sign * backward::int)",
 _sums = ", ".join(_SUMS)
 
 
-def _recompute(c) -> None:
+def _recompute(c, *, span: tuple[int, int] | None = None) -> None:
     """Replace the visits of the leads in dash_dirty and move the rollups by new minus old."""
     tz = settings.TIME_ZONE
+
+    def within(column: str) -> str:
+        # A rebuild's span of lead ids, said outright: an index range, not a hash of all.
+        return (
+            "" if span is None else f"AND {column} >= {int(span[0])} AND {column} < {int(span[1])}"
+        )
+
     c.execute(
         "CREATE TEMP TABLE IF NOT EXISTS dash_gone (LIKE dashboards_visit) ON COMMIT DROP;"
         "CREATE TEMP TABLE IF NOT EXISTS dash_new (LIKE dashboards_visit) ON COMMIT DROP;"
@@ -206,7 +215,7 @@ def _recompute(c) -> None:
                  (SELECT h.amount FROM handoff_handoff h WHERE h.lead_id = l.id
                     AND h.amount IS NOT NULL ORDER BY h.created_at DESC, h.id DESC LIMIT 1)
                    AS amount
-          FROM leads_lead l JOIN dash_dirty d ON d.lead_id = l.id
+          FROM leads_lead l JOIN dash_dirty d ON d.lead_id = l.id {within("l.id")}
         ), history AS (
           SELECT sc.id, sc.lead_id, sc.to_stage AS stage, sc.from_stage,
                  sc.changed_at AS entered_at,
@@ -224,6 +233,7 @@ def _recompute(c) -> None:
                      ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
                    > array_position({FUNNEL_ORDER}, sc.to_stage::text), false) AS onward
           FROM leads_stagechange sc JOIN dash_dirty d ON d.lead_id = sc.lead_id
+            {within("sc.lead_id")}
           WINDOW w AS (PARTITION BY sc.lead_id ORDER BY sc.changed_at, sc.id)
         ), made AS (
           INSERT INTO dashboards_visit ({_VISIT})
