@@ -232,6 +232,10 @@ def seed_demo(*, now: datetime, leads: int = 3000, seed: int = 7) -> SeedResult:
         exit_stale(now=now)  # leads the rescoring made MQL leave their tracks
         demo_handoff.settle(now=now)
     _by_hand_and_erased(users, now=now)
+    # The dashboards open with figures, not "not computed yet": their first rollup.
+    from dashboards.services import rollup
+
+    rollup.run(now=now)
     return result
 
 

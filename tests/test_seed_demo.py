@@ -107,6 +107,12 @@ def test_seed_demo_creates_logins_campaigns_and_leads_with_consistent_history(ca
         .exclude(lead__consent_status="withdrawn")
         .exists()
     )
+    # The dashboards open with figures: the demo ends with their first rollup.
+    from dashboards.models import CohortDay, RollupState, Visit
+
+    assert RollupState.objects.get().as_of is not None
+    assert Visit.objects.count() == StageChange.objects.count()
+    assert CohortDay.objects.filter(stage="won", leads__gt=0).exists()
 
 
 @pytest.mark.django_db
