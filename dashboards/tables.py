@@ -39,6 +39,7 @@ class Column:
     key: str
     label: str
     kind: str = INT
+    lead_link: str = ""  # the row's key holding a lead id: the cell links to its page
 
     @property
     def numeric(self) -> bool:
@@ -66,10 +67,16 @@ class Table:
         return f"chart-{self.name}"
 
     @property
-    def display(self) -> list[list[tuple[str, bool]]]:
-        """Each row as (text, numeric) cells, in column order."""
+    def display(self) -> list[list[tuple[str, bool, str]]]:
+        """Each row as (text, numeric, link) cells, in column order ("" for no link)."""
+        from django.urls import reverse
+
+        def link(row: dict, c: Column) -> str:
+            lead_id = row.get(c.lead_link) if c.lead_link else None
+            return reverse("leads:detail", args=[lead_id]) if lead_id else ""
+
         return [
-            [(show(row.get(c.key), c.kind), c.kind in NUMERIC) for c in self.columns]
+            [(show(row.get(c.key), c.kind), c.kind in NUMERIC, link(row, c)) for c in self.columns]
             for row in self.rows
         ]
 

@@ -157,3 +157,12 @@ def test_before_the_rollup_has_run_the_page_says_so(client, manager):
     body = _get(client, manager, "funnel").content.decode()
     assert "has not run" in body
     assert "No lead entered the funnel" in body
+
+
+def test_the_aging_list_links_each_lead_to_its_page(client, data, marketer):
+    page = _get(client, marketer, "aging", days="1")
+    untouched = page.context["built"].table("untouched")
+    assert untouched is not None and untouched.rows, "the data holds an untouched MQL or SAL"
+    html = page.content.decode()
+    for row in untouched.rows:
+        assert f'href="/leads/{row["id"]}/"' in html

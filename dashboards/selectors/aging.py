@@ -201,7 +201,7 @@ def aging(f: Filters, o: Options, *, now: datetime) -> Aging:
         "untouched",
         f"Untouched for {o.days} day{'' if o.days == 1 else 's'} or more",
         [
-            Column("lead", "Lead", TEXT),
+            Column("lead", "Lead", TEXT, lead_link="id"),
             Column("company", "Company", TEXT),
             Column("stage", "Stage", TEXT),
             Column("since", "In the stage since", WHEN),
