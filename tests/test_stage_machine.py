@@ -249,4 +249,7 @@ def test_the_stage_machine_is_the_only_writer_of_stage_history():
         for path in (root / app).rglob("*.py")
         if "migrations" not in path.parts and writes.search(path.read_text())
     }
-    assert writers == {"leads/services/stages.py"}
+    # The dashboards benchmark fabricates two years of history for a million leads, each
+    # move dated on its own day (no service writes history in the past in bulk): test
+    # data, not a way into the product.
+    assert writers == {"leads/services/stages.py", "bench/dashboards.py"}
