@@ -53,7 +53,7 @@ def options(params) -> Options:
 def _condition(f: Filters, o: Options, now: datetime) -> tuple[str, list]:
     where, params = f.where("v")
     return (
-        f"""v.left_at IS NULL AND v.stage IN ('mql', 'sal') AND l.stage = v.stage
+        f"""v.seconds IS NULL AND v.stage IN ('mql', 'sal') AND l.stage = v.stage
             AND v.entered_day BETWEEN %s AND %s AND v.entered_at <= %s
             AND (l.last_sales_touch_at IS NULL OR l.last_sales_touch_at < v.entered_at)
             AND l.merged_into_id IS NULL AND {where}""",
