@@ -10,6 +10,7 @@ class ScoringConfig(AppConfig):
         from leadflow.scheduler import tick_job
         from leads import hooks
         from scoring import handlers, panels, services
+        from scoring.services import predictive
 
         hooks.register("lead_changed", handlers.lead_changed)
         hooks.register("events_recorded", handlers.events_recorded)
@@ -19,4 +20,5 @@ class ScoringConfig(AppConfig):
         tick_job("scoring.tick")(services.tick)
         tick_job("scoring.decay", every=services.DECAY_EVERY_SECONDS)(services.passes.decay)
         tick_job("scoring.lost_runs")(services.passes.resume_lost_runs)
+        tick_job("scoring.predictive", every=predictive.EVERY)(predictive.scheduled)
         panels.register()  # the score panel on the lead page
