@@ -33,10 +33,9 @@ REJECT_TO = {
 }
 # Rejections saying the lead is no buyer: outcomes the predictive model learns from (a
 # condition over the lead row `l`, registered with scoring.outcomes in apps.py).
-NOT_BUYERS = (Handoff.Reason.BAD_FIT, Handoff.Reason.NOT_READY, Handoff.Reason.CANT_REACH)
 NOT_A_BUYER_SQL = (
     "EXISTS (SELECT 1 FROM handoff_handoff h WHERE h.lead_id = l.id AND h.status = 'rejected' "
-    f"AND h.reject_reason IN ({', '.join(repr(r.value) for r in NOT_BUYERS)}))"
+    "AND h.reject_reason IN ('bad_fit', 'not_ready', 'cant_reach'))"
 )
 OUTCOMES = (Stage.SQL, Stage.OPPORTUNITY, Stage.WON, Stage.LOST)
 CONTACT_KINDS = ("call", "email", "meeting")
