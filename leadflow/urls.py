@@ -48,6 +48,12 @@ urlpatterns = [
     path("api/v1/leads/<int:pk>/score/", scoring_api.LeadScoreView.as_view(), name="lead-score"),
     path("api/v1/scoring-models/", scoring_api.ScoringModelsView.as_view(), name="scoring-models"),
     path("api/v1/scoring-models/what-if/", scoring_api.WhatIfView.as_view(), name="what-if"),
+    path("api/v1/predictive/", scoring_api.PredictiveView.as_view(), name="predictive"),
+    path(
+        "api/v1/predictive/train/",
+        scoring_api.PredictiveTrainView.as_view(),
+        name="predictive-train",
+    ),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
