@@ -47,7 +47,6 @@ NUMBERS: dict[str, tuple[str, str]] = {
     "need": ("(l.need <> '')::int::float8", "Need known (BANT)"),
     "timeline": ("(l.timeline <> '')::int::float8", "Timeline known (BANT)"),
     "free_mail": ("(split_part(l.email, '@', 2) = ANY(%s))::int::float8", "Free-mail address"),
-    "age_days": ("date_part('epoch', x.as_of - l.created_at) / 86400", "Days since captured"),
     **{
         f"events.{kind}": (f"e.n{i}::float8", f"{Activity.Kind(kind).label} events")
         for i, kind in enumerate(EVENT_TYPES)
@@ -55,6 +54,13 @@ NUMBERS: dict[str, tuple[str, str]] = {
     "events.recent": ("e.recent::float8", f"Events in the last {RECENT_DAYS} days"),
     "events.since_last": ("e.since_last", "Days since the last event"),
 }  # fmt: skip
+# Numbers that are yes (1) or no (0), and how a higher value of the others reads.
+FLAGS = {"authority", "need", "timeline", "free_mail"}
+HIGHER = {
+    "company_size": "Larger company",
+    "budget": "Larger budget (BANT)",
+    "events.since_last": "Longer since the last event",
+}
 TEXTS: dict[str, tuple[str, str]] = {
     "source": ("l.source", "Source"),
     "campaign": ("COALESCE(c.code, '')", "Campaign"),
@@ -112,6 +118,21 @@ class Spec:
         if name.startswith("custom."):
             return self.custom.get(name[7:], {}).get("label", name[7:])
         return (NUMBERS.get(name) or TEXTS[name])[1]
+
+    def higher(self, name: str) -> str:
+        """What a higher value of number `name` reads as, for the learned effects."""
+        label = self.label(name)
+        if name in FLAGS:
+            return label
+        if name in HIGHER:
+            return HIGHER[name]
+        if name.startswith("custom.") and self.custom[name[7:]]["type"] == CustomField.Type.DATE:
+            return f"Longer since {label}"
+        return (
+            f"More {label[:1].lower() + label[1:]}"
+            if name.startswith("events.")
+            else (f"Higher {label}")
+        )
 
     def kept(self, names: set[str]) -> Spec:
         return Spec(

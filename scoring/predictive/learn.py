@@ -29,7 +29,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from scoring.predictive.features import Frame, Spec
+from scoring.predictive.features import FLAGS, Frame, Spec
 
 MIN_PER_CLASS = 50  # outcomes of each kind (converted, not) below which it refuses
 HELD_OUT = 0.25  # the share of outcomes kept aside to evaluate on
@@ -194,8 +194,7 @@ def _features(spec: Spec, fitted: Pipeline) -> list[dict]:
     out = []
     if "numbers" in columns.named_transformers_:
         for name in spec.numbers:
-            label = spec.label(name)
-            out.append({"column": name, "kind": "number", "words": f"More {_lower(label)}"})
+            out.append({"column": name, "kind": "number", "words": spec.higher(name)})
         imputer = columns.named_transformers_["numbers"].named_steps["impute"]
         if imputer.indicator_ is not None:
             for i in imputer.indicator_.features_:
@@ -217,10 +216,6 @@ def _features(spec: Spec, fitted: Pipeline) -> list[dict]:
                 out.append({"column": name, "kind": "rare",
                             "words": f"{label} is a rarely seen value"})  # fmt: skip
     return out
-
-
-def _lower(label: str) -> str:
-    return label[:1].lower() + label[1:] if label[1:2].islower() else label
 
 
 def _value(name: str, value: str) -> str:
@@ -315,5 +310,7 @@ class Loaded:
         label = self.spec.label(feature["column"])
         if isinstance(value, float) and math.isnan(value):
             return f"{label} unknown"
+        if feature["column"] in FLAGS:
+            return f"{label}: {'yes' if value else 'no'}"
         shown = f"{value:,.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:.1f}"
         return f"{label}: {shown}"
