@@ -193,8 +193,7 @@ def _features(spec: Spec, fitted: Pipeline) -> list[dict]:
     columns = fitted.named_steps["columns"]
     out = []
     if "numbers" in columns.named_transformers_:
-        for name in spec.numbers:
-            out.append({"column": name, "kind": "number", "words": spec.higher(name)})
+        out += [{"column": n, "kind": "number", "words": spec.higher(n)} for n in spec.numbers]
         imputer = columns.named_transformers_["numbers"].named_steps["impute"]
         if imputer.indicator_ is not None:
             for i in imputer.indicator_.features_:
