@@ -43,6 +43,7 @@ MIN_CATEGORY = 10  # values seen fewer times are pooled as "another value"
 REGULARISATION = 1.0  # LogisticRegression's C
 BINS = 10  # reliability bins of predicted probability
 FACTORS = 15  # learned effects kept for the page and the API
+MIN_WEIGHT = 0.05  # weaker ones (under ±5 % on the odds) are not worth a line
 
 
 class TooFewOutcomes(Exception):
@@ -178,7 +179,7 @@ class Trained:
         return [
             {"feature": self.features[j]["words"], "weight": round(float(weights[j]), 4),
              "odds": round(math.exp(weights[j]), 3)}
-            for j in ranked if abs(weights[j]) >= 1e-4
+            for j in ranked if abs(weights[j]) >= MIN_WEIGHT
         ]  # fmt: skip
 
     def dumps(self) -> bytes:

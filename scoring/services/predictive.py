@@ -46,9 +46,8 @@ def request_training(*, by, now: datetime) -> TrainingRun:
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
-                requested_by=by, created_at=now, lease_until=timezone.now() + LEASE,
-                step="Waiting for a worker",
-            )  # fmt: skip
+                requested_by=by, created_at=now, lease_until=timezone.now() + LEASE
+            )
     except IntegrityError:
         under_way = TrainingRun.objects.filter(status__in=[Status.PENDING, Status.RUNNING]).first()
         if under_way is not None:
