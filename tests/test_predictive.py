@@ -176,3 +176,27 @@ def test_the_learner_refuses_below_the_minimum_of_either_kind():
                   when=np.zeros(len(y)), rule=np.zeros(len(y)))  # fmt: skip
     with pytest.raises(learn.TooFewOutcomes, match="there are 49 and 400"):
         learn.train(spec, frame)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_scoring_builds_the_sort_index_again(now, monkeypatch):
+    monkeypatch.setattr(predictive, "REBUILD_PAST", 0)  # every scoring counts as bulk
+    populate(1400, labelled=1200, now=now)
+    _train(now)
+    assert Lead.objects.filter(predictive_score__isnull=False).count() == 1400
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'lead_predictive_idx'")
+        (definition,) = cursor.fetchone()
+    assert "COALESCE" in definition and definition.endswith(", id)")
+
+
+def test_a_missing_or_invalid_sort_index_is_built_again():
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX lead_predictive_idx")
+    predictive.ensure_sort_index()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = 'lead_predictive_idx'"
+        )
+        assert cursor.fetchone() == (True,)

@@ -77,7 +77,7 @@ def pipeline(spec: Spec) -> Pipeline:
             texts,
         ))  # fmt: skip
     return Pipeline([
-        ("columns", ColumnTransformer(parts)),
+        ("columns", ColumnTransformer(parts, sparse_threshold=0)),
         ("model", LogisticRegression(C=REGULARISATION, max_iter=2000)),
     ])  # fmt: skip
 
