@@ -223,8 +223,10 @@ class PredictiveSerializer(serializers.Serializer):
     split = serializers.CharField(allow_null=True, help_text="time or stratified.")
     calibration = CalibrationBinSerializer(many=True)
     minimum_per_class = serializers.IntegerField()
-    converted = serializers.IntegerField(help_text="Leads known to have converted, now.")
-    not_converted = serializers.IntegerField(help_text="Leads known not to have, now.")
+    converted = serializers.IntegerField(
+        help_text="Of the outcomes, conversions (the latest model's; before any, known now)."
+    )
+    not_converted = serializers.IntegerField(help_text="Of the outcomes, the others.")
     note = serializers.CharField(help_text="Why the latest model is not active, if not.")
     run = TrainingRunSerializer(allow_null=True, help_text="The latest training run.")
 

@@ -79,3 +79,36 @@ def test_a_bad_page_link_of_the_predictive_sort_is_a_400(api_as, marketer):
     cursor = base64.b64encode(b"p=abc&o=0").decode()
     response = api_as(marketer).get("/api/v1/leads/", {"sort": "predictive", "cursor": cursor})
     assert response.status_code == 400
+
+
+def test_the_page_explains_what_it_needs_and_is_for_marketing_and_managers(
+    client, marketer, manager, rep_ann, now
+):
+    populate(30, labelled=30, now=now)
+    client.force_login(marketer)
+    page = client.get("/scoring/predictive/").content.decode()
+    assert "Not enough outcomes yet" in page and "at least <strong>50 leads that converted" in page
+    assert "Train now" in page
+    client.force_login(manager)
+    page = client.get("/scoring/predictive/").content.decode()
+    assert "Not enough outcomes yet" in page and "Train now" not in page
+    assert client.post("/scoring/predictive/train/").status_code == 403
+    client.force_login(rep_ann)
+    assert client.get("/scoring/predictive/").status_code == 403
+
+
+def test_a_refused_training_says_why_on_the_page(client, marketer, now):
+    populate(30, labelled=30, now=now)
+    client.force_login(marketer)
+    with committed():
+        response = client.post("/scoring/predictive/train/")
+    assert response.status_code == 302
+    run = TrainingRun.objects.get()
+    predictive.run_training(run_id=run.pk, now=now)
+    page = client.get("/scoring/predictive/").content.decode()
+    assert "The last training was refused" in page and "there are" in page
+    assert api_status(client) == "too_few"
+
+
+def api_status(client):
+    return client.get("/api/v1/predictive/").json()["status"]
