@@ -88,4 +88,6 @@ def leads_changed_in_bulk(
 ) -> None:
     from scoring.tasks import score_changed
 
+    if lead_ids:  # an import's leads (no ids) get their predictive score at the next training
+        _redis().sadd(PREDICTIVE_PENDING, *lead_ids)
     score_changed.delay_on_commit()
