@@ -151,14 +151,6 @@ def test_a_training_under_way_is_not_started_twice(now):
     assert TrainingRun.objects.count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_workers_claiming_the_same_run_one_runs_it(now):
-    run = TrainingRun.objects.create(created_at=now)
-    claims = race(lambda i: predictive.claim_training(run_id=run.pk, now=now), times=4)
-    assert sum(claim is not None for claim in claims) == 1
-    assert TrainingRun.objects.get(pk=run.pk).status == TrainingRun.Status.RUNNING
-
-
 def test_the_suggestions_name_a_source_the_rules_underrate(now):
     activate()  # its rules give referrals nothing
     populate(2000, labelled=2000, now=now)
@@ -179,7 +171,16 @@ def test_the_learner_refuses_below_the_minimum_of_either_kind():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_bulk_scoring_builds_the_sort_index_again(now, monkeypatch):
+def test_one_of_two_workers_claims_a_run_and_a_bulk_scoring_builds_the_sort_index_again(
+    now, monkeypatch
+):
+    """Both need their own connections (committed rows), so they share one flush."""
+    run = TrainingRun.objects.create(created_at=now)
+    claims = race(lambda i: predictive.claim_training(run_id=run.pk, now=now), times=4)
+    assert sum(claim is not None for claim in claims) == 1
+    assert TrainingRun.objects.get(pk=run.pk).status == TrainingRun.Status.RUNNING
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.FAILED)
+
     monkeypatch.setattr(predictive, "REBUILD_PAST", 0)  # every scoring counts as bulk
     populate(1400, labelled=1200, now=now)
     _train(now)
