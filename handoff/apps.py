@@ -13,6 +13,7 @@ class HandoffConfig(AppConfig):
         from leadflow.scheduler import tick_job
         from leads import hooks
         from leads.services.timeline import register_kind
+        from scoring import outcomes
 
         hooks.register("stage_changed", handlers.stage_changed)
         for kind, label in [
@@ -26,5 +27,7 @@ class HandoffConfig(AppConfig):
             register_kind(kind, label)
         panels.register()  # the handoff card on the lead page
         erasure.register()  # what it holds about a person: export and erasure
+        # Sales rejections are outcomes the predictive model learns from: not a buyer.
+        outcomes.register_negative("rejected by sales", actions.NOT_A_BUYER_SQL)
         tick_job("handoff.route")(ticks.route)
         tick_job("handoff.sla")(ticks.sla)

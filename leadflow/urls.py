@@ -56,6 +56,12 @@ urlpatterns = [
         dashboards_api.DashboardTablesView.as_view(),
         name="dashboard-tables",
     ),
+    path("api/v1/predictive/", scoring_api.PredictiveView.as_view(), name="predictive"),
+    path(
+        "api/v1/predictive/train/",
+        scoring_api.PredictiveTrainView.as_view(),
+        name="predictive-train",
+    ),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -9,11 +9,11 @@ from django import forms
 from django.contrib.postgres.search import SearchQueryField
 from django.core.exceptions import ValidationError
 from django.db.models import BooleanField, Case, CharField, Func, Q, TextField, Value, When
-from django.db.models.functions import Concat, Lower
+from django.db.models.functions import Coalesce, Concat, Lower
 from django_filters.fields import IsoDateTimeField
 
 from leads.models import CustomField, FieldChange, Lead, Source, Stage
-from leads.models.leads import SEARCH_SPLIT, search_document
+from leads.models.leads import PREDICTIVE_SORT_KEY, SEARCH_SPLIT, search_document
 from leads.selectors import search
 
 CUSTOM_PREFIX = "custom."
@@ -29,6 +29,8 @@ SORTS = {
     "-name": ("-sort_name_desc", "-id"),
     "company": ("sort_company", "id"),
     "-company": ("-sort_company_desc", "-id"),
+    "predictive": ("-sort_predictive", "-id"),
+    "-predictive": ("sort_predictive_low", "id"),
 }
 
 
@@ -46,6 +48,9 @@ SORT_KEYS = {
     "sort_name_desc": lambda: _blanks_last(_name(), _NO_NAME, descending=True),
     "sort_company": lambda: _blanks_last(Lower("company"), Q(company="")),
     "sort_company_desc": lambda: _blanks_last(Lower("company"), Q(company=""), descending=True),
+    # The predictive score, the unscored last either way (highest first: lead_predictive_idx).
+    "sort_predictive": lambda: PREDICTIVE_SORT_KEY,
+    "sort_predictive_low": lambda: Coalesce("predictive_score", Value(101)),
 }
 
 
@@ -72,12 +77,15 @@ SORT_CHOICES = [
     ("-name", "Name Z to A"),
     ("company", "Company A to Z"),
     ("-company", "Company Z to A"),
+    ("predictive", "Highest predictive score"),
+    ("-predictive", "Lowest predictive score"),
 ]
 # The list's sortable columns: column → (the sort of a first click, its reverse).
 SORT_COLUMNS = {
     "name": ("name", "-name"),
     "company": ("company", "-company"),
     "score": ("score", "-score"),
+    "predictive": ("predictive", "-predictive"),
     "created": ("newest", "oldest"),
 }
 
@@ -112,6 +120,12 @@ class LeadFilter(django_filters.FilterSet):
     )
     score_min = django_filters.NumberFilter(field_name="score", lookup_expr="gte")
     score_max = django_filters.NumberFilter(field_name="score", lookup_expr="lte")
+    predictive_min = django_filters.NumberFilter(
+        field_name="predictive_score", lookup_expr="gte", label="Predictive score from"
+    )
+    predictive_max = django_filters.NumberFilter(
+        field_name="predictive_score", lookup_expr="lte", label="Predictive score to"
+    )
     created_after = InstantFilter(field_name="created_at", lookup_expr="gte")
     created_before = InstantFilter(field_name="created_at", lookup_expr="lt")
     search = django_filters.CharFilter(method="filter_search", label="Search")
@@ -128,6 +142,8 @@ class LeadFilter(django_filters.FilterSet):
             "grade",
             "score_min",
             "score_max",
+            "predictive_min",
+            "predictive_max",
             "created_after",
             "created_before",
             "search",

@@ -1,4 +1,5 @@
-"""Scoring API: a lead's score explanation, the scoring models, and the what-if."""
+"""Scoring API: a lead's score explanation, the scoring models, the what-if, and the
+predictive model."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leadflow.api import error_responses
 from leads.api.permissions import MarketingWrites
 from leads.selectors import leads_visible_to
 from scoring import selectors, services
@@ -173,3 +175,97 @@ class WhatIfView(APIView):
         except DefinitionError as exc:
             raise _definition_errors(exc) from None
         return Response(WhatIfSerializer(result).data)
+
+
+class FactorSerializer(serializers.Serializer):
+    feature = serializers.CharField(help_text="The learned effect in words.")
+    weight = serializers.FloatField(
+        help_text="Its weight on the log-odds of converting (numbers: per typical step)."
+    )
+
+
+class CalibrationBinSerializer(serializers.Serializer):
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+    predicted = serializers.FloatField(help_text="The mean predicted probability in the bin.")
+    observed = serializers.FloatField(help_text="The share of its leads that converted.")
+    count = serializers.IntegerField()
+
+
+class TrainingRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    progress = serializers.IntegerField(help_text="Percent.")
+    step = serializers.CharField()
+    message = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class PredictiveSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["training", "active", "inactive", "too_few", "no_outcomes", "failed",
+                 "untrained"],
+        help_text="Of the latest training (or, before any, of the outcomes known).",
+    )  # fmt: skip
+    outcomes = serializers.IntegerField(
+        help_text="Leads with a known outcome the latest model learned from (before any "
+        "model: known now)."
+    )
+    auc = serializers.FloatField(allow_null=True, help_text="ROC AUC on held-out leads.")
+    rule_auc = serializers.FloatField(
+        allow_null=True, help_text="The rule score's ROC AUC on the same held-out leads."
+    )
+    trained_at = serializers.DateTimeField(allow_null=True)
+    active = serializers.BooleanField(help_text="Whether a model scores leads now.")
+    factors = FactorSerializer(many=True, help_text="The strongest learned effects first.")
+    held_out = serializers.IntegerField(allow_null=True)
+    split = serializers.CharField(allow_null=True, help_text="time or stratified.")
+    calibration = CalibrationBinSerializer(many=True)
+    minimum_per_class = serializers.IntegerField()
+    converted = serializers.IntegerField(
+        help_text="Of the outcomes, conversions (the latest model's; before any, known now)."
+    )
+    not_converted = serializers.IntegerField(help_text="Of the outcomes, the others.")
+    note = serializers.CharField(help_text="Why the latest model is not active, if not.")
+    run = TrainingRunSerializer(allow_null=True, help_text="The latest training run.")
+
+
+def _predictive_json(found: dict) -> dict:
+    model, run = found["model"], found["run"]
+    return {
+        **{key: found[key] for key in ("status", "outcomes", "auc", "rule_auc", "trained_at",
+                                       "active", "factors")},
+        "held_out": model.held_out if model else None,
+        "split": model.split if model else None,
+        "calibration": model.calibration if model else [],
+        "minimum_per_class": found["minimum"],
+        "converted": found["converted_now"],
+        "not_converted": found["not_converted_now"],
+        "note": model.note if model else "",
+        "run": run,
+    }  # fmt: skip
+
+
+class PredictiveView(APIView):
+    """`GET /api/v1/predictive/`: the predictive model, its evaluation and its factors."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: PredictiveSerializer, **error_responses()})
+    def get(self, request):
+        return Response(PredictiveSerializer(_predictive_json(selectors.predictive_status())).data)
+
+
+class PredictiveTrainView(APIView):
+    """`POST /api/v1/predictive/train/` (marketing): train again, in the background; 202
+    with the run (the one under way, if one is)."""
+
+    permission_classes = [permissions.IsAuthenticated, MarketingWrites]
+
+    @extend_schema(request=None, responses={202: TrainingRunSerializer, **error_responses(403)})
+    def post(self, request):
+        from scoring.services import predictive
+
+        run = predictive.request_training(by=request.user, now=timezone.now())
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

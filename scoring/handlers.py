@@ -29,6 +29,8 @@ CHANGED_EVERY_SECONDS = 1
 # longer than that (and the tick scores the changed leads meanwhile).
 QUEUED_KEY = "scoring:score_changed:queued"
 QUEUED_FOR = 30
+# The leads whose predictive score is due again (a set; score_changed drains it).
+PREDICTIVE_PENDING = "scoring:predictive:changed"
 
 
 def lead_changed(*, lead_ids: list[int], now: datetime) -> None:
@@ -38,7 +40,12 @@ def lead_changed(*, lead_ids: list[int], now: datetime) -> None:
     a cache that forgot the mark only queues one more (the task is idempotent)."""
     from scoring.tasks import score_changed
 
-    if _redis().set(QUEUED_KEY, now.isoformat(), nx=True, ex=QUEUED_FOR):
+    # One round trip: the leads to score again with the predictive model, and the mark.
+    pipe = _redis().pipeline(transaction=False)
+    if lead_ids:
+        pipe.sadd(PREDICTIVE_PENDING, *lead_ids)
+    pipe.set(QUEUED_KEY, now.isoformat(), nx=True, ex=QUEUED_FOR)
+    if pipe.execute()[-1]:
         score_changed.apply_async(countdown=CHANGED_EVERY_SECONDS)
 
 
@@ -57,6 +64,7 @@ def _redis():
 
 
 def events_recorded(*, lead_ids: list[int], activity_ids: list[int], now: datetime) -> None:
+    lead_changed(lead_ids=lead_ids, now=now)  # behaviour moves the predictive score
     if len(activity_ids) == 1:
         services.record_event_points(lead_id=lead_ids[0], activity_id=activity_ids[0], now=now)
     elif len(lead_ids) <= INLINE_LEADS:
@@ -80,4 +88,6 @@ def leads_changed_in_bulk(
 ) -> None:
     from scoring.tasks import score_changed
 
+    if lead_ids:  # an import's leads (no ids) get their predictive score at the next training
+        _redis().sadd(PREDICTIVE_PENDING, *lead_ids)
     score_changed.delay_on_commit()

@@ -141,3 +141,95 @@ class RescoreRun(models.Model):
 
     def __str__(self) -> str:
         return f"rescore for v{self.model.version}: {self.status}"
+
+
+class PredictiveModel(models.Model):
+    """A model of P(converts) learned from outcomes (scoring.services.predictive), with
+    its honest evaluation on held-out outcomes beside the rule score's.
+
+    Every training that had enough outcomes leaves one, active or not: one that did not
+    beat the rule score on the held-out leads is kept to be shown, never activated. The
+    fitted scikit-learn pipeline is stored in the row (`fitted`, joblib), not on a disk:
+    every worker on every machine scores with the same model.
+    """
+
+    is_active = models.BooleanField(default=False)
+    trained_at = models.DateTimeField()
+    outcomes = models.PositiveIntegerField()  # leads with a known outcome it learned from
+    positives = models.PositiveIntegerField()  # of them, converted
+    held_out = models.PositiveIntegerField()  # of them, kept aside to evaluate it
+    split = models.CharField(max_length=12)  # "time" or "stratified"
+    auc = models.FloatField(null=True)  # the model's ROC AUC on the held-out leads
+    rule_auc = models.FloatField(null=True)  # the rule score's, on the same leads
+    brier = models.FloatField(null=True)
+    # Reliability bins on the held-out leads: low, high, predicted, observed, count.
+    calibration = models.JSONField(default=list)
+    # Learned effects, strongest first: feature (in words), weight (log-odds), odds.
+    factors = models.JSONField(default=list)
+    # The columns it reads (scoring.predictive.features.Spec) and those it ignored.
+    spec = models.JSONField(default=dict)
+    ignored = models.JSONField(default=list)
+    # Where the rules' points and the outcomes disagree most (scoring.predictive.suggestions).
+    suggestions = models.JSONField(default=list)
+    fitted = models.BinaryField()
+    note = models.CharField(max_length=300, blank=True)  # why it is not active, if not
+
+    class Meta:
+        ordering = ["-trained_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="one_active_predictive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"predictive model {self.pk} ({'active' if self.is_active else 'inactive'})"
+
+
+class TrainingRun(models.Model):
+    """One training of the predictive model (on a schedule, or asked for), with progress.
+
+    At most one is pending or running at a time (a partial unique index): asking again
+    meanwhile gets the one under way. A worker claims it with a conditional UPDATE
+    (pending → running) and holds a lease it renews at every step; a run whose lease
+    passed lost its worker and the tick marks it failed, so the next one may start.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Training"
+        DONE = "done", "Done"
+        REFUSED = "refused", "Not enough outcomes"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    step = models.CharField(max_length=200, blank=True)  # what it is doing, in words
+    message = models.TextField(blank=True)  # the outcome in words (why refused, failed)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model = models.ForeignKey(
+        PredictiveModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=Q(status__in=["pending", "running"]),
+                name="one_training_at_a_time",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"training run {self.pk}: {self.status}"
+
+    @property
+    def under_way(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.RUNNING)

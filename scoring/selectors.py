@@ -268,3 +268,64 @@ def definition_changes(old: dict, new: dict) -> list[dict]:
 def _part(definition: dict, part: str) -> dict:
     found = definition.get(part)
     return found if isinstance(found, dict) else {}
+
+
+def predictive_status() -> dict:
+    """The predictive model as the page and `GET /api/v1/predictive/` show it: `status`
+    (training, active, inactive, too_few, no_outcomes, failed, untrained), the latest
+    model's evaluation (`auc`, `rule_auc`, `trained_at`, `factors`, calibration ...),
+    whether a model is `active` (scores shown), the outcomes by kind (the latest model's,
+    or before any model those known now), and the latest training run with its
+    progress."""
+    from scoring import outcomes
+    from scoring.models import PredictiveModel, TrainingRun
+    from scoring.predictive.learn import MIN_PER_CLASS
+
+    run = TrainingRun.objects.select_related("requested_by").first()
+    latest = PredictiveModel.objects.defer("fitted").first()
+    in_use = PredictiveModel.objects.defer("fitted").filter(is_active=True).first()
+    refused = run is not None and run.status == TrainingRun.Status.REFUSED
+    if latest is not None and not refused:  # what it learned from (counting reads all)
+        converted, not_converted = latest.positives, latest.outcomes - latest.positives
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FILTER (WHERE y = 1), count(*) FILTER (WHERE y = 0) FROM "
+                f"(SELECT {outcomes.label_sql()} AS y FROM leads_lead l "
+                "WHERE l.merged_into_id IS NULL) o"
+            )
+            converted, not_converted = cursor.fetchone()
+    enough = min(converted, not_converted) >= MIN_PER_CLASS
+    if run is not None and run.under_way:
+        status = "training"
+    elif run is not None and run.status == TrainingRun.Status.FAILED:
+        status = "failed"
+    elif latest is not None and not refused:
+        status = "active" if latest.is_active else "inactive"
+    elif converted + not_converted == 0:
+        status = "no_outcomes"
+    elif not enough:
+        status = "too_few"
+    else:
+        status = "untrained"
+    return {
+        "status": status,
+        "outcomes": latest.outcomes if latest else converted + not_converted,
+        "auc": latest.auc if latest else None,
+        "rule_auc": latest.rule_auc if latest else None,
+        "trained_at": latest.trained_at if latest else None,
+        "active": in_use is not None,
+        "factors": [
+            {"feature": f["feature"], "weight": f["weight"]} for f in (latest.factors or [])
+        ]
+        if latest
+        else [],
+        "model": latest,
+        "in_use": in_use,
+        "run": run,
+        "converted_now": converted,
+        "not_converted_now": not_converted,
+        "enough": enough,
+        "minimum": MIN_PER_CLASS,
+        "sources": outcomes.sources(),
+    }

@@ -27,12 +27,15 @@ def score_changed() -> dict:
     it was scored. Running twice scores nothing the second time. It first clears the
     mark of a queued run (`handlers.lead_changed`): a change after this queues another."""
     from scoring.handlers import clear_queued
+    from scoring.services import predictive
 
     clear_queued()
-    counts = services.score_changed(now=timezone.now())
+    now = timezone.now()
+    counts = services.score_changed(now=now)
+    predicted = predictive.score_pending(now=now)  # the leads changed, by the model
     if counts is None:
-        return {"skipped": "no active scoring model"}
-    return {"scored": counts.scored, "mql": counts.became_mql}
+        return {"skipped": "no active scoring model", "predicted": predicted}
+    return {"scored": counts.scored, "mql": counts.became_mql, "predicted": predicted}
 
 
 @shared_task(name="scoring.tasks.events_recorded")
@@ -41,3 +44,15 @@ def events_recorded(lead_ids: list[int], at: str) -> dict:
     instant they were recorded). Safe twice: ranking and scoring are recomputed."""
     services.events_moved(lead_ids=lead_ids, now=datetime.fromisoformat(at))
     return {"leads": len(lead_ids)}
+
+
+@shared_task(name="scoring.tasks.train_predictive", acks_late=True)
+def train_predictive(run_id: int) -> dict:
+    """Train the predictive model for TrainingRun `run_id` (and score every open lead if
+    it is activated). A second delivery finds the run no longer pending: nothing."""
+    from scoring.services import predictive
+
+    run = predictive.run_training(run_id=run_id, now=timezone.now())
+    if run is None:
+        return {"id": run_id, "skipped": True}
+    return {"id": run.pk, "status": run.status, "model": run.model_id}

@@ -12,4 +12,7 @@ urlpatterns = [
     path("versions/<int:version>/restore/", views.restore, name="restore"),
     path("runs/<int:pk>/", views.run, name="run"),
     path("leads/<int:pk>/panel/", views.lead_panel, name="lead-panel"),
+    path("predictive/", views.predictive, name="predictive"),
+    path("predictive/train/", views.predictive_train, name="predictive-train"),
+    path("predictive/runs/<int:pk>/", views.predictive_run, name="predictive-run"),
 ]

@@ -1,6 +1,6 @@
 """Scoring pages: the lead definition (everyone reads it), its versions and what changed
 between them, its editor with the what-if and restoring an older version (marketing),
-and a rescoring run's progress."""
+a rescoring run's progress, and the predictive model (marketing; managers read it)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import copy
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -17,8 +19,10 @@ from leads.models import EVENT_TYPES, Activity, CustomField
 from leads.views.errors import domain_errors, field_errors, refused_partial
 from scoring import forms, selectors, services
 from scoring.conditions import FIELDS, OP_LABELS, field_labels
-from scoring.models import RescoreRun, ScoringModel
+from scoring.models import PredictiveModel, RescoreRun, ScoringModel, TrainingRun
+from scoring.predictive import suggestions
 from scoring.rules import DEFAULT_DEFINITION, GRADES
+from scoring.services import predictive as predictive_services
 
 
 def _choices():
@@ -95,6 +99,7 @@ def overview(request):
             "engagement": _engagement_rows(model.definition) if model else [],
             "versions": ScoringModel.objects.all()[:20],
             "can_edit": roles.sees_all_leads(request.user),
+            "can_see_predictive": _may_view_predictive(request.user),
             "last_run": RescoreRun.objects.select_related("model").first(),
         },
     )
@@ -257,10 +262,27 @@ def restore(request, version: int):
     return redirect("scoring:version", version=version)
 
 
+def _suggested(request, definition: dict) -> tuple[dict, dict | None]:
+    """The definition with the suggestion `?suggestion=<key>` of the latest predictive
+    model applied (and the suggestion), or as it is when there is none by that key."""
+    key = request.GET.get("suggestion")
+    latest = PredictiveModel.objects.only("suggestions").first()
+    if not key or latest is None:
+        return definition, None
+    found = next((s for s in latest.suggestions if s["key"] == key), None)
+    if found is None:
+        messages.error(request, "That suggestion is no longer there: train again.")
+        return definition, None
+    return suggestions.apply(definition, found["change"]), found
+
+
 @roles.marketing_required
 def edit(request):
     model = services.active_model()
     errors, definition = {}, (model.definition if model else DEFAULT_DEFINITION)
+    suggestion = None
+    if request.method == "GET":
+        definition, suggestion = _suggested(request, definition)
     if request.method == "POST":
         definition = forms.definition_from_post(request.POST)
         with domain_errors(request, message=False) as outcome:
@@ -280,6 +302,7 @@ def edit(request):
             "model": model,
             "rows": forms.rows(definition),
             "errors": forms.error_places(errors),
+            "suggestion": suggestion,
             **_choices(),
         },
         status=400 if errors else 200,
@@ -330,6 +353,7 @@ def lead_panel(request, pk: int):
         {
             "lead": lead,
             "explanation": selectors.explain(lead, now=now),
+            "predictive": predictive_services.explain(lead, now=now),
             "chart": {
                 "labels": _chart_labels([p.at for p in history]),
                 "scores": [p.score for p in history],
@@ -337,3 +361,50 @@ def lead_panel(request, pk: int):
             },
         },
     )
+
+
+def _may_view_predictive(user) -> bool:
+    return roles.sees_all_leads(user) or roles.MANAGER in roles.group_names(user)
+
+
+@login_required
+def predictive(request):
+    """The predictive model: its status, its evaluation beside the rule score, its
+    calibration and factors, the rule suggestions, and training again (marketing)."""
+    if not _may_view_predictive(request.user):
+        raise PermissionDenied("Only marketing and managers see the predictive model.")
+    found = selectors.predictive_status()
+    return render(
+        request,
+        "scoring/predictive.html",
+        {
+            **found,
+            "can_train": roles.sees_all_leads(request.user),
+            "runs": TrainingRun.objects.select_related("requested_by")[:5],
+        },
+    )
+
+
+@login_required
+def predictive_run(request, pk: int):
+    """A training run's progress (polled by the page with htmx); once it ended, the
+    page is loaded again to show what it learned."""
+    if not _may_view_predictive(request.user):
+        raise PermissionDenied("Only marketing and managers see the predictive model.")
+    run = get_object_or_404(TrainingRun, pk=pk)
+    if request.htmx and not run.under_way:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return render(request, "scoring/predictive.html#run", {"run": run})
+
+
+@roles.marketing_required
+@require_POST
+def predictive_train(request):
+    run = predictive_services.request_training(by=request.user, now=timezone.now())
+    if run.requested_by_id != request.user.pk or run.status != TrainingRun.Status.PENDING:
+        messages.info(request, "A training is under way already: this is its progress.")
+    else:
+        messages.success(request, "Training again: this page follows its progress.")
+    return redirect("scoring:predictive")

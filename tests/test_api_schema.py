@@ -35,7 +35,7 @@ def _schema():
 def test_fields_that_can_be_null_are_nullable_in_the_schema():
     components = _schema()["components"]["schemas"]
     lead, job = components["Lead"]["properties"], components["ImportJob"]["properties"]
-    for name in ("owner", "campaign", "latest_campaign"):
+    for name in ("owner", "campaign", "latest_campaign", "predictive_score"):
         assert lead[name].get("nullable") is True, name
     assert job["campaign"].get("nullable") is True
     assert job["created_by"].get("nullable") is True
@@ -55,6 +55,8 @@ ERRORS = {
     ("post", "/api/v1/imports/"): {400, 403},
     ("get", "/api/v1/imports/{id}/"): {403, 404},
     ("post", "/api/v1/imports/{id}/undo/"): {403, 404, 409},
+    ("get", "/api/v1/predictive/"): set(),
+    ("post", "/api/v1/predictive/train/"): {403},
 }
 
 

@@ -115,12 +115,65 @@ def recycled(f: Filters) -> list[dict]:
     return sorted(rows, key=lambda r: (-r["recycled"], r["label"]))
 
 
+BANDS = [(80, 100), (60, 79), (40, 59), (20, 39), (0, 19)]
+
+
 def predictive_view(f: Filters) -> Table | None:
-    """THE PLACE FOR THE PREDICTIVE MODEL'S VIEW (to fill in once predictive scoring
-    exists): a table of the selection's leads by predicted conversion beside what they
-    did. None while no model is active; the page then says NO_MODEL."""
-    del f
-    return None
+    """The predictive model's view: the selection's open leads (created in the period,
+    filtered as the rest of the page) by predicted chance to convert, beside where they
+    are now and how many sales has already rejected. None while no model is active (its
+    scores are null then); the page says NO_MODEL."""
+    with cursor() as c:
+        c.execute("SELECT auc, rule_auc FROM scoring_predictivemodel WHERE is_active LIMIT 1")
+        model = c.fetchone()
+        if model is None:
+            return None
+        low, high = f.bounds()
+        where, params = f.lead_where("l")
+        c.execute(
+            f"""
+            SELECT width_bucket(l.predictive_score, 0, 100, 5) AS band, count(*),
+                   count(*) FILTER (WHERE l.stage IN ('new', 'nurturing')),
+                   count(*) FILTER (WHERE l.stage = 'mql'),
+                   count(*) FILTER (WHERE l.stage IN ('sal', 'sql', 'opportunity')),
+                   count(*) FILTER (WHERE EXISTS (
+                       SELECT 1 FROM handoff_handoff h WHERE h.lead_id = l.id
+                         AND h.reject_reason <> ''))
+            FROM leads_lead l
+            WHERE l.predictive_score IS NOT NULL AND l.merged_into_id IS NULL
+              AND l.created_at >= %s AND l.created_at < %s AND {where}
+            GROUP BY 1
+            """,  # noqa: S608 - `where` is the filters' own SQL; values are parameters
+            [low, high, *params],
+        )
+        found = {min(int(b), 5): row for b, *row in c.fetchall()}
+    rows = []
+    for number, (lo, hi) in zip(range(5, 0, -1), BANDS, strict=True):
+        n, early, mql, sales, rejected = found.get(number, (0, 0, 0, 0, 0))
+        rows.append({"band": f"{lo}–{hi}", "leads": n, "early": early, "mql": mql,
+                     "sales": sales, "rejected": rejected,
+                     "rejected_share": ratio(rejected, n)})  # fmt: skip
+    auc, rule_auc = (("–" if v is None else f"{v:.2f}") for v in model)
+    return Table(
+        "predictive",
+        "The predictive model's view",
+        [
+            Column("band", "Predicted chance to convert (score)", TEXT),
+            Column("leads", "Open leads"),
+            Column("early", "New or nurturing"),
+            Column("mql", "MQL"),
+            Column("sales", "With sales (SAL to opportunity)"),
+            Column("rejected", "Rejected by sales before"),
+            Column("rejected_share", "Share rejected", RATE),
+        ],
+        rows,
+        note=(
+            "Open leads created in the period, by the active model's predictive score "
+            f"(held-out AUC {auc} against the rule score's {rule_auc}): where they "
+            "are now, and how many sales has rejected at least once. Closed leads have no "
+            "predictive score."
+        ),
+    )
 
 
 def closed_loop(f: Filters) -> Page:

@@ -32,6 +32,12 @@ REJECT_TO = {
     Handoff.Reason.DUPLICATE: Stage.DISQUALIFIED,
     Handoff.Reason.WRONG_TERRITORY: None,  # re-routed to another team
 }
+# Rejections saying the lead is no buyer: outcomes the predictive model learns from (a
+# condition over the lead row `l`, registered with scoring.outcomes in apps.py).
+NOT_A_BUYER_SQL = (
+    "EXISTS (SELECT 1 FROM handoff_handoff h WHERE h.lead_id = l.id AND h.status = 'rejected' "
+    "AND h.reject_reason IN ('bad_fit', 'not_ready', 'cant_reach'))"
+)
 OUTCOMES = (Stage.SQL, Stage.OPPORTUNITY, Stage.WON, Stage.LOST)
 CONTACT_KINDS = ("call", "email", "meeting")
 

@@ -78,7 +78,7 @@ def _valid_position(field: str, position: str) -> bool:
         except ValueError:
             return False
         return value is not None and value.tzinfo is not None
-    if field in ("score", "id"):
+    if field in ("score", "id", "sort_predictive", "sort_predictive_low"):
         return position.lstrip("-").isdigit() and abs(int(position)) < 2**31
     return True
 

@@ -84,6 +84,11 @@ class LeadSerializer(serializers.ModelSerializer):
     latest_campaign = serializers.SlugRelatedField(
         slug_field="code", read_only=True, allow_null=True
     )
+    predictive_score = serializers.IntegerField(
+        read_only=True, allow_null=True,
+        help_text="P(converts) as 0-100 from the predictive model; null while no model is "
+        "active, and for won, lost and disqualified leads.",
+    )  # fmt: skip
     owner = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text="Username, or null."
     )
@@ -123,6 +128,7 @@ class LeadSerializer(serializers.ModelSerializer):
             "timeline",
             "consent",
             "time_zone",
+            "predictive_score",
             # Beyond the v1 contract's list:
             "consent_at",
             "consent_method",
@@ -134,7 +140,7 @@ class LeadSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = [
             "id", "owner", "score", "grade", "created_at", "latest_campaign", "consent_at",
-            "consent_method",
+            "consent_method", "predictive_score",
         ]  # fmt: skip
         validators = []
 

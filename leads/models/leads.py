@@ -46,6 +46,8 @@ def search_document() -> Func:
 
 
 _NOT_NULL = {"first_name", "last_name", "company"}
+# A lead without a predictive score sorts below every score (0-100).
+PREDICTIVE_SORT_KEY = Coalesce(F("predictive_score"), Value(-1))
 
 
 class Lead(models.Model):
@@ -104,6 +106,9 @@ class Lead(models.Model):
     score = models.IntegerField(default=0)
     grade = models.CharField(max_length=1, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)  # when scoring last looked
+    # The predictive model's P(converts) as 0-100 (scoring.services.predictive): an open
+    # lead's while a model is active, else null.
+    predictive_score = models.SmallIntegerField(null=True, blank=True)
 
     converted = models.BooleanField(null=True, blank=True)  # a known historical outcome
     custom = models.JSONField(default=dict, blank=True)
@@ -156,6 +161,9 @@ class Lead(models.Model):
             # score a rescoring changes gets a new entry in every index (no HOT update);
             # one whose score stays is still updated in place (the fillfactor, 45).
             models.Index(fields=["score", "id"], name="lead_score_idx"),
+            # Sorting by predictive score, highest first (leads.filters: SORT_KEYS), with
+            # the unscored last: the very expression the sort orders by.
+            models.Index(PREDICTIVE_SORT_KEY, "id", name="lead_predictive_idx"),
             # Newest-first keyset pagination of lists.
             models.Index(fields=["-created_at", "-id"], name="lead_created_idx"),
             models.Index(fields=["stage", "-created_at"], name="lead_stage_created_idx"),
