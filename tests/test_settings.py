@@ -97,3 +97,31 @@ def test_check_deploy_with_https_has_no_security_warnings(tmp_path):
     )  # fmt: skip
     output = done.stdout + done.stderr
     assert "security.W" not in output, output
+
+
+def test_dashboards_read_through_a_replica_when_dashboard_database_url_is_set():
+    """DASHBOARD_DATABASE_URL adds the database alias `dashboard` (mirrored in tests) and
+    every dashboard read goes through it; without it they read the main database."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    probe = (
+        "import django; django.setup(); from django.conf import settings; "
+        "from dashboards.selectors import filters; "
+        "print(filters.db_alias(), settings.DATABASES.get('dashboard', {}).get('HOST'), "
+        "settings.DATABASES.get('dashboard', {}).get('TEST', {}).get('MIRROR'))"
+    )
+
+    def run(**extra):
+        env = {k: v for k, v in os.environ.items() if k != "DASHBOARD_DATABASE_URL"}
+        env.update(DJANGO_SETTINGS_MODULE="leadflow.settings", **extra)
+        done = subprocess.run([sys.executable, "-c", probe], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+        return done.stdout.split()
+
+    assert run() == ["default", "None", "None"]
+    replica = "postgres://reader@replica.internal:5432/leadflow"
+    assert run(DASHBOARD_DATABASE_URL=replica) == ["dashboard", "replica.internal", "default"]
