@@ -88,6 +88,25 @@ def leads_changed_in_bulk(
 ) -> None:
     from scoring.tasks import score_changed
 
-    if lead_ids:  # an import's leads (no ids) get their predictive score at the next training
-        _redis().sadd(PREDICTIVE_PENDING, *lead_ids)
+    if lead_ids is None and import_id is not None:
+        lead_ids = _imported(import_id)
+    client = _redis()
+    for start in range(0, len(lead_ids or ()), PENDING_CHUNK):
+        client.sadd(PREDICTIVE_PENDING, *lead_ids[start : start + PENDING_CHUNK])
     score_changed.delay_on_commit()
+
+
+PENDING_CHUNK = 10_000
+
+
+def _imported(import_id: int) -> list[int]:
+    """The leads an import created or changed (or its undo touched): scored again."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM leads_lead WHERE import_job_id = %s UNION "
+            "SELECT lead_id FROM leads_fieldchange WHERE import_job_id = %s",
+            [import_id, import_id],
+        )
+        return [row[0] for row in cursor.fetchall()]

@@ -155,6 +155,15 @@ def test_a_lead_that_changes_is_scored_again(now):
     assert predictive.score_pending(now=now + timedelta(seconds=5)) >= 1
     lead.refresh_from_db()
     assert lead.predictive_score > before
+    # The leads an import brings (announced without ids) are scored too, not a day later.
+    from tests.test_imports import run_csv
+
+    with committed():
+        job = run_csv("email,first_name,source\nnew1@example.org,Nia,referral\n"
+                      "new2@example.org,Ole,web_form\n", by=None)  # fmt: skip
+    assert job.status == "done", job.errors
+    assert predictive.score_pending(now=now + timedelta(seconds=10)) >= 2
+    assert not Lead.objects.filter(import_job=job, predictive_score__isnull=True).exists()
 
 
 def test_a_training_under_way_is_not_started_twice(now):
