@@ -169,6 +169,6 @@ def test_each_inbox_row_opens_the_leads_score_timeline_and_nurture_emails(
     brief = client.get(f"/handoffs/{handoff.pk}/brief/").content.decode()
     assert "Latest activity" in brief and "Handed off" in brief and "Captured" in brief
     assert "No nurture email was sent to this lead." in brief
-    assert "No scoring model is active." in brief or "Score " in brief
+    assert "No scoring model is active." in brief  # the fixture activates no model
     client.force_login(rep_bob)  # not his handoff
     assert client.get(f"/handoffs/{handoff.pk}/brief/").status_code == 404

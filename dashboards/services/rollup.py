@@ -104,13 +104,9 @@ def run(*, now: datetime) -> Result:
         c.execute(
             "UPDATE dashboards_rollupstate SET watermarks = %s, missing = %s, as_of = %s, "
             "ran_at = %s, leads = %s WHERE name = 'funnel'",
-            [_json(new_marks), _json(new_missing), now, now, leads],
+            [json.dumps(new_marks), json.dumps(new_missing), now, now, leads],
         )
     return Result(leads=leads, full=full)
-
-
-def _json(value) -> str:
-    return json.dumps(value)
 
 
 def _read(c, table: str, columns: tuple[str, ...], mark: int | None, gaps: list,

@@ -29,6 +29,27 @@ _ROLE_ADDRESSES = ("info", "sales", "contact", "admin", "hello", "office", "supp
 DUPLICATE_WINDOW = 100_000
 
 
+def _matches(pair: str) -> str:
+    """The page's three tests of "the same person" between lead `b` and the leads `a`
+    where `pair` holds (`a.id < b.id` for pairs, `a.id <> b.id` for one lead's matches),
+    as rows (a_id, reason); its parameter: the role addresses."""
+    return f"""
+        SELECT a.id AS a_id, 'same phone' AS reason FROM leads_lead a
+        WHERE a.phone = b.phone AND {pair}
+        UNION ALL
+        SELECT a.id, 'same name and company' FROM leads_lead a
+        WHERE lower(a.first_name) = lower(b.first_name)
+          AND lower(a.last_name) = lower(b.last_name)
+          AND a.company_domain = b.company_domain AND {pair}
+          AND b.first_name <> '' AND b.last_name <> '' AND b.company_domain <> ''
+        UNION ALL
+        SELECT a.id, 'similar email' FROM leads_lead a
+        WHERE split_part(a.email, '@', 1) = split_part(b.email, '@', 1)
+          AND lower(a.last_name) = lower(b.last_name) AND {pair}
+          AND length(split_part(b.email, '@', 1)) >= 4 AND b.last_name <> ''
+          AND NOT (split_part(b.email, '@', 1) = ANY(%s))"""  # noqa: S608 - our own SQL
+
+
 def duplicate_suggestions(
     user, *, limit: int = 50, before: int | None = None, window: int | None = None
 ) -> Duplicates:
@@ -66,20 +87,7 @@ def duplicate_suggestions(
             CROSS JOIN LATERAL (
                 SELECT m.a_id, string_agg(DISTINCT m.reason, ', ' ORDER BY m.reason) AS reasons
                 FROM (
-                    SELECT a.id AS a_id, 'same phone' AS reason FROM leads_lead a
-                    WHERE a.phone = b.phone AND a.id < b.id
-                    UNION ALL
-                    SELECT a.id, 'same name and company' FROM leads_lead a
-                    WHERE lower(a.first_name) = lower(b.first_name)
-                      AND lower(a.last_name) = lower(b.last_name)
-                      AND a.company_domain = b.company_domain AND a.id < b.id
-                      AND b.first_name <> '' AND b.last_name <> '' AND b.company_domain <> ''
-                    UNION ALL
-                    SELECT a.id, 'similar email' FROM leads_lead a
-                    WHERE split_part(a.email, '@', 1) = split_part(b.email, '@', 1)
-                      AND lower(a.last_name) = lower(b.last_name) AND a.id < b.id
-                      AND length(split_part(b.email, '@', 1)) >= 4 AND b.last_name <> ''
-                      AND NOT (split_part(b.email, '@', 1) = ANY(%s))
+                    {_matches("a.id < b.id")}
                 ) m
                 WHERE m.a_id IN ({visible})
                   AND NOT EXISTS (SELECT 1 FROM leads_notduplicate n
@@ -108,31 +116,18 @@ def likely_duplicate_of(lead_id: int) -> tuple[int, str] | None:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            SELECT m.id, string_agg(DISTINCT m.reason, ', ' ORDER BY m.reason), count(*)
+            f"""
+            SELECT m.a_id, string_agg(DISTINCT m.reason, ', ' ORDER BY m.reason), count(*)
             FROM leads_lead b
             CROSS JOIN LATERAL (
-                SELECT a.id, 'same phone' AS reason FROM leads_lead a
-                WHERE a.phone = b.phone AND a.id <> b.id
-                UNION ALL
-                SELECT a.id, 'same name and company' FROM leads_lead a
-                WHERE lower(a.first_name) = lower(b.first_name)
-                  AND lower(a.last_name) = lower(b.last_name)
-                  AND a.company_domain = b.company_domain AND a.id <> b.id
-                  AND b.first_name <> '' AND b.last_name <> '' AND b.company_domain <> ''
-                UNION ALL
-                SELECT a.id, 'similar email' FROM leads_lead a
-                WHERE split_part(a.email, '@', 1) = split_part(b.email, '@', 1)
-                  AND lower(a.last_name) = lower(b.last_name) AND a.id <> b.id
-                  AND length(split_part(b.email, '@', 1)) >= 4 AND b.last_name <> ''
-                  AND NOT (split_part(b.email, '@', 1) = ANY(%s))
+                {_matches("a.id <> b.id")}
             ) m
-            JOIN leads_lead o ON o.id = m.id AND o.merged_into_id IS NULL
+            JOIN leads_lead o ON o.id = m.a_id AND o.merged_into_id IS NULL
             WHERE b.id = %s AND NOT EXISTS (
                 SELECT 1 FROM leads_notduplicate n
-                WHERE n.lead_a_id = least(b.id, m.id) AND n.lead_b_id = greatest(b.id, m.id))
-            GROUP BY m.id ORDER BY count(*) DESC, m.id LIMIT 1
-            """,
+                WHERE n.lead_a_id = least(b.id, m.a_id) AND n.lead_b_id = greatest(b.id, m.a_id))
+            GROUP BY m.a_id ORDER BY count(*) DESC, m.a_id LIMIT 1
+            """,  # noqa: S608 - _matches is our own SQL; values are parameters
             [list(_ROLE_ADDRESSES), lead_id],
         )
         row = cursor.fetchone()
