@@ -33,6 +33,7 @@ from django.db.models import Count
 from handoff.models import AssignmentRule, Handoff, RepSettings, Rotation, TeamPolicy
 from handoff.services.calendars import calendar_of, deadline, policy_of, warning_at
 from leadflow import business_time
+from leads.idsets import among
 from leads.models import Lead, Team
 from leads.services.ownership import bulk_assign_owner
 from leads.services.stages import set_in_handoff
@@ -169,8 +170,7 @@ def route(
     team_sql, params = _team_sql(now, exclude_teams)
     scope, scope_params = "", []
     if lead_ids is not None:
-        # A set, not `= ANY(array)`: an array of thousands is searched row by row.
-        scope, scope_params = "AND l.id IN (SELECT unnest(%s::bigint[]))", [list(lead_ids)]
+        scope, scope_params = f"AND {among('l.id')}", [list(lead_ids)]
     while True:
         with transaction.atomic():
             with connection.cursor() as cursor:
