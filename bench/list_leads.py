@@ -28,7 +28,7 @@ from bench._results import Row, explained, judged, option, side_by_side
 from leads.api.leads import LeadCursorPagination
 from leads.filters import LeadFilter
 from leads.selectors import EXACT_UP_TO, lead_list, list_count
-from leads.selectors.counts import ESTIMATE_TRUSTED_ABOVE, SAMPLE_ROWS
+from leads.selectors.counts import ESTIMATE_TRUSTED_ABOVE, SAMPLE_FROM, SAMPLE_ROWS
 
 REPEAT = 20
 TARGET_SECONDS = 0.1
@@ -196,9 +196,15 @@ def _by_hand(case: Case, after=None):
         )
         return cursor.fetchall()
 
-    def sampled(cursor, where: str, params: list) -> tuple[int, float]:
+    def table_rows(cursor) -> float:
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'leads_lead'")
-        percent = min(100.0, 100.0 * SAMPLE_ROWS / cursor.fetchone()[0])
+        return cursor.fetchone()[0]
+
+    def sampled(cursor, where: str, params: list) -> tuple[int | None, float]:
+        rows = table_rows(cursor)
+        if rows < SAMPLE_FROM:
+            return None, 0.0
+        percent = min(100.0, 100.0 * SAMPLE_ROWS / rows)
         cursor.execute(
             f"SELECT count(*) FROM leads_lead l TABLESAMPLE SYSTEM ({percent:.6f}) "
             f"REPEATABLE (0) WHERE {where}",
@@ -207,21 +213,28 @@ def _by_hand(case: Case, after=None):
         hits, scale = cursor.fetchone()[0], 100.0 / percent
         return round(hits * scale), max(0.0, hits - 4 * math.sqrt(hits)) * scale
 
-    def count(cursor, where: str, params: list) -> int:
+    def planned(cursor, where: str, params: list) -> int:
         cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT l.id FROM leads_lead l WHERE {where}",
                        params)  # fmt: skip
-        planned = cursor.fetchone()[0][0]["Plan"]["Plan Rows"]  # psycopg2 reads the JSON
-        if planned > ESTIMATE_TRUSTED_ABOVE:
-            return planned
-        estimate, lower = sampled(cursor, where, params)
-        if lower > EXACT_UP_TO:
-            return estimate
+        return cursor.fetchone()[0][0]["Plan"]["Plan Rows"]  # psycopg2 reads the JSON
+
+    def count(cursor, where: str, params: list) -> int:
+        estimate = None
+        if table_rows(cursor) >= SAMPLE_FROM:
+            estimate = planned(cursor, where, params)
+            if estimate > ESTIMATE_TRUSTED_ABOVE:
+                return estimate
+            estimate, lower = sampled(cursor, where, params)
+            if lower > EXACT_UP_TO:
+                return estimate
         cursor.execute(
             f"SELECT count(*) FROM (SELECT 1 FROM leads_lead l WHERE {where} LIMIT %s) s",
             [*params, EXACT_UP_TO + 1],
         )
         found = cursor.fetchone()[0]
-        return found if found <= EXACT_UP_TO else max(estimate, EXACT_UP_TO + 1)
+        if found <= EXACT_UP_TO:
+            return found
+        return max(estimate or planned(cursor, where, params), EXACT_UP_TO + 1)
 
     def searched(cursor) -> tuple[list, int]:
         estimate, lower = sampled(cursor, where, params)
@@ -236,6 +249,7 @@ def _by_hand(case: Case, after=None):
             cursor.execute("RESET work_mem")
             if len(ids) <= EXACT_UP_TO:
                 return page(cursor, f"{LIVE} AND l.id = ANY(%s)", [ids]), len(ids)
+        estimate = estimate or planned(cursor, where, params)
         return page(cursor, where, params), max(estimate, EXACT_UP_TO + 1)
 
     def run():
