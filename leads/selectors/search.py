@@ -110,9 +110,10 @@ def search(queryset: QuerySet, value: str) -> tuple[QuerySet, tuple[int, bool]] 
         estimate, lower = sampled_rows(found)
         if lower > EXACT_UP_TO:
             return found, (max(estimate, EXACT_UP_TO + 1), False)
-        indexed, reads = _words_to_read(indexed)
-        if estimate > EXACT_UP_TO and reads > INDEX_READS_UP_TO:
-            return found, (estimate, False)
+        if estimate > EXACT_UP_TO or len(indexed) > 1:  # else: the one word is read
+            indexed, reads = _words_to_read(indexed)
+            if estimate > EXACT_UP_TO and reads > INDEX_READS_UP_TO:
+                return found, (estimate, False)
     ids = _first_ids(_indexed(found, _all(indexed)))
     if len(ids) <= EXACT_UP_TO:
         return queryset.filter(pk__in=ids), (len(ids), True)
