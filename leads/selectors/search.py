@@ -25,6 +25,7 @@ from __future__ import annotations
 from django.contrib.postgres.search import SearchQueryField
 from django.db import connection, transaction
 from django.db.models import BooleanField, F, Func, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
 from leads.models import Lead
@@ -84,6 +85,13 @@ def _indexed(queryset: QuerySet, query: str) -> QuerySet:
     )  # fmt: skip
 
 
+def _one_of(ids: list[int]) -> Func:
+    """The lead's id is one of `ids`, sent as one array (`pk__in` prepares each of up to
+    10,000 values in Python: a fifth of a search's time for 550 of them)."""
+    return Func(F("pk"), RawSQL("%s::bigint[]", (ids,)), template="%(expressions)s)",
+                arg_joiner=" = ANY(", output_field=BooleanField())  # fmt: skip
+
+
 def _tsquery(query: str) -> Cast:
     return Cast(Value(query), SearchQueryField())
 
@@ -116,7 +124,7 @@ def search(queryset: QuerySet, value: str) -> tuple[QuerySet, tuple[int, bool]] 
                 return found, (estimate, False)
     ids = _first_ids(_indexed(found, _all(indexed)))
     if len(ids) <= EXACT_UP_TO:
-        return queryset.filter(pk__in=ids), (len(ids), True)
+        return queryset.filter(_one_of(ids)), (len(ids), True)
     if estimate is None:
         estimate = planned_rows(found)
     return found, (max(estimate, EXACT_UP_TO + 1), False)
