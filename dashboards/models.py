@@ -8,6 +8,9 @@ rollup job (dashboards.services.rollup) from a watermark over the other apps' ro
 - `CohortDay`: per day of creation and dimensions, how many of the leads created that
   day ever reached each stage, and the won revenue ("cohort" counting). Stage
   `created` counts the leads themselves.
+- `TimeDay`: per day (of entry, or of the lead's creation: `counted_by`), stage,
+  dimensions and duration bucket (dashboards.buckets), how many ended visits lasted that
+  long. Time-in-stage percentiles sum these instead of sorting visits.
 - `RollupState`: the watermarks (last id read of each source table), the ids still
   missing below them (rows of transactions not committed yet), and as of when.
 """
@@ -115,6 +118,31 @@ class CohortDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.stage}: {self.leads}"
+
+
+class TimeDay(models.Model):
+    ENTERED, CREATED = "entered", "created"
+    counted_by = models.CharField(max_length=8)  # `day` is the visit's entry or cohort day
+    day = models.DateField()
+    stage = models.CharField(max_length=16)
+    source = models.CharField(max_length=32)
+    campaign_id = models.BigIntegerField(default=0)
+    team_id = models.BigIntegerField(default=0)
+    bucket = models.SmallIntegerField()  # dashboards.buckets: the duration's bucket
+    visits = models.IntegerField(default=0)  # ended visits of that duration
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["counted_by", "day", "stage", "source", "campaign_id", "team_id",
+                        "bucket"],
+                include=["visits"],
+                name="dash_timeday_key",
+            )
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.counted_by} {self.day} {self.stage} bucket {self.bucket}: {self.visits}"
 
 
 class RollupState(models.Model):

@@ -5,7 +5,8 @@ where a lead's funnel facts can change — stage history, the timeline (handoffs
 breaches, contacts and outcomes all write one), field changes (source, campaign),
 merges and handoffs — and collects their leads ("dirty" leads). For those leads it
 deletes their `Visit` rows, computes them again from the stage history, and adds the
-difference (new minus old) to `StageDay` and `CohortDay`. A lead recomputed twice adds
+difference (new minus old) to `StageDay`, `CohortDay` and `TimeDay` (durations in
+buckets). A lead recomputed twice adds
 nothing the second time, so each change is counted exactly once however often a run
 repeats, and a late row (written now with an earlier date) is counted on its own day.
 
@@ -27,6 +28,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+
+from dashboards import buckets
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +161,8 @@ def _gaps(c, table: str, lo: int, hi: int) -> list[tuple[int, int]]:
 
 def rebuild(c) -> int:
     """Recompute every lead (the first run): in spans of lead ids."""
-    c.execute("TRUNCATE dashboards_visit, dashboards_stageday, dashboards_cohortday")
+    c.execute("TRUNCATE dashboards_visit, dashboards_stageday, dashboards_cohortday, "
+              "dashboards_timeday")  # fmt: skip
     c.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0), count(*) FROM leads_lead")
     low, high, total = c.fetchone()
     for start in range(low, high + 1, SPAN):
@@ -167,7 +171,8 @@ def rebuild(c) -> int:
                   [start, start + SPAN])  # fmt: skip
         c.execute("ANALYZE dash_dirty")
         _recompute(c, span=(start, start + SPAN))
-    c.execute("ANALYZE dashboards_visit, dashboards_stageday, dashboards_cohortday")
+    c.execute("ANALYZE dashboards_visit, dashboards_stageday, dashboards_cohortday, "
+              "dashboards_timeday")  # fmt: skip
     return total
 
 
@@ -280,6 +285,22 @@ def _recompute(c, *, span: tuple[int, int] | None = None) -> None:
           leads = dashboards_cohortday.leads + EXCLUDED.leads,
           onward = dashboards_cohortday.onward + EXCLUDED.onward,
           amount = dashboards_cohortday.amount + EXCLUDED.amount
+        """  # noqa: S608
+    )
+    # Each ended visit's duration bucket, counted by its entry day and by its cohort day.
+    c.execute(
+        f"""
+        INSERT INTO dashboards_timeday (counted_by, {keys}, bucket, visits)
+        SELECT k.counted_by, k.day, stage, source, campaign_id, team_id,
+               width_bucket(seconds, {buckets.SQL_EDGES}), sum(sign)
+        FROM (SELECT *, 1 AS sign FROM dash_new UNION ALL SELECT *, -1 FROM dash_gone) v
+        CROSS JOIN LATERAL (VALUES ('entered', v.entered_day), ('created', v.created_day))
+          AS k(counted_by, day)
+        WHERE v.seconds IS NOT NULL
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        HAVING sum(sign) <> 0
+        ON CONFLICT (counted_by, {keys}, bucket) DO UPDATE SET
+          visits = dashboards_timeday.visits + EXCLUDED.visits
         """  # noqa: S608
     )
     c.execute("TRUNCATE dash_gone, dash_new")
