@@ -11,6 +11,11 @@ rollup job (dashboards.services.rollup) from a watermark over the other apps' ro
 - `TimeDay`: per day (of entry, or of the lead's creation: `counted_by`), stage,
   dimensions and duration bucket (dashboards.buckets), how many ended visits lasted that
   long. Time-in-stage percentiles sum these instead of sorting visits.
+- `HandoffFact`: one row per handoff (what the SLA, closed-loop and sources pages count
+  of it), with its lead's source and campaign and the handoff's own team and rep, and
+  who the timeline blames for its breaches and escalations. `HandoffDay`,
+  `HandoffTimeDay`, `BlameDay` and `RejectionDay` sum them per day (of the handoff; of
+  its rejection) and dimensions.
 - `RollupState`: the watermarks (last id read of each source table), the ids still
   missing below them (rows of transactions not committed yet), and as of when.
 """
@@ -143,6 +148,118 @@ class TimeDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.counted_by} {self.day} {self.stage} bucket {self.bucket}: {self.visits}"
+
+
+DIMENSIONS = ["day", "source", "campaign_id", "team_id"]
+
+
+class HandoffFact(models.Model):
+    id = models.BigIntegerField(primary_key=True)  # handoff_handoff.id
+    lead_id = models.BigIntegerField()
+    day = models.DateField()  # the day it was made
+    closed_day = models.DateField(null=True)
+    source = models.CharField(max_length=32)  # the lead's
+    campaign_id = models.BigIntegerField(default=0)  # the lead's (0: none)
+    team_id = models.BigIntegerField()  # the handoff's team
+    rep_id = models.BigIntegerField(default=0)  # who holds it now (0: the team queue)
+    rejected = models.BooleanField(default=False)  # sales rejected it
+    reason = models.CharField(max_length=16, blank=True)  # the reject reason code
+    accepted = models.BooleanField(default=False)
+    accepted_in_sla = models.BooleanField(default=False)
+    contacted = models.BooleanField(default=False)
+    contacted_in_sla = models.BooleanField(default=False)
+    accept_seconds = models.BigIntegerField(null=True)  # business seconds to accept
+    contact_seconds = models.BigIntegerField(null=True)  # business seconds to first contact
+    breaches = models.IntegerField(default=0)
+    escalations = models.IntegerField(default=0)
+    # username ("" when nobody held it) → [breaches, escalations] from its timeline entries
+    blame = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [models.Index(fields=["lead_id"], name="dash_hfact_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"handoff {self.id} of lead {self.lead_id}"
+
+
+class HandoffDay(models.Model):
+    day = models.DateField()  # the day the handoffs were made
+    source = models.CharField(max_length=32)
+    campaign_id = models.BigIntegerField(default=0)
+    team_id = models.BigIntegerField(default=0)
+    rep_id = models.BigIntegerField(default=0)
+    handoffs = models.IntegerField(default=0)
+    accepted = models.IntegerField(default=0)
+    accepted_in_sla = models.IntegerField(default=0)
+    contacted = models.IntegerField(default=0)
+    contacted_in_sla = models.IntegerField(default=0)
+    breaches = models.IntegerField(default=0)
+    escalations = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=[*DIMENSIONS, "rep_id"], name="dash_handoffday_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.handoffs} handoffs"
+
+
+class HandoffTimeDay(models.Model):
+    ACCEPT, CONTACT = "accept", "contact"
+    day = models.DateField()
+    source = models.CharField(max_length=32)
+    campaign_id = models.BigIntegerField(default=0)
+    team_id = models.BigIntegerField(default=0)
+    rep_id = models.BigIntegerField(default=0)
+    what = models.CharField(max_length=8)  # time to accept, or to first contact
+    bucket = models.SmallIntegerField()  # dashboards.buckets
+    handoffs = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[*DIMENSIONS, "rep_id", "what", "bucket"], name="dash_handofftime_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.what} bucket {self.bucket}: {self.handoffs}"
+
+
+class BlameDay(models.Model):
+    day = models.DateField()  # the day the handoffs were made
+    source = models.CharField(max_length=32)
+    campaign_id = models.BigIntegerField(default=0)
+    team_id = models.BigIntegerField(default=0)
+    username = models.CharField(max_length=150)  # "": the queue
+    breaches = models.IntegerField(default=0)
+    escalations = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=[*DIMENSIONS, "username"], name="dash_blameday_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.username}: {self.breaches}"
+
+
+class RejectionDay(models.Model):
+    day = models.DateField()  # the day sales rejected them
+    source = models.CharField(max_length=32)
+    campaign_id = models.BigIntegerField(default=0)
+    team_id = models.BigIntegerField(default=0)
+    reason = models.CharField(max_length=16)
+    handoffs = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=[*DIMENSIONS, "reason"], name="dash_rejectionday_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.reason}: {self.handoffs}"
 
 
 class RollupState(models.Model):

@@ -4,7 +4,7 @@ model's view.
 
 - Rejections: the handoffs sales rejected during the period, by the reason code given
   and the lead's source channel or campaign; the team filter is the team the handoff
-  went to.
+  went to (read from RejectionDay, kept by the rollup job).
 - Recycled: leads moved back into Nurturing (from MQL, SAL, SQL, lost or disqualified)
   during the period, counted once each from their first such move in it; "later
   reached" counts those whose stage history, after that move, reaches SQL (or further),
@@ -27,23 +27,18 @@ LABELS = dict(Handoff.Reason.choices)
 
 
 def rejected(f: Filters, by: str) -> dict:
-    """(value of the SQL `by`) → reason → handoffs rejected in the period."""
-    low, high = f.bounds()
-    where, params = f.handoff_where()
+    """(value of the RejectionDay column `by`: source or campaign_id) → reason →
+    handoffs rejected in the period."""
+    where, params = f.where()
     with cursor() as c:
         c.execute(
-            f"""
-            SELECT {by}, h.reject_reason, count(*)
-            FROM handoff_handoff h JOIN leads_lead l ON l.id = h.lead_id
-            WHERE h.status = 'rejected' AND h.closed_at >= %s AND h.closed_at < %s
-              AND {where}
-            GROUP BY 1, 2
-            """,  # noqa: S608
-            [low, high, *params],
+            f"SELECT {by}, reason, sum(handoffs) FROM dashboards_rejectionday "  # noqa: S608
+            f"WHERE day BETWEEN %s AND %s AND {where} GROUP BY 1, 2 HAVING sum(handoffs) <> 0",
+            [f.start, f.end, *params],
         )
         found: dict = defaultdict(dict)
         for key, reason, n in c.fetchall():
-            found[key][reason] = n
+            found[key][reason] = int(n)
     return found
 
 
@@ -60,12 +55,12 @@ def _reason_rows(found: dict, labels: dict) -> list[dict]:
 
 
 def rejections_by_source(f: Filters) -> list[dict]:
-    found = rejected(f, "l.source")
+    found = rejected(f, "source")
     return _reason_rows(found, {s: Source(s).label for s in found if s in Source.values})
 
 
 def rejections_by_campaign(f: Filters) -> list[dict]:
-    found = rejected(f, "coalesce(l.campaign_id, 0)")
+    found = rejected(f, "campaign_id")
     labels = {
         c.pk: f"{c.name} ({c.code})"
         for c in Campaign.objects.using(db_alias()).filter(pk__in=list(found))

@@ -158,20 +158,15 @@ def by_campaign(f: Filters) -> list[dict]:
 def rejections(f: Filters) -> list[dict]:
     """Per campaign: the handoffs rejected in the period by reason, beside the handoffs
     made in the period (the share is rejected over made)."""
-    low, high = f.bounds()
-    where, params = f.handoff_where()
-    by = rejected(f, "coalesce(l.campaign_id, 0)")
+    where, params = f.where()
+    by = rejected(f, "campaign_id")
     with cursor() as c:
         c.execute(
-            f"""
-            SELECT coalesce(l.campaign_id, 0), count(*)
-            FROM handoff_handoff h JOIN leads_lead l ON l.id = h.lead_id
-            WHERE h.created_at >= %s AND h.created_at < %s AND {where}
-            GROUP BY 1
-            """,  # noqa: S608
-            [low, high, *params],
+            f"SELECT campaign_id, sum(handoffs) FROM dashboards_handoffday "  # noqa: S608
+            f"WHERE day BETWEEN %s AND %s AND {where} GROUP BY 1",
+            [f.start, f.end, *params],
         )
-        made = dict(c.fetchall())
+        made = {k: int(n) for k, n in c.fetchall()}
     campaigns = _campaigns([k for k in by if k])
     rows = []
     for cid, reasons in by.items():

@@ -47,6 +47,11 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "handoff_handoff": ("lead_id",),
 }
 
+# The dashboards' tables the rollup writes (a rebuild empties them all first).
+TABLES = ("dashboards_visit", "dashboards_stageday", "dashboards_cohortday", "dashboards_timeday",
+          "dashboards_handofffact", "dashboards_handoffday", "dashboards_handofftimeday",
+          "dashboards_blameday", "dashboards_rejectionday")  # fmt: skip
+
 FUNNEL_ORDER = "ARRAY['new','nurturing','mql','sal','sql','opportunity','won']::text[]"
 
 
@@ -161,8 +166,7 @@ def _gaps(c, table: str, lo: int, hi: int) -> list[tuple[int, int]]:
 
 def rebuild(c) -> int:
     """Recompute every lead (the first run): in spans of lead ids."""
-    c.execute("TRUNCATE dashboards_visit, dashboards_stageday, dashboards_cohortday, "
-              "dashboards_timeday")  # fmt: skip
+    c.execute(f"TRUNCATE {', '.join(TABLES)}")
     c.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0), count(*) FROM leads_lead")
     low, high, total = c.fetchone()
     for start in range(low, high + 1, SPAN):
@@ -171,8 +175,7 @@ def rebuild(c) -> int:
                   [start, start + SPAN])  # fmt: skip
         c.execute("ANALYZE dash_dirty")
         _recompute(c, span=(start, start + SPAN))
-    c.execute("ANALYZE dashboards_visit, dashboards_stageday, dashboards_cohortday, "
-              "dashboards_timeday")  # fmt: skip
+    c.execute(f"ANALYZE {', '.join(TABLES)}")
     return total
 
 
@@ -304,3 +307,96 @@ def _recompute(c, *, span: tuple[int, int] | None = None) -> None:
         """  # noqa: S608
     )
     c.execute("TRUNCATE dash_gone, dash_new")
+    _recompute_handoffs(c, within)
+
+
+# A handoff fact's columns, in the order the statement below writes them.
+_HANDOFF = ("id, lead_id, day, closed_day, source, campaign_id, team_id, rep_id, rejected, "
+            "reason, accepted, accepted_in_sla, contacted, contacted_in_sla, accept_seconds, "
+            "contact_seconds, breaches, escalations, blame")  # fmt: skip
+
+
+def _recompute_handoffs(c, within) -> None:
+    """Replace the handoff facts of the leads in dash_dirty and move the handoff rollups
+    (HandoffDay, HandoffTimeDay, BlameDay, RejectionDay) by new minus old."""
+    from handoff.services.sla import BREACHED, ESCALATED
+
+    c.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS dash_hgone (LIKE dashboards_handofffact) ON COMMIT DROP;"
+        "CREATE TEMP TABLE IF NOT EXISTS dash_hnew (LIKE dashboards_handofffact) ON COMMIT DROP;"
+        "TRUNCATE dash_hgone, dash_hnew;"
+        "WITH gone AS (DELETE FROM dashboards_handofffact v USING dash_dirty d "
+        "  WHERE v.lead_id = d.lead_id RETURNING v.*) "
+        "INSERT INTO dash_hgone SELECT * FROM gone;"
+    )
+    c.execute(
+        f"""
+        WITH made AS (
+          INSERT INTO dashboards_handofffact ({_HANDOFF})
+          SELECT h.id, h.lead_id, (h.created_at AT TIME ZONE %(tz)s)::date,
+                 (h.closed_at AT TIME ZONE %(tz)s)::date, l.source,
+                 coalesce(l.campaign_id, 0), h.team_id, coalesce(h.rep_id, 0),
+                 h.status = 'rejected', h.reject_reason,
+                 h.accepted_at IS NOT NULL,
+                 h.accepted_at IS NOT NULL AND h.accept_breached_at IS NULL
+                   AND h.escalations = 0,
+                 h.contacted_at IS NOT NULL,
+                 h.contacted_at IS NOT NULL AND h.contact_breached_at IS NULL,
+                 h.accept_business_seconds, h.contact_business_seconds, h.breaches,
+                 h.escalations,
+                 coalesce((
+                   SELECT jsonb_object_agg(who, jsonb_build_array(b, e)) FROM (
+                     SELECT coalesce(CASE WHEN a.kind = %(breached)s THEN a.data->>'rep'
+                                          ELSE a.data->>'from' END, '') AS who,
+                            count(*) FILTER (WHERE a.kind = %(breached)s) AS b,
+                            count(*) FILTER (WHERE a.kind = %(escalated)s) AS e
+                     FROM leads_activity a
+                     WHERE a.lead_id = h.lead_id AND a.kind IN (%(breached)s, %(escalated)s)
+                       AND a.data->>'handoff' = h.id::text
+                     GROUP BY 1) x), '{{}}'::jsonb)
+          FROM handoff_handoff h JOIN dash_dirty d ON d.lead_id = h.lead_id
+          JOIN leads_lead l ON l.id = h.lead_id {within("h.lead_id")}
+          RETURNING *
+        )
+        INSERT INTO dash_hnew SELECT * FROM made
+        """,  # noqa: S608
+        {"tz": settings.TIME_ZONE, "breached": BREACHED, "escalated": ESCALATED},
+    )
+    both = "(SELECT *, 1 AS sign FROM dash_hnew UNION ALL SELECT *, -1 FROM dash_hgone) v"
+    dims = "source, campaign_id, team_id"
+    _add(c, "dashboards_handoffday", f"day, {dims}, rep_id",
+         {"handoffs": "sign", "accepted": "sign * accepted::int",
+          "accepted_in_sla": "sign * accepted_in_sla::int", "contacted": "sign * contacted::int",
+          "contacted_in_sla": "sign * contacted_in_sla::int", "breaches": "sign * breaches",
+          "escalations": "sign * escalations"},
+         source=both)  # fmt: skip
+    _add(c, "dashboards_handofftimeday", f"day, {dims}, rep_id, what, bucket",
+         {"handoffs": "sign"}, source=f"{both} CROSS JOIN LATERAL (VALUES "
+         f"('accept', width_bucket(accept_seconds, {buckets.SQL_EDGES})), "
+         f"('contact', width_bucket(contact_seconds, {buckets.SQL_EDGES}))) AS t(what, bucket)",
+         where="t.bucket IS NOT NULL")  # fmt: skip
+    _add(c, "dashboards_blameday", f"day, {dims}, username",
+         {"breaches": "sign * (b.value->>0)::int", "escalations": "sign * (b.value->>1)::int"},
+         source=f"{both} CROSS JOIN LATERAL jsonb_each(v.blame) AS b(username, value)")  # fmt: skip
+    _add(c, "dashboards_rejectionday", f"day, {dims}, reason", {"handoffs": "sign"},
+         source=f"(SELECT closed_day AS day, {dims}, reason, sign FROM {both} "  # noqa: S608
+         "WHERE rejected AND closed_day IS NOT NULL) v")  # fmt: skip
+    c.execute("TRUNCATE dash_hgone, dash_hnew")
+
+
+def _add(c, table: str, keys: str, sums: dict[str, str], *, source: str,
+         where: str = "TRUE") -> None:  # fmt: skip
+    """Add to `table`'s counts, per `keys`, the signed sums over `source` (new facts +1,
+    the ones they replace -1): "+= new - old", nothing written where it comes to 0."""
+    names = ", ".join(sums)
+    c.execute(
+        f"""
+        INSERT INTO {table} ({keys}, {names})
+        SELECT {keys}, {", ".join(f"sum({e})" for e in sums.values())}
+        FROM {source} WHERE {where}
+        GROUP BY {keys}
+        HAVING {" OR ".join(f"sum({e}) <> 0" for e in sums.values())}
+        ON CONFLICT ({keys}) DO UPDATE SET
+          {", ".join(f"{n} = {table}.{n} + EXCLUDED.{n}" for n in sums)}
+        """  # noqa: S608
+    )
