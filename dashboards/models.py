@@ -1,4 +1,4 @@
-"""The dashboards' own tables: per-visit facts and daily rollups, kept exact by the
+"""The dashboards' own tables: per-visit facts and daily (and monthly) rollups, kept exact by the
 rollup job (dashboards.services.rollup) from a watermark over the other apps' rows.
 
 - `Visit`: one row per stage-history row (a lead's stay in a stage): when it began and
@@ -8,14 +8,19 @@ rollup job (dashboards.services.rollup) from a watermark over the other apps' ro
 - `CohortDay`: per day of creation and dimensions, how many of the leads created that
   day ever reached each stage, and the won revenue ("cohort" counting). Stage
   `created` counts the leads themselves.
+- `CohortEver`: CohortDay summed over all days and teams (what costs divide by).
 - `TimeDay`: per day (of entry, or of the lead's creation: `counted_by`), stage,
   dimensions and duration bucket (dashboards.buckets), how many ended visits lasted that
   long. Time-in-stage percentiles sum these instead of sorting visits.
+- `AgingLead`: the leads waiting untouched in MQL or SAL (the aging page's list).
 - `HandoffFact`: one row per handoff (what the SLA, closed-loop and sources pages count
   of it), with its lead's source and campaign and the handoff's own team and rep, and
   who the timeline blames for its breaches and escalations. `HandoffDay`,
   `HandoffTimeDay`, `BlameDay` and `RejectionDay` sum them per day (of the handoff; of
   its rejection) and dimensions.
+- Each rollup holds a row per day (`grain` "d") and per calendar month ("m", `day` its
+  1st): a period reads the whole months inside it from month rows, the rest from days
+  (filters.Filters.period_rows).
 - `RollupState`: the watermarks (last id read of each source table), the ids still
   missing below them (rows of transactions not committed yet), and as of when.
 """
@@ -49,6 +54,8 @@ class Visit(models.Model):
     campaign_id = models.BigIntegerField(default=0)  # 0: none
     team_id = models.BigIntegerField(default=0)  # the team of the lead's latest handoff
     amount = models.DecimalField(max_digits=14, decimal_places=2, null=True)  # won: revenue
+    # The furthest funnel stage (1: new … 7: won) the lead entered after this visit began.
+    reached_later = models.SmallIntegerField(null=True)
 
     class Meta:
         indexes = [
@@ -66,6 +73,20 @@ class Visit(models.Model):
                 condition=models.Q(seconds__isnull=False),
                 name="dash_visit_cohort_idx",
             ),
+            # The moves back into nurturing (the closed loop's recycled leads).
+            models.Index(
+                fields=["entered_day"],
+                include=[
+                    "lead_id",
+                    "entered_at",
+                    "source",
+                    "campaign_id",
+                    "team_id",
+                    "reached_later",
+                ],
+                condition=models.Q(stage="nurturing", backward=True),
+                name="dash_visit_recycled_idx",
+            ),
             # The visits still going (one per lead): how long leads have waited.
             models.Index(
                 fields=["stage", "entered_day"],
@@ -80,6 +101,7 @@ class Visit(models.Model):
 
 
 class StageDay(models.Model):
+    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
     day = models.DateField()
     stage = models.CharField(max_length=16)
     source = models.CharField(max_length=32)
@@ -94,7 +116,7 @@ class StageDay(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "stage", "source", "campaign_id", "team_id"],
+                fields=["grain", "day", "stage", "source", "campaign_id", "team_id"],
                 name="dash_stageday_key",
             )
         ]
@@ -104,6 +126,7 @@ class StageDay(models.Model):
 
 
 class CohortDay(models.Model):
+    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
     day = models.DateField()  # the leads' creation day
     stage = models.CharField(max_length=16)
     source = models.CharField(max_length=32)
@@ -116,7 +139,7 @@ class CohortDay(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "stage", "source", "campaign_id", "team_id"],
+                fields=["grain", "day", "stage", "source", "campaign_id", "team_id"],
                 name="dash_cohortday_key",
             )
         ]
@@ -125,9 +148,31 @@ class CohortDay(models.Model):
         return f"{self.day} {self.stage}: {self.leads}"
 
 
+class CohortEver(models.Model):
+    """CohortDay over all days and teams: per stage, source and campaign, the leads ever
+    created (stage `created`) or that ever reached the stage, and the won revenue."""
+
+    stage = models.CharField(max_length=16)
+    source = models.CharField(max_length=32)
+    campaign_id = models.BigIntegerField(default=0)
+    leads = models.IntegerField(default=0)
+    amount = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stage", "source", "campaign_id"], name="dash_cohortever_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage} {self.source} {self.campaign_id}: {self.leads}"
+
+
 class TimeDay(models.Model):
     ENTERED, CREATED = "entered", "created"
     counted_by = models.CharField(max_length=8)  # `day` is the visit's entry or cohort day
+    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
     day = models.DateField()
     stage = models.CharField(max_length=16)
     source = models.CharField(max_length=32)
@@ -139,8 +184,8 @@ class TimeDay(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["counted_by", "day", "stage", "source", "campaign_id", "team_id",
-                        "bucket"],
+                fields=["counted_by", "grain", "day", "stage", "source", "campaign_id",
+                        "team_id", "bucket"],
                 include=["visits"],
                 name="dash_timeday_key",
             )
@@ -150,7 +195,38 @@ class TimeDay(models.Model):
         return f"{self.counted_by} {self.day} {self.stage} bucket {self.bucket}: {self.visits}"
 
 
-DIMENSIONS = ["day", "source", "campaign_id", "team_id"]
+class AgingLead(models.Model):
+    """A lead waiting untouched in MQL or SAL: its open visit is of that stage (and it is
+    in it now), it is not merged away, and no call, email or meeting was logged since it
+    entered the stage. The aging page lists these (oldest first) and counts them."""
+
+    lead_id = models.BigIntegerField(primary_key=True)
+    stage = models.CharField(max_length=16)
+    entered_at = models.DateTimeField()
+    entered_day = models.DateField()
+    source = models.CharField(max_length=32)  # the visit's dimensions, as on the funnel
+    campaign_id = models.BigIntegerField(default=0)
+    team_id = models.BigIntegerField(default=0)
+    batch_kind = models.CharField(max_length=8)  # import, campaign, form or source
+    batch_key = models.CharField(max_length=64)
+    owner_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["entered_at", "lead_id"], name="dash_aging_order_idx"),
+            models.Index(
+                fields=["entered_day"],
+                include=["entered_at", "stage", "source", "campaign_id", "team_id",
+                         "batch_kind", "batch_key", "owner_id"],
+                name="dash_aging_day_idx",
+            ),
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id} waiting in {self.stage}"
+
+
+DIMENSIONS = ["grain", "day", "source", "campaign_id", "team_id"]
 
 
 class HandoffFact(models.Model):
@@ -183,6 +259,7 @@ class HandoffFact(models.Model):
 
 
 class HandoffDay(models.Model):
+    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
     day = models.DateField()  # the day the handoffs were made
     source = models.CharField(max_length=32)
     campaign_id = models.BigIntegerField(default=0)
@@ -207,6 +284,7 @@ class HandoffDay(models.Model):
 
 class HandoffTimeDay(models.Model):
     ACCEPT, CONTACT = "accept", "contact"
+    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
     day = models.DateField()
     source = models.CharField(max_length=32)
     campaign_id = models.BigIntegerField(default=0)
@@ -228,6 +306,7 @@ class HandoffTimeDay(models.Model):
 
 
 class BlameDay(models.Model):
+    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
     day = models.DateField()  # the day the handoffs were made
     source = models.CharField(max_length=32)
     campaign_id = models.BigIntegerField(default=0)
@@ -246,6 +325,7 @@ class BlameDay(models.Model):
 
 
 class RejectionDay(models.Model):
+    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
     day = models.DateField()  # the day sales rejected them
     source = models.CharField(max_length=32)
     campaign_id = models.BigIntegerField(default=0)

@@ -8,7 +8,8 @@ model's view.
 - Recycled: leads moved back into Nurturing (from MQL, SAL, SQL, lost or disqualified)
   during the period, counted once each from their first such move in it; "later
   reached" counts those whose stage history, after that move, reaches SQL (or further),
-  opportunity (or further) and won. Source, campaign and team filter the visit's
+  opportunity (or further) and won (the visit's `reached_later`: the furthest stage its
+  lead entered after it began). Source, campaign and team filter the visit's
   dimensions, as on the funnel.
 """
 
@@ -16,12 +17,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from dashboards.models import FUNNEL
 from dashboards.selectors.filters import Filters, cursor, db_alias
 from dashboards.tables import INT, RATE, TEXT, Column, Page, Table, chart, describe, ratio
 from handoff.models import Handoff
 from leads.models import Campaign, Source
 
 NO_MODEL = "No predictive model is active yet."
+LATER = ("sql", "opportunity", "won")  # "later reached" counts this stage or further
 REASONS = list(Handoff.Reason.values)
 LABELS = dict(Handoff.Reason.choices)
 
@@ -30,11 +33,12 @@ def rejected(f: Filters, by: str) -> dict:
     """(value of the RejectionDay column `by`: source or campaign_id) → reason →
     handoffs rejected in the period."""
     where, params = f.where()
+    days, spans = f.period_rows()
     with cursor() as c:
         c.execute(
             f"SELECT {by}, reason, sum(handoffs) FROM dashboards_rejectionday "  # noqa: S608
-            f"WHERE day BETWEEN %s AND %s AND {where} GROUP BY 1, 2 HAVING sum(handoffs) <> 0",
-            [f.start, f.end, *params],
+            f"WHERE {days} AND {where} GROUP BY 1, 2 HAVING sum(handoffs) <> 0",
+            [*spans, *params],
         )
         found: dict = defaultdict(dict)
         for key, reason, n in c.fetchall():
@@ -76,24 +80,18 @@ def recycled(f: Filters) -> list[dict]:
         c.execute(
             f"""
             WITH recycled AS (
-              SELECT v.lead_id, min(v.source) AS source, min(v.entered_at) AS at
+              SELECT DISTINCT ON (v.lead_id) v.source, v.reached_later
               FROM dashboards_visit v
               WHERE v.stage = 'nurturing' AND v.backward AND v.entered_day BETWEEN %s AND %s
                 AND {where}
-              GROUP BY v.lead_id
+              ORDER BY v.lead_id, v.entered_at
             )
-            SELECT r.source, count(*), count(*) FILTER (WHERE x.sql),
-                   count(*) FILTER (WHERE x.opportunity), count(*) FILTER (WHERE x.won)
-            FROM recycled r
-            CROSS JOIN LATERAL (
-              SELECT coalesce(bool_or(w.stage IN ('sql', 'opportunity', 'won')), false) AS sql,
-                     coalesce(bool_or(w.stage IN ('opportunity', 'won')), false) AS opportunity,
-                     coalesce(bool_or(w.stage = 'won'), false) AS won
-              FROM dashboards_visit w WHERE w.lead_id = r.lead_id AND w.entered_at > r.at
-            ) x
-            GROUP BY 1
+            SELECT source, count(*), count(*) FILTER (WHERE reached_later >= %s),
+                   count(*) FILTER (WHERE reached_later >= %s),
+                   count(*) FILTER (WHERE reached_later >= %s)
+            FROM recycled GROUP BY 1
             """,  # noqa: S608
-            [f.start, f.end, *params],
+            [f.start, f.end, *params, *(FUNNEL.index(s) + 1 for s in LATER)],
         )
         found = c.fetchall()
     rows = [

@@ -92,19 +92,20 @@ class Funnel:
 
 def _counts(f: Filters) -> dict[str, dict[str, int]]:
     where, params = f.where()
+    days, spans = f.period_rows()
     with cursor() as c:
         if f.mode == COHORT:
             c.execute(
                 f"SELECT stage, sum(leads), sum(onward) FROM dashboards_cohortday "  # noqa: S608
-                f"WHERE day BETWEEN %s AND %s AND {where} GROUP BY stage",
-                [f.start, f.end, *params],
+                f"WHERE {days} AND {where} GROUP BY stage",
+                [*spans, *params],
             )
             return {s: {"entered": int(n), "converted": int(o)} for s, n, o in c.fetchall()}
         c.execute(
             f"SELECT stage, sum(entries), sum(forward), sum(reentries), sum(backward), "  # noqa: S608
             f"sum(waiting) FROM dashboards_stageday "
-            f"WHERE day BETWEEN %s AND %s AND {where} GROUP BY stage",
-            [f.start, f.end, *params],
+            f"WHERE {days} AND {where} GROUP BY stage",
+            [*spans, *params],
         )
         return {
             s: {"entered": int(e), "converted": int(fw), "reentries": int(r),
@@ -117,13 +118,14 @@ def _times(f: Filters) -> dict[str, tuple[int | None, int | None, int]]:
     """Median and p90 seconds in each stage over the ended visits (from their duration
     buckets: within buckets.PRECISION of the exact figure), and how many (exact)."""
     where, params = f.where()
+    days, spans = f.period_rows()
     counted_by = TimeDay.CREATED if f.mode == COHORT else TimeDay.ENTERED
     with cursor() as c:
         c.execute(
             f"SELECT stage, bucket, sum(visits) FROM dashboards_timeday "  # noqa: S608
-            f"WHERE counted_by = %s AND day BETWEEN %s AND %s AND stage = ANY(%s) "
+            f"WHERE counted_by = %s AND {days} AND stage = ANY(%s) "
             f"AND {where} GROUP BY 1, 2",
-            [counted_by, f.start, f.end, [*FUNNEL, *EXITS], *params],
+            [counted_by, *spans, [*FUNNEL, *EXITS], *params],
         )
         found: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for stage, number, n in c.fetchall():
@@ -140,18 +142,19 @@ def waited_longer(f: Filters, stage: str, *, as_of: datetime) -> int:
     have lasted) longer than a day (WAITED): the ended ones from their duration buckets
     (a day is a bucket edge, so the count is exact), the open ones from the visits."""
     where, params = f.where()
+    days, spans = f.period_rows()
     vwhere, vparams = f.where("v")
     counted_by = TimeDay.CREATED if f.mode == COHORT else TimeDay.ENTERED
     day = "created_day" if f.mode == COHORT else "entered_day"
     with cursor() as c:
         c.execute(
             f"SELECT coalesce((SELECT sum(visits) FROM dashboards_timeday "  # noqa: S608
-            f"  WHERE counted_by = %s AND stage = %s AND day BETWEEN %s AND %s AND {where} "
+            f"  WHERE counted_by = %s AND stage = %s AND {days} AND {where} "
             f"  AND bucket >= %s), 0) "
             f"+ (SELECT count(*) FROM dashboards_visit v WHERE v.stage = %s "
             f"  AND v.{day} BETWEEN %s AND %s AND {vwhere} AND v.seconds IS NULL "
             f"  AND v.entered_at < %s)",
-            [counted_by, stage, f.start, f.end, *params, buckets.bucket(buckets.MORE_THAN_A_DAY),
+            [counted_by, stage, *spans, *params, buckets.bucket(buckets.MORE_THAN_A_DAY),
              stage, f.start, f.end, *vparams, as_of - WAITED],
         )  # fmt: skip
         return c.fetchone()[0]

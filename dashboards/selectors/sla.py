@@ -78,25 +78,26 @@ def _figures(row: dict) -> dict:
     return row
 
 
-def _grouped(f: Filters, group: str | None) -> list[tuple]:
+def _grouped(f: Filters, group: str | None, *, months: bool = True) -> list[tuple]:
     """The figures (in _NAMES' order) per value of `group` (a HandoffDay column or
     expression; None: one row for all), from the handoff rollups; the medians from the
     duration buckets."""
     where, params = f.where()
+    days, spans = f.period_rows(months=months)
     key = group or "NULL::int"
     keep = "GROUP BY 1 HAVING sum(handoffs) <> 0" if group else ""  # else: one row
     with cursor() as c:
         c.execute(
             f"SELECT {key}, {', '.join(f'coalesce(sum({n}), 0)' for n in _SUMS)} "  # noqa: S608
-            f"FROM dashboards_handoffday WHERE day BETWEEN %s AND %s AND {where} {keep}",
-            [f.start, f.end, *params],
+            f"FROM dashboards_handoffday WHERE {days} AND {where} {keep}",
+            [*spans, *params],
         )
         sums = {k: dict(zip(_SUMS, (int(v) for v in values), strict=True))
                 for k, *values in c.fetchall()}  # fmt: skip
         c.execute(
             f"SELECT {key}, what, bucket, sum(handoffs) FROM dashboards_handofftimeday "  # noqa: S608
-            f"WHERE day BETWEEN %s AND %s AND {where} GROUP BY 1, 2, 3",
-            [f.start, f.end, *params],
+            f"WHERE {days} AND {where} GROUP BY 1, 2, 3",
+            [*spans, *params],
         )
         times: dict = defaultdict(list)
         for k, what, number, n in c.fetchall():
@@ -122,12 +123,13 @@ def _blame(f: Filters) -> dict[str | None, dict[str, int]]:
     """username (None: the queue) → breaches and escalations, from the timeline entries
     of the selected handoffs (summed per day in BlameDay)."""
     where, params = f.where()
+    days, spans = f.period_rows()
     with cursor() as c:
         c.execute(
             f"SELECT username, sum(breaches), sum(escalations) FROM dashboards_blameday "  # noqa: S608
-            f"WHERE day BETWEEN %s AND %s AND {where} GROUP BY 1 "
+            f"WHERE {days} AND {where} GROUP BY 1 "
             f"HAVING sum(breaches) <> 0 OR sum(escalations) <> 0",
-            [f.start, f.end, *params],
+            [*spans, *params],
         )
         return {name or None: {"breaches": int(b), "escalations": int(e)}
                 for name, b, e in c.fetchall()}  # fmt: skip
@@ -188,7 +190,7 @@ def by_team(f: Filters) -> list[dict]:
 
 def by_week(f: Filters) -> list[dict]:
     week = "date_trunc('week', day)::date"  # days are the installation's (filters.zone)
-    rows = _as_rows(_grouped(f, week))
+    rows = _as_rows(_grouped(f, week, months=False))  # weeks: from the day rows
     for row in rows:
         row["label"] = row["key"].isoformat()
     return sorted(rows, key=lambda r: r["key"])

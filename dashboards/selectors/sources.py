@@ -85,14 +85,16 @@ class Funnel:
 
 def _cohort(f: Filters, by: str, *, lifetime: bool = False) -> dict:
     """(key of `by`) → Funnel, from CohortDay: the period's cohort under the filters, or
-    (`lifetime`) every cohort of all time, unfiltered (what costs are divided by)."""
+    (`lifetime`, from CohortEver) every cohort of all time, unfiltered (what costs are
+    divided by)."""
     where, params = ("TRUE", []) if lifetime else f.where()
-    days = "TRUE" if lifetime else "day BETWEEN %s AND %s"
+    table = "dashboards_cohortever" if lifetime else "dashboards_cohortday"
+    days, spans = ("TRUE", []) if lifetime else f.period_rows()
     with cursor() as c:
         c.execute(
-            f"SELECT {by}, stage, sum(leads), sum(amount) FROM dashboards_cohortday "  # noqa: S608
+            f"SELECT {by}, stage, sum(leads), sum(amount) FROM {table} "  # noqa: S608
             f"WHERE {days} AND {where} AND stage = ANY(%s) GROUP BY 1, 2",
-            [*([] if lifetime else [f.start, f.end]), *params, list(STAGES)],
+            [*spans, *params, list(STAGES)],
         )
         found: dict = defaultdict(Funnel)
         for key, stage, n, amount in c.fetchall():
@@ -159,12 +161,13 @@ def rejections(f: Filters) -> list[dict]:
     """Per campaign: the handoffs rejected in the period by reason, beside the handoffs
     made in the period (the share is rejected over made)."""
     where, params = f.where()
+    days, spans = f.period_rows()
     by = rejected(f, "campaign_id")
     with cursor() as c:
         c.execute(
             f"SELECT campaign_id, sum(handoffs) FROM dashboards_handoffday "  # noqa: S608
-            f"WHERE day BETWEEN %s AND %s AND {where} GROUP BY 1",
-            [f.start, f.end, *params],
+            f"WHERE {days} AND {where} GROUP BY 1",
+            [*spans, *params],
         )
         made = {k: int(n) for k, n in c.fetchall()}
     campaigns = _campaigns([k for k in by if k])

@@ -5,8 +5,9 @@ where a lead's funnel facts can change — stage history, the timeline (handoffs
 breaches, contacts and outcomes all write one), field changes (source, campaign),
 merges and handoffs — and collects their leads ("dirty" leads). For those leads it
 deletes their `Visit` rows, computes them again from the stage history, and adds the
-difference (new minus old) to `StageDay`, `CohortDay` and `TimeDay` (durations in
-buckets). A lead recomputed twice adds
+difference (new minus old) to `StageDay`, `CohortDay`, `CohortEver` and `TimeDay`
+(durations in buckets); likewise each handoff of those leads (`HandoffFact` and its
+rollups). A lead recomputed twice adds
 nothing the second time, so each change is counted exactly once however often a run
 repeats, and a late row (written now with an earlier date) is counted on its own day.
 
@@ -18,6 +19,9 @@ come). The first run has no watermark and recomputes every lead.
 No trigger runs on the hot path; `tick` (every scheduler pass) hands the run to a worker
 (`dashboards.tasks.rollup`), and runs never overlap (an advisory lock).
 """
+
+# The SQL is built from this module's own table and column names; values are parameters.
+# ruff: noqa: S608
 
 from __future__ import annotations
 
@@ -48,7 +52,8 @@ SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 # The dashboards' tables the rollup writes (a rebuild empties them all first).
-TABLES = ("dashboards_visit", "dashboards_stageday", "dashboards_cohortday", "dashboards_timeday",
+TABLES = ("dashboards_visit", "dashboards_aginglead", "dashboards_stageday", "dashboards_cohortday",
+          "dashboards_cohortever", "dashboards_timeday",
           "dashboards_handofffact", "dashboards_handoffday", "dashboards_handofftimeday",
           "dashboards_blameday", "dashboards_rejectionday")  # fmt: skip
 
@@ -121,7 +126,7 @@ def _read(c, table: str, columns: tuple[str, ...], mark: int | None, gaps: list,
           *, now: datetime, collect: bool) -> tuple[int, list]:  # fmt: skip
     """Collect the leads of `table`'s rows above `mark` and of the missing ids that came;
     return the new watermark and the ids still missing ([low, high, first seen])."""
-    c.execute(f"SELECT coalesce(max(id), 0) FROM {table}")  # noqa: S608 - our table names
+    c.execute(f"SELECT coalesce(max(id), 0) FROM {table}")
     top = c.fetchone()[0]
     low = mark if mark is not None else max(0, top - FIRST_LOOKBACK)
     ranges = [(lo, hi) for lo, hi, _ in gaps]
@@ -129,7 +134,7 @@ def _read(c, table: str, columns: tuple[str, ...], mark: int | None, gaps: list,
         where = ["id > %s AND id <= %s"] + ["id BETWEEN %s AND %s"] * len(ranges)
         params = [low, top] + [v for r in ranges for v in r]
         picks = " UNION ".join(
-            f"SELECT {col} FROM {table} WHERE ({' OR '.join(where)}) AND {col} IS NOT NULL"  # noqa: S608
+            f"SELECT {col} FROM {table} WHERE ({' OR '.join(where)}) AND {col} IS NOT NULL"
             for col in columns
         )
         c.execute(
@@ -143,7 +148,7 @@ def _read(c, table: str, columns: tuple[str, ...], mark: int | None, gaps: list,
             continue
         still += [(a, b, seen) for a, b in _gaps(c, table, lo, hi)]
     if top > low:
-        c.execute(f"SELECT count(*) FROM {table} WHERE id > %s AND id <= %s", [low, top])  # noqa: S608
+        c.execute(f"SELECT count(*) FROM {table} WHERE id > %s AND id <= %s", [low, top])
         if c.fetchone()[0] != top - low:
             still += [(a, b, now.isoformat()) for a, b in _gaps(c, table, low + 1, top)]
     return max(top, mark or 0), [list(g) for g in still]
@@ -158,7 +163,7 @@ def _gaps(c, table: str, lo: int, hi: int) -> list[tuple[int, int]]:
           FROM generate_series(%s::bigint, %s::bigint) g
           WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = g)
         ) x GROUP BY grp ORDER BY 1
-        """,  # noqa: S608
+        """,
         [lo, hi],
     )
     return [(a, b) for a, b in c.fetchall()]
@@ -181,14 +186,14 @@ def rebuild(c) -> int:
 
 # A visit's columns, in the order the statements below write them.
 _VISIT = ("id, lead_id, stage, from_stage, entered_at, left_at, seconds, entered_day, created_day, "
-          "reentry, backward, forward, onward, source, campaign_id, team_id, amount")  # fmt: skip
+          "reentry, backward, forward, onward, source, campaign_id, team_id, amount, "
+          "reached_later")  # fmt: skip
 
 
-# StageDay's counts and the sums (over new visits +1, old ones −1) that move them.
+# StageDay's counts and what moves them (summed over new visits +1, old ones −1).
 _COUNTS = ("entries", "reentries", "backward", "forward", "waiting")
-_SUMS = ("sum(sign)", "sum(sign * reentry::int)", "sum(sign * backward::int)",
-         "sum(sign * forward::int)", "sum(sign * (left_at IS NULL)::int)")  # fmt: skip
-_sums = ", ".join(_SUMS)
+_SIGNED = ("sign", "sign * reentry::int", "sign * backward::int", "sign * forward::int",
+           "sign * (left_at IS NULL)::int")  # fmt: skip
 
 
 def _recompute(c, *, span: tuple[int, int] | None = None) -> None:
@@ -235,7 +240,11 @@ def _recompute(c, *, span: tuple[int, int] | None = None) -> None:
                  coalesce(max(array_position({FUNNEL_ORDER}, sc.to_stage::text)) OVER (
                      PARTITION BY sc.lead_id ORDER BY sc.changed_at, sc.id
                      ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
-                   > array_position({FUNNEL_ORDER}, sc.to_stage::text), false) AS onward
+                   > array_position({FUNNEL_ORDER}, sc.to_stage::text), false) AS onward,
+                 max(array_position({FUNNEL_ORDER}, sc.to_stage::text)) OVER (
+                     PARTITION BY sc.lead_id ORDER BY sc.changed_at
+                     RANGE BETWEEN '1 microsecond'::interval FOLLOWING
+                       AND UNBOUNDED FOLLOWING) AS reached_later
           FROM leads_stagechange sc JOIN dash_dirty d ON d.lead_id = sc.lead_id
             {within("sc.lead_id")}
           WINDOW w AS (PARTITION BY sc.lead_id ORDER BY sc.changed_at, sc.id)
@@ -245,69 +254,66 @@ def _recompute(c, *, span: tuple[int, int] | None = None) -> None:
                  extract(epoch FROM h.left_at - h.entered_at)::bigint,
                  (h.entered_at AT TIME ZONE %(tz)s)::date, dims.created_day, h.reentry,
                  h.backward, h.forward, h.onward, dims.source, dims.campaign_id, dims.team_id,
-                 CASE WHEN h.stage = 'won' THEN dims.amount END
+                 CASE WHEN h.stage = 'won' THEN dims.amount END, h.reached_later
           FROM history h JOIN dims USING (lead_id)
           RETURNING *
         )
         INSERT INTO dash_new SELECT * FROM made
-        """,  # noqa: S608
+        """,
         {"tz": tz},
     )
     keys = "day, stage, source, campaign_id, team_id"
-    c.execute(
-        f"""
-        INSERT INTO dashboards_stageday ({keys}, {", ".join(_COUNTS)})
-        SELECT entered_day, stage, source, campaign_id, team_id, {_sums}
-        FROM (SELECT *, 1 AS sign FROM dash_new UNION ALL SELECT *, -1 FROM dash_gone) v
-        GROUP BY 1, 2, 3, 4, 5
-        HAVING {" OR ".join(f"{s} <> 0" for s in _SUMS)}
-        ON CONFLICT ({keys}) DO UPDATE SET
-          {", ".join(f"{n} = dashboards_stageday.{n} + EXCLUDED.{n}" for n in _COUNTS)}
-        """  # noqa: S608
-    )
+    both = "(SELECT *, 1 AS sign FROM dash_new UNION ALL SELECT *, -1 FROM dash_gone) v"
+    _add(c, "dashboards_stageday", keys, dict(zip(_COUNTS, _SIGNED, strict=True)),
+         source=f"(SELECT entered_day AS day, * FROM {both}) x")  # fmt: skip
     # A cohort counts each lead once per stage reached (its first visit), and once as
     # created: a lead's own row of stage `created` comes from its first visit of all.
-    c.execute(
-        f"""
-        INSERT INTO dashboards_cohortday ({keys}, leads, onward, amount)
-        SELECT created_day, stage, source, campaign_id, team_id, sum(sign),
-               sum(sign * onward::int), coalesce(sum(sign * amount), 0)
-        FROM (
-          SELECT created_day, stage, source, campaign_id, team_id, sign, amount, onward
-          FROM (SELECT *, 1 AS sign FROM dash_new UNION ALL SELECT *, -1 FROM dash_gone) v
-          WHERE NOT reentry
-          UNION ALL
-          SELECT DISTINCT ON (lead_id, sign) created_day, 'created', source, campaign_id,
-                 team_id, sign, NULL, false
-          FROM (SELECT *, 1 AS sign FROM dash_new UNION ALL SELECT *, -1 FROM dash_gone) v
-        ) x
-        GROUP BY 1, 2, 3, 4, 5
-        HAVING sum(sign) <> 0 OR sum(sign * onward::int) <> 0
-            OR coalesce(sum(sign * amount), 0) <> 0
-        ON CONFLICT ({keys}) DO UPDATE SET
-          leads = dashboards_cohortday.leads + EXCLUDED.leads,
-          onward = dashboards_cohortday.onward + EXCLUDED.onward,
-          amount = dashboards_cohortday.amount + EXCLUDED.amount
-        """  # noqa: S608
+    cohort = (
+        f"(SELECT created_day AS day, stage, source, campaign_id, team_id, sign, "
+        f"coalesce(amount, 0) AS amount, onward FROM {both} WHERE NOT reentry "
+        f"UNION ALL SELECT DISTINCT ON (lead_id, sign) created_day, 'created', source, "
+        f"campaign_id, team_id, sign, 0, false FROM {both}) x"
     )
+    _add(c, "dashboards_cohortday", keys, {"leads": "sign", "onward": "sign * onward::int",
+         "amount": "sign * amount"}, source=cohort)  # fmt: skip
+    # The same over all time, unfiltered (what a campaign's or channel's cost divides by).
+    _add(c, "dashboards_cohortever", "stage, source, campaign_id",
+         {"leads": "sign", "amount": "sign * amount"}, source=cohort, grains=False)  # fmt: skip
     # Each ended visit's duration bucket, counted by its entry day and by its cohort day.
-    c.execute(
-        f"""
-        INSERT INTO dashboards_timeday (counted_by, {keys}, bucket, visits)
-        SELECT k.counted_by, k.day, stage, source, campaign_id, team_id,
-               width_bucket(seconds, {buckets.SQL_EDGES}), sum(sign)
-        FROM (SELECT *, 1 AS sign FROM dash_new UNION ALL SELECT *, -1 FROM dash_gone) v
-        CROSS JOIN LATERAL (VALUES ('entered', v.entered_day), ('created', v.created_day))
-          AS k(counted_by, day)
-        WHERE v.seconds IS NOT NULL
-        GROUP BY 1, 2, 3, 4, 5, 6, 7
-        HAVING sum(sign) <> 0
-        ON CONFLICT (counted_by, {keys}, bucket) DO UPDATE SET
-          visits = dashboards_timeday.visits + EXCLUDED.visits
-        """  # noqa: S608
-    )
+    _add(c, "dashboards_timeday", f"counted_by, {keys}, bucket", {"visits": "sign"},
+         source=f"(SELECT k.counted_by, k.day, stage, source, campaign_id, team_id, sign, "
+         f"width_bucket(seconds, {buckets.SQL_EDGES}) AS bucket FROM {both} "
+         "CROSS JOIN LATERAL (VALUES ('entered', v.entered_day), ('created', v.created_day)) "
+         "AS k(counted_by, day) WHERE v.seconds IS NOT NULL) x")  # fmt: skip
+    _recompute_aging(c)
     c.execute("TRUNCATE dash_gone, dash_new")
     _recompute_handoffs(c, within)
+
+
+def _recompute_aging(c) -> None:
+    """Replace the AgingLead rows of the leads in dash_dirty from their new visits."""
+    c.execute("DELETE FROM dashboards_aginglead a USING dash_dirty d WHERE a.lead_id = d.lead_id")
+    c.execute(
+        """
+        INSERT INTO dashboards_aginglead (lead_id, stage, entered_at, entered_day, source,
+            campaign_id, team_id, batch_kind, batch_key, owner_id)
+        SELECT v.lead_id, v.stage, v.entered_at, v.entered_day, v.source, v.campaign_id,
+               v.team_id,
+               CASE WHEN l.import_job_id IS NOT NULL THEN 'import'
+                    WHEN l.campaign_id IS NOT NULL THEN 'campaign'
+                    WHEN form.slug IS NOT NULL THEN 'form' ELSE 'source' END,
+               coalesce(l.import_job_id::text, l.campaign_id::text, form.slug, l.source),
+               l.owner_id
+        FROM dash_new v JOIN leads_lead l ON l.id = v.lead_id
+        LEFT JOIN LATERAL (
+          SELECT a.data->>'form' AS slug FROM leads_activity a
+          WHERE a.lead_id = l.id AND a.kind = 'form_submit' ORDER BY a.occurred_at, a.id LIMIT 1
+        ) form ON TRUE
+        WHERE v.left_at IS NULL AND v.stage IN ('mql', 'sal') AND l.stage = v.stage
+          AND (l.last_sales_touch_at IS NULL OR l.last_sales_touch_at < v.entered_at)
+          AND l.merged_into_id IS NULL
+        """
+    )
 
 
 # A handoff fact's columns, in the order the statement below writes them.
@@ -359,7 +365,7 @@ def _recompute_handoffs(c, within) -> None:
           RETURNING *
         )
         INSERT INTO dash_hnew SELECT * FROM made
-        """,  # noqa: S608
+        """,
         {"tz": settings.TIME_ZONE, "breached": BREACHED, "escalated": ESCALATED},
     )
     both = "(SELECT *, 1 AS sign FROM dash_hnew UNION ALL SELECT *, -1 FROM dash_hgone) v"
@@ -379,24 +385,32 @@ def _recompute_handoffs(c, within) -> None:
          {"breaches": "sign * (b.value->>0)::int", "escalations": "sign * (b.value->>1)::int"},
          source=f"{both} CROSS JOIN LATERAL jsonb_each(v.blame) AS b(username, value)")  # fmt: skip
     _add(c, "dashboards_rejectionday", f"day, {dims}, reason", {"handoffs": "sign"},
-         source=f"(SELECT closed_day AS day, {dims}, reason, sign FROM {both} "  # noqa: S608
+         source=f"(SELECT closed_day AS day, {dims}, reason, sign FROM {both} "
          "WHERE rejected AND closed_day IS NOT NULL) v")  # fmt: skip
     c.execute("TRUNCATE dash_hgone, dash_hnew")
 
 
 def _add(c, table: str, keys: str, sums: dict[str, str], *, source: str,
-         where: str = "TRUE") -> None:  # fmt: skip
+         where: str = "TRUE", grains: bool = True) -> None:  # fmt: skip
     """Add to `table`'s counts, per `keys`, the signed sums over `source` (new facts +1,
-    the ones they replace -1): "+= new - old", nothing written where it comes to 0."""
+    the ones they replace -1): "+= new - old", nothing written where it comes to 0.
+    With `grains`, `source` has a `day` and each sum goes to its day's row (grain "d")
+    and to its month's (grain "m", day: the 1st)."""
     names = ", ".join(sums)
+    columns, picked, by = keys, keys, keys
+    if grains:
+        picked = ", ".join("g.gday" if k == "day" else k for k in keys.split(", "))
+        columns, picked, by = f"grain, {keys}", f"g.grain, {picked}", f"g.grain, {picked}"
+        source += (" CROSS JOIN LATERAL (VALUES ('d', day), "
+                   "('m', date_trunc('month', day)::date)) AS g(grain, gday)")  # fmt: skip
     c.execute(
         f"""
-        INSERT INTO {table} ({keys}, {names})
-        SELECT {keys}, {", ".join(f"sum({e})" for e in sums.values())}
+        INSERT INTO {table} ({columns}, {names})
+        SELECT {picked}, {", ".join(f"sum({e})" for e in sums.values())}
         FROM {source} WHERE {where}
-        GROUP BY {keys}
+        GROUP BY {by}
         HAVING {" OR ".join(f"sum({e}) <> 0" for e in sums.values())}
-        ON CONFLICT ({keys}) DO UPDATE SET
+        ON CONFLICT ({columns}) DO UPDATE SET
           {", ".join(f"{n} = {table}.{n} + EXCLUDED.{n}" for n in sums)}
-        """  # noqa: S608
+        """
     )
