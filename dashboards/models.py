@@ -21,6 +21,8 @@ rollup job (dashboards.services.rollup) from a watermark over the other apps' ro
 - Each rollup holds a row per day (`grain` "d") and per calendar month ("m", `day` its
   1st): a period reads the whole months inside it from month rows, the rest from days
   (filters.Filters.period_rows).
+- `NurtureFact`: one row per nurture email and per enrolment left as MQL; `NurtureDay`
+  sums them per day, track and step.
 - `RollupState`: the watermarks (last id read of each source table), the ids still
   missing below them (rows of transactions not committed yet), and as of when.
 """
@@ -340,6 +342,67 @@ class RejectionDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.reason}: {self.handoffs}"
+
+
+class NurtureFact(models.Model):
+    """A nurture email (`sends` 1: what became of it) or an enrolment that ended because
+    its lead became MQL (`mql` 1, at the step of the last email it was sent), with the
+    lead's dimensions as on the funnel; NurtureDay sums them per day (the send's
+    writing, the enrolment's end), track and step."""
+
+    lead_id = models.BigIntegerField()
+    day = models.DateField()
+    track_id = models.BigIntegerField()
+    step_id = models.BigIntegerField()  # 0: a step since deleted; -1: before any email
+    source = models.CharField(max_length=32)
+    campaign_id = models.BigIntegerField(default=0)
+    team_id = models.BigIntegerField(default=0)
+    sends = models.SmallIntegerField(default=0)
+    sent = models.SmallIntegerField(default=0)
+    opened = models.SmallIntegerField(default=0)
+    clicked = models.SmallIntegerField(default=0)
+    unsubscribed = models.SmallIntegerField(default=0)
+    bounced = models.SmallIntegerField(default=0)
+    capped = models.SmallIntegerField(default=0)
+    mql = models.SmallIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["lead_id"], name="dash_nfact_lead_idx")]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id} track {self.track_id} step {self.step_id}"
+
+
+NURTURE_COUNTS = ("sends", "sent", "opened", "clicked", "unsubscribed", "bounced", "capped",
+                  "mql")  # fmt: skip
+
+
+class NurtureDay(models.Model):
+    grain = models.CharField(max_length=1, default="d")
+    day = models.DateField()
+    source = models.CharField(max_length=32)
+    campaign_id = models.BigIntegerField(default=0)
+    team_id = models.BigIntegerField(default=0)
+    track_id = models.BigIntegerField()
+    step_id = models.BigIntegerField()
+    sends = models.IntegerField(default=0)
+    sent = models.IntegerField(default=0)
+    opened = models.IntegerField(default=0)
+    clicked = models.IntegerField(default=0)
+    unsubscribed = models.IntegerField(default=0)
+    bounced = models.IntegerField(default=0)
+    capped = models.IntegerField(default=0)
+    mql = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[*DIMENSIONS, "track_id", "step_id"], name="dash_nurtureday_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} track {self.track_id} step {self.step_id}: {self.sent}"
 
 
 class RollupState(models.Model):

@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from dashboards import buckets
+from dashboards.models import NURTURE_COUNTS
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +50,16 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "leads_fieldchange": ("lead_id",),
     "leads_leadmerge": ("survivor_id", "merged_id"),
     "handoff_handoff": ("lead_id",),
+    "nurturing_send": ("lead_id",),
+    "nurturing_enrolment": ("lead_id",),
 }
 
 # The dashboards' tables the rollup writes (a rebuild empties them all first).
 TABLES = ("dashboards_visit", "dashboards_aginglead", "dashboards_stageday", "dashboards_cohortday",
           "dashboards_cohortever", "dashboards_timeday",
           "dashboards_handofffact", "dashboards_handoffday", "dashboards_handofftimeday",
-          "dashboards_blameday", "dashboards_rejectionday")  # fmt: skip
+          "dashboards_blameday", "dashboards_rejectionday", "dashboards_nurturefact",
+          "dashboards_nurtureday")  # fmt: skip
 
 FUNNEL_ORDER = "ARRAY['new','nurturing','mql','sal','sql','opportunity','won']::text[]"
 
@@ -288,6 +292,55 @@ def _recompute(c, *, span: tuple[int, int] | None = None) -> None:
     _recompute_aging(c)
     c.execute("TRUNCATE dash_gone, dash_new")
     _recompute_handoffs(c, within)
+    _recompute_nurture(c, within)
+
+
+def _recompute_nurture(c, within) -> None:
+    """Replace the nurture facts of the leads in dash_dirty (their emails, their
+    enrolments left as MQL) and move NurtureDay by new minus old."""
+    counts = ", ".join(NURTURE_COUNTS)
+    c.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS dash_ngone (LIKE dashboards_nurturefact) ON COMMIT DROP;"
+        "CREATE TEMP TABLE IF NOT EXISTS dash_nnew (LIKE dashboards_nurturefact) ON COMMIT DROP;"
+        "TRUNCATE dash_ngone, dash_nnew;"
+        "WITH gone AS (DELETE FROM dashboards_nurturefact v USING dash_dirty d "
+        "  WHERE v.lead_id = d.lead_id RETURNING v.*) "
+        "INSERT INTO dash_ngone SELECT * FROM gone;"
+    )
+    c.execute(
+        f"""
+        WITH dims AS (
+          SELECT l.id AS lead_id, l.source, coalesce(l.campaign_id, 0) AS campaign_id,
+                 coalesce((SELECT h.team_id FROM handoff_handoff h WHERE h.lead_id = l.id
+                           ORDER BY h.created_at DESC, h.id DESC LIMIT 1), 0) AS team_id
+          FROM leads_lead l JOIN dash_dirty d ON d.lead_id = l.id {within("l.id")}
+        ), made AS (
+          INSERT INTO dashboards_nurturefact (lead_id, day, track_id, step_id, source,
+              campaign_id, team_id, {counts})
+          SELECT s.lead_id, (s.created_at AT TIME ZONE %(tz)s)::date, s.track_id,
+                 coalesce(s.step_id, 0), dims.source, dims.campaign_id, dims.team_id, 1,
+                 (s.status = 'sent')::int, (s.opened_at IS NOT NULL)::int,
+                 (s.clicked_at IS NOT NULL)::int, (s.unsubscribed_at IS NOT NULL)::int,
+                 (s.bounced_at IS NOT NULL)::int, s.capped::int, 0
+          FROM nurturing_send s JOIN dims ON dims.lead_id = s.lead_id
+          UNION ALL
+          SELECT e.lead_id, (e.exited_at AT TIME ZONE %(tz)s)::date, e.track_id,
+                 coalesce((SELECT ls.step_id FROM nurturing_send ls
+                           WHERE ls.enrolment_id = e.id
+                           ORDER BY ls.created_at DESC, ls.id DESC LIMIT 1), -1),
+                 dims.source, dims.campaign_id, dims.team_id, 0, 0, 0, 0, 0, 0, 0, 1
+          FROM nurturing_enrolment e JOIN dims ON dims.lead_id = e.lead_id
+          WHERE e.exit_reason = 'mql' AND e.exited_at IS NOT NULL
+          RETURNING *
+        )
+        INSERT INTO dash_nnew SELECT * FROM made
+        """,
+        {"tz": settings.TIME_ZONE},
+    )
+    both = "(SELECT *, 1 AS sign FROM dash_nnew UNION ALL SELECT *, -1 FROM dash_ngone) v"
+    _add(c, "dashboards_nurtureday", "day, source, campaign_id, team_id, track_id, step_id",
+         {n: f"sign * {n}" for n in NURTURE_COUNTS}, source=both)  # fmt: skip
+    c.execute("TRUNCATE dash_ngone, dash_nnew")
 
 
 def _recompute_aging(c) -> None:
