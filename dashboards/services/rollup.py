@@ -183,7 +183,11 @@ def rebuild(c) -> int:
         c.execute("INSERT INTO dash_dirty SELECT id FROM leads_lead WHERE id >= %s AND id < %s",
                   [start, start + SPAN])  # fmt: skip
         c.execute("ANALYZE dash_dirty")
-        _recompute(c, span=(start, start + SPAN))
+        _recompute(c, span=(start, start + SPAN), roll=False)
+    # The rollups in one pass over all the facts (each row written once, not once a span).
+    _roll_visits(c, "(SELECT *, 1 AS sign FROM dashboards_visit) v")
+    _roll_handoffs(c, "(SELECT *, 1 AS sign FROM dashboards_handofffact) v")
+    _roll_nurture(c, "(SELECT *, 1 AS sign FROM dashboards_nurturefact) v")
     c.execute(f"ANALYZE {', '.join(TABLES)}")
     return total
 
@@ -200,8 +204,9 @@ _SIGNED = ("sign", "sign * reentry::int", "sign * backward::int", "sign * forwar
            "sign * (left_at IS NULL)::int")  # fmt: skip
 
 
-def _recompute(c, *, span: tuple[int, int] | None = None) -> None:
-    """Replace the visits of the leads in dash_dirty and move the rollups by new minus old."""
+def _recompute(c, *, span: tuple[int, int] | None = None, roll: bool = True) -> None:
+    """Replace the facts of the leads in dash_dirty and (`roll`) move the rollups by new
+    minus old."""
     tz = settings.TIME_ZONE
 
     def within(column: str) -> str:
@@ -266,8 +271,18 @@ def _recompute(c, *, span: tuple[int, int] | None = None) -> None:
         """,
         {"tz": tz},
     )
+    if roll:
+        _roll_visits(c, "(SELECT *, 1 AS sign FROM dash_new UNION ALL "
+                        "SELECT *, -1 FROM dash_gone) v")  # fmt: skip
+    _recompute_aging(c)
+    c.execute("TRUNCATE dash_gone, dash_new")
+    _recompute_handoffs(c, within, roll)
+    _recompute_nurture(c, within, roll)
+
+
+def _roll_visits(c, both: str) -> None:
+    """Move StageDay, CohortDay, CohortEver and TimeDay by the signed visits `both`."""
     keys = "day, stage, source, campaign_id, team_id"
-    both = "(SELECT *, 1 AS sign FROM dash_new UNION ALL SELECT *, -1 FROM dash_gone) v"
     _add(c, "dashboards_stageday", keys, dict(zip(_COUNTS, _SIGNED, strict=True)),
          source=f"(SELECT entered_day AS day, * FROM {both}) x")  # fmt: skip
     # A cohort counts each lead once per stage reached (its first visit), and once as
@@ -289,13 +304,9 @@ def _recompute(c, *, span: tuple[int, int] | None = None) -> None:
          f"width_bucket(seconds, {buckets.SQL_EDGES}) AS bucket FROM {both} "
          "CROSS JOIN LATERAL (VALUES ('entered', v.entered_day), ('created', v.created_day)) "
          "AS k(counted_by, day) WHERE v.seconds IS NOT NULL) x")  # fmt: skip
-    _recompute_aging(c)
-    c.execute("TRUNCATE dash_gone, dash_new")
-    _recompute_handoffs(c, within)
-    _recompute_nurture(c, within)
 
 
-def _recompute_nurture(c, within) -> None:
+def _recompute_nurture(c, within, roll: bool) -> None:
     """Replace the nurture facts of the leads in dash_dirty (their emails, their
     enrolments left as MQL) and move NurtureDay by new minus old."""
     counts = ", ".join(NURTURE_COUNTS)
@@ -337,10 +348,15 @@ def _recompute_nurture(c, within) -> None:
         """,
         {"tz": settings.TIME_ZONE},
     )
-    both = "(SELECT *, 1 AS sign FROM dash_nnew UNION ALL SELECT *, -1 FROM dash_ngone) v"
+    if roll:
+        _roll_nurture(c, "(SELECT *, 1 AS sign FROM dash_nnew UNION ALL "
+                         "SELECT *, -1 FROM dash_ngone) v")  # fmt: skip
+    c.execute("TRUNCATE dash_ngone, dash_nnew")
+
+
+def _roll_nurture(c, both: str) -> None:
     _add(c, "dashboards_nurtureday", "day, source, campaign_id, team_id, track_id, step_id",
          {n: f"sign * {n}" for n in NURTURE_COUNTS}, source=both)  # fmt: skip
-    c.execute("TRUNCATE dash_ngone, dash_nnew")
 
 
 def _recompute_aging(c) -> None:
@@ -375,7 +391,7 @@ _HANDOFF = ("id, lead_id, day, closed_day, source, campaign_id, team_id, rep_id,
             "contact_seconds, breaches, escalations, blame")  # fmt: skip
 
 
-def _recompute_handoffs(c, within) -> None:
+def _recompute_handoffs(c, within, roll: bool) -> None:
     """Replace the handoff facts of the leads in dash_dirty and move the handoff rollups
     (HandoffDay, HandoffTimeDay, BlameDay, RejectionDay) by new minus old."""
     from handoff.services.sla import BREACHED, ESCALATED
@@ -410,7 +426,9 @@ def _recompute_handoffs(c, within) -> None:
                             count(*) FILTER (WHERE a.kind = %(breached)s) AS b,
                             count(*) FILTER (WHERE a.kind = %(escalated)s) AS e
                      FROM leads_activity a
-                     WHERE a.lead_id = h.lead_id AND a.kind IN (%(breached)s, %(escalated)s)
+                     -- a merge moves the timeline to the surviving lead, not the handoff
+                     WHERE a.lead_id IN (h.lead_id, coalesce(l.merged_into_id, h.lead_id))
+                       AND a.kind IN (%(breached)s, %(escalated)s)
                        AND a.data->>'handoff' = h.id::text
                      GROUP BY 1) x), '{{}}'::jsonb)
           FROM handoff_handoff h JOIN dash_dirty d ON d.lead_id = h.lead_id
@@ -421,7 +439,14 @@ def _recompute_handoffs(c, within) -> None:
         """,
         {"tz": settings.TIME_ZONE, "breached": BREACHED, "escalated": ESCALATED},
     )
-    both = "(SELECT *, 1 AS sign FROM dash_hnew UNION ALL SELECT *, -1 FROM dash_hgone) v"
+    if roll:
+        _roll_handoffs(c, "(SELECT *, 1 AS sign FROM dash_hnew UNION ALL "
+                          "SELECT *, -1 FROM dash_hgone) v")  # fmt: skip
+    c.execute("TRUNCATE dash_hgone, dash_hnew")
+
+
+def _roll_handoffs(c, both: str) -> None:
+    """Move HandoffDay, HandoffTimeDay, BlameDay and RejectionDay by the signed facts."""
     dims = "source, campaign_id, team_id"
     _add(c, "dashboards_handoffday", f"day, {dims}, rep_id",
          {"handoffs": "sign", "accepted": "sign * accepted::int",
@@ -440,7 +465,6 @@ def _recompute_handoffs(c, within) -> None:
     _add(c, "dashboards_rejectionday", f"day, {dims}, reason", {"handoffs": "sign"},
          source=f"(SELECT closed_day AS day, {dims}, reason, sign FROM {both} "
          "WHERE rejected AND closed_day IS NOT NULL) v")  # fmt: skip
-    c.execute("TRUNCATE dash_hgone, dash_hnew")
 
 
 def _add(c, table: str, keys: str, sums: dict[str, str], *, source: str,
