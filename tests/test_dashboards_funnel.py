@@ -256,7 +256,17 @@ def test_the_funnel_equals_a_recomputation_from_stage_history(
 
 
 def test_a_rebuild_from_nothing_gives_the_same_rollups_as_the_incremental_runs(world):
-    from dashboards.models import CohortDay, RollupState, StageDay, TimeDay, Visit
+    from dashboards.models import (
+        AgingLead,
+        CohortDay,
+        CohortEver,
+        HandoffDay,
+        HandoffFact,
+        RollupState,
+        StageDay,
+        TimeDay,
+        Visit,
+    )
 
     scripts = [
         {"created": 24 * d, "source": SOURCES[d % 2], "campaign": d % 3, "big": d % 2 == 0,
@@ -275,8 +285,16 @@ def test_a_rebuild_from_nothing_gives_the_same_rollups_as_the_incremental_runs(w
                 "day", "stage", "source", "campaign_id", "team_id", "leads", "onward", "amount")),
             sorted(Visit.objects.values_list()),
             sorted(TimeDay.objects.exclude(visits=0).values_list(
-                "counted_by", "day", "stage", "source", "campaign_id", "team_id", "bucket",
-                "visits")),
+                "counted_by", "grain", "day", "stage", "source", "campaign_id", "team_id",
+                "bucket", "visits")),
+            sorted(CohortEver.objects.exclude(leads=0, amount=0).values_list(
+                "stage", "source", "campaign_id", "leads", "amount")),
+            sorted(HandoffDay.objects.exclude(handoffs=0).values_list(
+                "grain", "day", "source", "campaign_id", "team_id", "rep_id", "handoffs",
+                "accepted", "accepted_in_sla", "contacted", "contacted_in_sla", "breaches",
+                "escalations")),
+            sorted(HandoffFact.objects.values_list()),
+            sorted(AgingLead.objects.values_list()),
         )  # fmt: skip
 
     incremental = snapshot()

@@ -1,12 +1,16 @@
 """The rollup job: exact, incremental, idempotent, and late or uncommitted rows counted
 once (dashboards.services.rollup)."""
 
-from datetime import timedelta
+import math
+from collections import Counter
+from datetime import date, timedelta
 
 import pytest
 from django.db import connection
 
+from dashboards import buckets
 from dashboards.models import CohortDay, RollupState, StageDay, Visit
+from dashboards.selectors.filters import Filters
 from dashboards.services import rollup
 from leads.services.stages import move_stage
 from tests.helpers import make_lead
@@ -95,3 +99,44 @@ def test_missing_ids_are_given_up_after_a_while(now):
     assert RollupState.objects.get().missing["leads_stagechange"]
     rollup.run(now=now + rollup.MISSING_FOR)
     assert RollupState.objects.get().missing["leads_stagechange"] == []
+
+
+def test_a_percentile_from_buckets_is_the_value_of_the_exact_ones_bucket_within_5_percent():
+    durations = [0, 1, 7, 99, 100, 101, 86_400, 86_401, 90_000, 3_000_000, 10**8, 5, 5, 5]
+    for q in (0.5, 0.9):
+        exact = sorted(durations)[math.ceil(q * len(durations)) - 1]  # percentile_disc
+        counts = Counter(buckets.bucket(d) for d in durations)
+        got = buckets.percentile(counts.items(), q)
+        assert got == buckets.value(buckets.bucket(exact))
+    for edge in buckets.EDGES:
+        for seconds in (edge - 1, edge):
+            value = buckets.value(buckets.bucket(seconds))
+            assert abs(value - seconds) <= buckets.PRECISION * seconds
+    assert buckets.bucket(86_400) < buckets.bucket(86_401)  # "more than a day" is exact
+    assert buckets.percentile([], 0.5) is None
+
+
+def test_a_period_reads_whole_months_from_month_rows_and_the_rest_from_days():
+    def covered(f):
+        days = []
+        for grain, first, last in f.spans():
+            day = first
+            while day <= last:
+                step = 1
+                if grain == "m":
+                    step = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - day
+                    step = step.days
+                days += [day + timedelta(days=i) for i in range(step)]
+                day += timedelta(days=step)
+        return days
+
+    start = date(2025, 1, 1)
+    for offset, length in [(0, 30), (0, 729), (14, 30), (30, 1), (45, 400), (58, 2), (0, 58)]:
+        f = Filters(start=start + timedelta(days=offset),
+                    end=start + timedelta(days=offset + length))  # fmt: skip
+        want = [f.start + timedelta(days=i) for i in range(f.days)]
+        assert sorted(covered(f)) == want, f
+        assert all(first.day == 1 for grain, first, _ in f.spans() if grain == "m")
+    whole = Filters(start=date(2026, 11, 1), end=date(2026, 11, 30))
+    assert whole.spans() == [("m", date(2026, 11, 1), date(2026, 11, 1))]
+    assert whole.spans(months=False) == [("d", whole.start, whole.end)]
