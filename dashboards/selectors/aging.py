@@ -53,9 +53,11 @@ def options(params) -> Options:
 
 def _condition(f: Filters, o: Options, now: datetime) -> tuple[str, list]:
     where, params = f.where("a")
+    low, high = f.bounds()  # the period's days as instants too: an index range, oldest first
     return (
-        f"a.entered_day BETWEEN %s AND %s AND a.entered_at <= %s AND {where}",
-        [f.start, f.end, now - timedelta(days=o.days), *params],
+        f"a.entered_day BETWEEN %s AND %s AND a.entered_at >= %s AND a.entered_at < %s "
+        f"AND a.entered_at <= %s AND {where}",
+        [f.start, f.end, low, high, now - timedelta(days=o.days), *params],
     )
 
 
@@ -72,9 +74,10 @@ def untouched(f: Filters, o: Options, *, now: datetime) -> tuple[list[dict], int
             f"""
             SELECT l.id, l.first_name, l.last_name, l.email, l.company, a.stage, a.entered_at,
                    l.last_sales_touch_at, u.username, u.first_name, u.last_name, l.source
-            FROM {_FROM} JOIN leads_lead l ON l.id = a.lead_id
-            LEFT JOIN auth_user u ON u.id = l.owner_id
-            WHERE {cond} ORDER BY a.entered_at, a.lead_id LIMIT %s OFFSET %s
+            FROM (SELECT a.lead_id, a.stage, a.entered_at FROM {_FROM} WHERE {cond}
+                  ORDER BY a.entered_at, a.lead_id LIMIT %s OFFSET %s) a
+            JOIN leads_lead l ON l.id = a.lead_id LEFT JOIN auth_user u ON u.id = l.owner_id
+            ORDER BY a.entered_at, a.lead_id
             """,  # noqa: S608
             [*params, PER_PAGE, (o.page - 1) * PER_PAGE],
         )
