@@ -123,13 +123,13 @@ def _times(f: Filters) -> dict[str, tuple[int | None, int | None, int]]:
     with cursor() as c:
         c.execute(
             f"SELECT stage, bucket, sum(visits) FROM dashboards_timeday "  # noqa: S608
-            f"WHERE counted_by = %s AND {days} AND stage = ANY(%s) "
-            f"AND {where} GROUP BY 1, 2",
-            [counted_by, *spans, [*FUNNEL, *EXITS], *params],
-        )
+            f"WHERE counted_by = %s AND {days} AND {where} GROUP BY 1, 2",
+            [counted_by, *spans, *params],
+        )  # every stage (no `stage = ANY(…)`: one index range, not one per stage)
         found: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for stage, number, n in c.fetchall():
-            found[stage].append((number, int(n)))
+            if stage in FUNNEL or stage in EXITS:
+                found[stage].append((number, int(n)))
     return {
         stage: (buckets.percentile(counts, 0.5), buckets.percentile(counts, 0.9),
                 sum(n for _, n in counts))

@@ -93,12 +93,13 @@ def _cohort(f: Filters, by: str, *, lifetime: bool = False) -> dict:
     with cursor() as c:
         c.execute(
             f"SELECT {by}, stage, sum(leads), sum(amount) FROM {table} "  # noqa: S608
-            f"WHERE {days} AND {where} AND stage = ANY(%s) GROUP BY 1, 2",
-            [*spans, *params, list(STAGES)],
-        )
+            f"WHERE {days} AND {where} GROUP BY 1, 2",
+            [*spans, *params],
+        )  # every stage (no `stage = ANY(…)`: one index range, not one per stage)
         found: dict = defaultdict(Funnel)
         for key, stage, n, amount in c.fetchall():
-            found[key].add(stage, int(n), amount)
+            if stage in STAGES:
+                found[key].add(stage, int(n), amount)
     return found
 
 
