@@ -1,5 +1,6 @@
 """Web-to-lead forms: marketing builds one, any site embeds it, submissions become leads."""
 
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
@@ -14,6 +15,8 @@ from tests.helpers import make_lead
 from tests.scoring_helpers import DEFAULT_DEFINITION, activate
 
 JSON = {"HTTP_ACCEPT": "application/json"}
+
+MID_MINUTE = datetime(2026, 3, 2, 10, 15, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -84,8 +87,11 @@ def test_the_honeypot_fools_bots_and_writes_nothing(client, webinar_form):
 
 
 @pytest.mark.django_db
-def test_too_many_submissions_from_one_address_get_429(client, webinar_form, settings):
+def test_too_many_submissions_from_one_address_get_429(client, webinar_form, settings, monkeypatch):
     settings.FORM_RATE_LIMIT = 3
+    # One instant for every request: on the wall clock a minute could turn between two
+    # posts and start a new window (the test failed now and then).
+    monkeypatch.setattr("django.utils.timezone.now", lambda: MID_MINUTE)
     codes = [
         client.post(
             "/f/spring-webinar/", {"email": f"p{i}@x.io", "first_name": "P"}, **JSON
@@ -98,6 +104,18 @@ def test_too_many_submissions_from_one_address_get_429(client, webinar_form, set
         "/f/spring-webinar/", {"email": "q@x.io", "first_name": "Q"}, REMOTE_ADDR="10.0.0.9", **JSON
     )
     assert other_ip.status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_submission_limit_counts_per_minute(webinar_form, settings):
+    settings.FORM_RATE_LIMIT = 2
+    allowed = [
+        webforms.allow_submission(
+            form=webinar_form, ip="10.0.0.7", now=MID_MINUTE + timedelta(seconds=s)
+        )
+        for s in (0, 10, 20, 30)
+    ]
+    assert allowed == [True, True, False, True]  # the fourth is in the next minute
 
 
 @pytest.mark.django_db

@@ -33,6 +33,7 @@ from django.db.models import Count
 from handoff.models import AssignmentRule, Handoff, RepSettings, Rotation, TeamPolicy
 from handoff.services.calendars import calendar_of, deadline, policy_of, warning_at
 from leadflow import business_time
+from leads.idsets import among
 from leads.models import Lead, Team
 from leads.services.ownership import bulk_assign_owner
 from leads.services.stages import set_in_handoff
@@ -66,20 +67,21 @@ def _name(user) -> str:
 
 
 def _team_sql(now: datetime, exclude_teams: tuple[int, ...]) -> tuple[str, list]:
-    """CASE over the rules: the team id for the lead row `l` (the fallback when none)."""
+    """CASE over the rules for the lead row `l`: ARRAY[team id, rule id] of the first rule
+    that takes it, ARRAY[fallback team, NULL] when none does, NULL without a fallback."""
     parts, params = [], []
     for rule in AssignmentRule.objects.filter(active=True).exclude(team_id__in=exclude_teams):
         try:
             condition = compile_condition(rule.condition, now=now, what="The rule")
         except DefinitionError:
             continue  # e.g. a custom field it tests was deleted: the rule matches none
-        parts.append(f"WHEN {condition.text} THEN {int(rule.team_id)}*1000000+{int(rule.pk)}")
+        parts.append(f"WHEN {condition.text} THEN ARRAY[{int(rule.team_id)}, {int(rule.pk)}]")
         params += condition.params
     fallback = TeamPolicy.objects.filter(fallback=True).exclude(team_id__in=exclude_teams).first()
-    default = f"{int(fallback.team_id)}*1000000" if fallback else "NULL"
+    default = f"ARRAY[{int(fallback.team_id)}, NULL]" if fallback else "NULL"
     if not parts:
         return default, []
-    return f"CASE {' '.join(parts)} ELSE {default} END", params
+    return f"CASE {' '.join(parts)} ELSE {default}::int[] END", params
 
 
 def team_for(*, lead_id: int, now: datetime, exclude_teams: tuple[int, ...] = ()) -> int | None:
@@ -89,7 +91,7 @@ def team_for(*, lead_id: int, now: datetime, exclude_teams: tuple[int, ...] = ()
         cursor.execute(f"SELECT {team_sql} FROM leads_lead l WHERE l.id = %s",
                        [*params, lead_id])  # fmt: skip
         row = cursor.fetchone()
-    return None if row is None or row[0] is None else int(row[0]) // 1_000_000
+    return None if row is None or row[0] is None else row[0][0]
 
 
 def candidates(team: Team, policy: TeamPolicy, now: datetime, exclude_rep=None) -> list:
@@ -169,8 +171,7 @@ def route(
     team_sql, params = _team_sql(now, exclude_teams)
     scope, scope_params = "", []
     if lead_ids is not None:
-        # A set, not `= ANY(array)`: an array of thousands is searched row by row.
-        scope, scope_params = "AND l.id IN (SELECT unnest(%s::bigint[]))", [list(lead_ids)]
+        scope, scope_params = f"AND {among('l.id')}", [list(lead_ids)]
     while True:
         with transaction.atomic():
             with connection.cursor() as cursor:
@@ -189,9 +190,8 @@ def route(
                 )
                 rows = cursor.fetchall()
             by_team: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
-            for lead_id, code in rows:
-                team_id, rule_id = divmod(int(code), 1_000_000)
-                by_team[team_id].append((lead_id, rule_id or None))
+            for lead_id, (team_id, rule_id) in rows:
+                by_team[team_id].append((lead_id, rule_id))
             for team_id, leads in by_team.items():
                 _route_to_team(team_id, leads, now=now, result=result)
         if len(rows) < BATCH:

@@ -306,14 +306,16 @@ def erase_leads(person: Person, *, now: datetime) -> None:
         updated_at=now,
     )
     StageChange.objects.filter(lead_id__in=ids).exclude(reason="").update(reason="")
-    for activity in Activity.objects.filter(lead_id__in=ids):
+    scrubbed = []
+    for activity in Activity.objects.filter(lead_id__in=ids).iterator(chunk_size=2000):
         data = scrub({k: v for k, v in activity.data.items() if k != "body"}, person)
         key = activity.key
         if key and pattern is not None and pattern.search(key):
             key = None
         if data != activity.data or key != activity.key:
             activity.data, activity.key = data, key
-            activity.save(update_fields=["data", "key"])
+            scrubbed.append(activity)
+    Activity.objects.bulk_update(scrubbed, ["data", "key"], batch_size=1000)
     FieldChange.objects.filter(lead_id__in=ids).exclude(field__in=_AUDIT_KEPT).update(
         old_value=None, new_value=None
     )

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 
 from leads import hooks
 from leads.exceptions import LeadFlowError
+from leads.idsets import among
 from leads.models import EVENT_TYPES, Activity, Lead
 from leads.models.leads import ACTIVITY_LABELS, ACTIVITY_TITLES
 
@@ -215,7 +216,7 @@ def refresh_activity_dates(*, lead_ids: list[int]) -> None:
     (after entries moved between leads: a merge or its undo)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             UPDATE leads_lead l
             SET last_activity_at = m.at, last_sales_touch_at = m.touch
             FROM (SELECT l2.id,
@@ -223,7 +224,7 @@ def refresh_activity_dates(*, lead_ids: list[int]) -> None:
                           WHERE a.lead_id = l2.id AND a.kind = ANY(%s)) AS at,
                          (SELECT max(a.occurred_at) FROM leads_activity a
                           WHERE a.lead_id = l2.id AND a.kind = ANY(%s)) AS touch
-                  FROM leads_lead l2 WHERE l2.id = ANY(%s)) m
+                  FROM leads_lead l2 WHERE {among("l2.id")}) m
             WHERE l.id = m.id AND (l.last_activity_at IS DISTINCT FROM m.at
                                    OR l.last_sales_touch_at IS DISTINCT FROM m.touch)
             """,

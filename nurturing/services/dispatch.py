@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from leadflow import business_time
+from leads.idsets import among
 from leads.models import Lead
 from leads.services.timeline import Entry, record_activities
 from nurturing.models import Enrolment, Step
@@ -214,7 +215,7 @@ def _queue_email(step: Step, group: list[Enrolment], *, now: datetime) -> list[i
     that ran before); the new rows' ids."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             INSERT INTO nurturing_send
                 (enrolment_id, step_id, step_key, lead_id, track_id, template_id, message_id,
                  status, not_before, deferred, deferrals, capped, tries, last_error,
@@ -223,7 +224,7 @@ def _queue_email(step: Step, group: list[Enrolment], *, now: datetime) -> list[i
                    '<' || md5(random()::text || clock_timestamp()::text || e.id::text)
                        || '.' || e.id || '@leadflow>',
                    'queued', %s, '', 0, false, 0, '', '', '', '', %s
-            FROM nurturing_enrolment e WHERE e.id = ANY(%s)
+            FROM nurturing_enrolment e WHERE {among("e.id")}
             ORDER BY e.id
             ON CONFLICT (enrolment_id, step_key) DO NOTHING
             RETURNING id
@@ -244,21 +245,21 @@ def _branch_passes(step: Step, group: list[Enrolment], *, now: datetime) -> set[
             JOIN LATERAL (SELECT s.sent_at, s.{column} AS at FROM nurturing_send s
                           WHERE s.enrolment_id = e.id AND s.status = 'sent'
                           ORDER BY s.sent_at DESC, s.id DESC LIMIT 1) last ON true
-            WHERE e.id = ANY(%s) AND last.at IS NOT NULL
+            WHERE {among("e.id")} AND last.at IS NOT NULL
               AND last.at <= last.sent_at + make_interval(days => %s) AND last.at <= %s
         """
         params = [ids, step.within_days, now]
     elif test == Step.Test.ENGAGEMENT:
-        sql = """SELECT e.id FROM nurturing_enrolment e JOIN leads_lead l ON l.id = e.lead_id
-                 WHERE e.id = ANY(%s) AND l.engagement >= %s"""
+        sql = f"""SELECT e.id FROM nurturing_enrolment e JOIN leads_lead l ON l.id = e.lead_id
+                 WHERE {among("e.id")} AND l.engagement >= %s"""
         params = [ids, step.min_engagement]
     elif test == Step.Test.GRADE:
         grades = list(GRADE_ORDER[: GRADE_ORDER.index(step.min_grade) + 1])
-        sql = """SELECT e.id FROM nurturing_enrolment e JOIN leads_lead l ON l.id = e.lead_id
-                 WHERE e.id = ANY(%s) AND l.grade = ANY(%s)"""
+        sql = f"""SELECT e.id FROM nurturing_enrolment e JOIN leads_lead l ON l.id = e.lead_id
+                 WHERE {among("e.id")} AND l.grade = ANY(%s)"""
         params = [ids, grades]
     else:
-        sql = """SELECT e.id FROM nurturing_enrolment e WHERE e.id = ANY(%s) AND EXISTS (
+        sql = f"""SELECT e.id FROM nurturing_enrolment e WHERE {among("e.id")} AND EXISTS (
                      SELECT 1 FROM leads_activity a WHERE a.lead_id = e.lead_id
                      AND a.kind = %s AND a.occurred_at >= e.enrolled_at AND a.occurred_at <= %s)"""
         params = [ids, step.event_type, now]

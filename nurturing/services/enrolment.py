@@ -21,6 +21,7 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from leads.exceptions import LeadFlowError
+from leads.idsets import among
 from leads.models import Lead, Stage
 from leads.services.stages import Mover, move_stages
 from leads.services.timeline import Entry, record_activities
@@ -103,7 +104,7 @@ def enrol_by_rules(*, now: datetime, lead_ids: list[int] | None = None, since=No
     params = [p for c in choices for p in c.sql.params] * 2
     scope, scope_params = "", []
     if lead_ids is not None:
-        scope, scope_params = "AND l.id = ANY(%s)", [list(lead_ids)]
+        scope, scope_params = f"AND {among('l.id')}", [list(lead_ids)]
     elif since is not None:
         scope, scope_params = "AND l.updated_at >= %s", [since]
     sql = f"""
@@ -137,7 +138,8 @@ def _after_enrolling(rows: list[tuple[int, int]], *, by, now: datetime) -> None:
     ids = [lead_id for lead_id, _ in rows]
     move_stages(
         select=(
-            "SELECT id, NULL::text AS reason FROM leads_lead WHERE id = ANY(%s) AND stage = 'new'",
+            f"SELECT id, NULL::text AS reason FROM leads_lead WHERE {among('id')} "
+            "AND stage = 'new'",
             [ids],
         ),
         to_stage=Stage.NURTURING,
@@ -193,14 +195,14 @@ def _enrol_selected(*, lead_ids, track_id: int, now: datetime, by, one: bool = F
             raise LeadFlowError(
                 f"A lead that is {lead.get_stage_display()} is not nurtured.", field="track"
             )
-    sql = """
+    sql = f"""
         INSERT INTO nurturing_enrolment
             (lead_id, track_id, rule_id, status, step_id, due_at, enrolled_at, exit_reason)
         SELECT l.id, %s, NULL, 'active',
                (SELECT s.id FROM nurturing_step s WHERE s.track_id = %s
                 ORDER BY s.position LIMIT 1), %s, %s, ''
         FROM leads_lead l
-        WHERE l.id = ANY(%s) AND l.merged_into_id IS NULL AND l.erased_at IS NULL
+        WHERE {among("l.id")} AND l.merged_into_id IS NULL AND l.erased_at IS NULL
           AND NOT l.in_handoff
           AND l.stage IN ('new', 'nurturing')
         ORDER BY l.id
@@ -228,10 +230,10 @@ def exit_tracks(
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                """
+                f"""
                 UPDATE nurturing_enrolment SET status = %s, exited_at = %s, exit_reason = %s,
                        due_at = NULL
-                WHERE lead_id = ANY(%s) AND status = 'active'
+                WHERE {among("lead_id")} AND status = 'active'
                 RETURNING id, lead_id, track_id
                 """,
                 [

@@ -354,19 +354,21 @@ def _still_leased(send: Send, *, lease: datetime) -> bool:
     leaves: queued, with this batch's lease. When the lease ran out mid-batch (a slow
     server), the sweep may have handed the row to another worker that sent it already;
     its lock on the lead is gone by then, so this read sees its record."""
-    return Send.objects.filter(pk=send.pk, status=Send.Status.QUEUED, lease_until=lease).exists()
+    with connection.cursor() as cursor:  # per row sent: plain SQL, no query to compile
+        cursor.execute(
+            "SELECT 1 FROM nurturing_send WHERE id = %s AND status = %s AND lease_until = %s",
+            [send.pk, Send.Status.QUEUED, lease],
+        )
+        return cursor.fetchone() is not None
 
 
 def _mark_sent(send: Send, *, now: datetime) -> None:
     """Recorded the moment the server accepted it (one short transaction)."""
-    with transaction.atomic():
-        Send.objects.filter(pk=send.pk).update(
-            status=Send.Status.SENT,
-            sent_at=now,
-            lease_until=None,
-            deferred="",
-            to_email=send.lead.email,
-            subject=_subject(send),
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(  # per row sent: plain SQL, no query to compile
+            "UPDATE nurturing_send SET status = %s, sent_at = %s, lease_until = NULL, "
+            "deferred = '', to_email = %s, subject = %s WHERE id = %s",
+            [Send.Status.SENT, now, send.lead.email, _subject(send), send.pk],
         )
         record_activities(
             [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.db import connection, transaction
 
+from leads.idsets import among
 from leads.models import EVENT_TYPES
 from scoring.rules import Compiled, Sql
 
@@ -46,11 +47,11 @@ def rank_events(*, lead_ids: list[int] | None = None) -> None:
         else:
             # Rows ranked under another lead (events a merge moved) go too.
             cursor.execute(
-                "DELETE FROM scoring_scoredevent WHERE lead_id = ANY(%s) OR activity_id IN "
-                "(SELECT id FROM leads_activity WHERE lead_id = ANY(%s))",
+                f"DELETE FROM scoring_scoredevent WHERE {among('lead_id')} OR activity_id IN "
+                f"(SELECT id FROM leads_activity WHERE {among('lead_id')})",
                 [lead_ids, lead_ids],
             )
-            select = _ranks_select(Sql("a.lead_id = ANY(%s)", [lead_ids]))
+            select = _ranks_select(Sql(among("a.lead_id"), [lead_ids]))
         cursor.execute(_INSERT_RANKS + select.text, select.params)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from leads.idsets import among
 from scoring import outcomes
 from scoring.conditions import Sql
 from scoring.models import PredictiveModel, ScoringModel, TrainingRun
@@ -278,12 +279,12 @@ def score_leads(*, lead_ids: list[int], now: datetime) -> int:
     if model is None or not lead_ids:
         return 0
     fitted = loaded(model.pk)
-    where = Sql(f"l.id = ANY(%s) AND {OPEN.text}", [list(lead_ids), *OPEN.params])
+    where = Sql(f"{among('l.id')} AND {OPEN.text}", [list(lead_ids), *OPEN.params])
     frame = features.read(fitted.spec, where=where, now=now, labelled=False)
     _write(frame.ids, fitted.scores(frame.X))
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE leads_lead l SET predictive_score = NULL WHERE id = ANY(%s) "
+            f"UPDATE leads_lead l SET predictive_score = NULL WHERE {among('id')} "
             f"AND predictive_score IS NOT NULL AND NOT ({OPEN.text})",
             [list(lead_ids), *OPEN.params],
         )
