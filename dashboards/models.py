@@ -102,13 +102,23 @@ class Visit(models.Model):
         return f"visit {self.id}: lead {self.lead_id} in {self.stage}"
 
 
-class StageDay(models.Model):
-    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
+class DayRollup(models.Model):
+    """What every rollup is keyed by: its grain ("d": a day; "m": a calendar month, `day`
+    its 1st), the day (of what, each rollup says) and the dimensions (source, campaign,
+    team; 0: none)."""
+
+    grain = models.CharField(max_length=1, default="d")
     day = models.DateField()
-    stage = models.CharField(max_length=16)
     source = models.CharField(max_length=32)
     campaign_id = models.BigIntegerField(default=0)
     team_id = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class StageDay(DayRollup):
+    stage = models.CharField(max_length=16)
     entries = models.IntegerField(default=0)
     reentries = models.IntegerField(default=0)
     backward = models.IntegerField(default=0)
@@ -127,13 +137,8 @@ class StageDay(models.Model):
         return f"{self.day} {self.stage}: {self.entries}"
 
 
-class CohortDay(models.Model):
-    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
-    day = models.DateField()  # the leads' creation day
+class CohortDay(DayRollup):
     stage = models.CharField(max_length=16)
-    source = models.CharField(max_length=32)
-    campaign_id = models.BigIntegerField(default=0)
-    team_id = models.BigIntegerField(default=0)
     leads = models.IntegerField(default=0)  # leads of the cohort that reached `stage`
     onward = models.IntegerField(default=0)  # of them, leads that later went further on
     amount = models.DecimalField(max_digits=16, decimal_places=2, default=0)  # won revenue
@@ -171,15 +176,10 @@ class CohortEver(models.Model):
         return f"{self.stage} {self.source} {self.campaign_id}: {self.leads}"
 
 
-class TimeDay(models.Model):
+class TimeDay(DayRollup):
     ENTERED, CREATED = "entered", "created"
     counted_by = models.CharField(max_length=8)  # `day` is the visit's entry or cohort day
-    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
-    day = models.DateField()
     stage = models.CharField(max_length=16)
-    source = models.CharField(max_length=32)
-    campaign_id = models.BigIntegerField(default=0)
-    team_id = models.BigIntegerField(default=0)
     bucket = models.SmallIntegerField()  # dashboards.buckets: the duration's bucket
     visits = models.IntegerField(default=0)  # ended visits of that duration
 
@@ -260,12 +260,9 @@ class HandoffFact(models.Model):
         return f"handoff {self.id} of lead {self.lead_id}"
 
 
-class HandoffDay(models.Model):
-    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
-    day = models.DateField()  # the day the handoffs were made
-    source = models.CharField(max_length=32)
-    campaign_id = models.BigIntegerField(default=0)
-    team_id = models.BigIntegerField(default=0)
+class HandoffDay(DayRollup):
+    """HandoffFact summed per day the handoffs were made, dimensions and rep."""
+
     rep_id = models.BigIntegerField(default=0)
     handoffs = models.IntegerField(default=0)
     accepted = models.IntegerField(default=0)
@@ -284,13 +281,10 @@ class HandoffDay(models.Model):
         return f"{self.day}: {self.handoffs} handoffs"
 
 
-class HandoffTimeDay(models.Model):
+class HandoffTimeDay(DayRollup):
+    """Time to accept and to first contact, per day made, in duration buckets."""
+
     ACCEPT, CONTACT = "accept", "contact"
-    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
-    day = models.DateField()
-    source = models.CharField(max_length=32)
-    campaign_id = models.BigIntegerField(default=0)
-    team_id = models.BigIntegerField(default=0)
     rep_id = models.BigIntegerField(default=0)
     what = models.CharField(max_length=8)  # time to accept, or to first contact
     bucket = models.SmallIntegerField()  # dashboards.buckets
@@ -307,12 +301,9 @@ class HandoffTimeDay(models.Model):
         return f"{self.day} {self.what} bucket {self.bucket}: {self.handoffs}"
 
 
-class BlameDay(models.Model):
-    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
-    day = models.DateField()  # the day the handoffs were made
-    source = models.CharField(max_length=32)
-    campaign_id = models.BigIntegerField(default=0)
-    team_id = models.BigIntegerField(default=0)
+class BlameDay(DayRollup):
+    """Breaches and escalations per rep blamed, by the day the handoffs were made."""
+
     username = models.CharField(max_length=150)  # "": the queue
     breaches = models.IntegerField(default=0)
     escalations = models.IntegerField(default=0)
@@ -326,12 +317,9 @@ class BlameDay(models.Model):
         return f"{self.day} {self.username}: {self.breaches}"
 
 
-class RejectionDay(models.Model):
-    grain = models.CharField(max_length=1, default="d")  # "d": a day; "m": a month
-    day = models.DateField()  # the day sales rejected them
-    source = models.CharField(max_length=32)
-    campaign_id = models.BigIntegerField(default=0)
-    team_id = models.BigIntegerField(default=0)
+class RejectionDay(DayRollup):
+    """Handoffs sales rejected, per day of the rejection and reason."""
+
     reason = models.CharField(max_length=16)
     handoffs = models.IntegerField(default=0)
 
@@ -377,12 +365,9 @@ NURTURE_COUNTS = ("sends", "sent", "opened", "clicked", "unsubscribed", "bounced
                   "mql")  # fmt: skip
 
 
-class NurtureDay(models.Model):
-    grain = models.CharField(max_length=1, default="d")
-    day = models.DateField()
-    source = models.CharField(max_length=32)
-    campaign_id = models.BigIntegerField(default=0)
-    team_id = models.BigIntegerField(default=0)
+class NurtureDay(DayRollup):
+    """NurtureFact summed per day, dimensions, track and step."""
+
     track_id = models.BigIntegerField()
     step_id = models.BigIntegerField()
     sends = models.IntegerField(default=0)
