@@ -218,12 +218,13 @@ _FILLED = _COLUMNS[1:8]
 
 def _upsert_sql() -> tuple[str, str]:
     """The baseline's statement and row template: the rows' columns, every other NOT
-    NULL column of the lead table at its model default (as the product's insert)."""
+    NULL column of the lead table at its model default (as the product's insert; the
+    generated ones PostgreSQL computes)."""
     from leads.models import Lead
 
     rest, defaults = [], []
     for field in Lead._meta.concrete_fields:
-        if field.primary_key or field.column in _COLUMNS:
+        if field.primary_key or field.generated or field.column in _COLUMNS:
             continue
         rest.append(field.column)
         if field.column in ("created_at", "updated_at"):

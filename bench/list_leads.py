@@ -3,8 +3,9 @@
 For each list the page shows (a filter, a sort, a search, a later page) this times the
 product's code path — LeadFilter, the keyset paginator of leads.api, the rows with their
 joins, and the count the page shows with them (leads.selectors.list_count: exact up to
-10,000, then the planner's estimate) — and, alternately in the same run, the same work
-as hand-written SQL. One row each: p95 over `--repeat` runs (default 20).
+10,000, else an estimate, the planner's or a sample's) — and, alternately in the same
+run, the same work the same way as hand-written SQL. One row each: p95 over `--repeat`
+runs (default 20).
 
     make bench BENCH_ARGS="list_leads --rows 1000000"
 """
@@ -14,10 +15,11 @@ as hand-written SQL. One row each: p95 over `--repeat` runs (default 20).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, User
-from django.db import connection
+from django.db import connection, transaction
 from django.http import QueryDict
 from django.test import RequestFactory
 from rest_framework.request import Request
@@ -26,6 +28,7 @@ from bench._results import Row, explained, judged, option, side_by_side
 from leads.api.leads import LeadCursorPagination
 from leads.filters import LeadFilter
 from leads.selectors import EXACT_UP_TO, lead_list, list_count
+from leads.selectors.counts import ESTIMATE_TRUSTED_ABOVE, SAMPLE_FROM, SAMPLE_ROWS
 
 REPEAT = 20
 TARGET_SECONDS = 0.1
@@ -81,20 +84,17 @@ def _populate(n: int) -> None:
         cursor.execute("VACUUM ANALYZE leads_lead")
 
 
-# The document the list searches, by hand: the expression of the index lead_search_idx.
-DOCUMENT = (
-    "to_tsvector('simple', regexp_replace((l.first_name || ' ' || l.last_name || ' ' || "
-    "COALESCE(l.email, '') || ' ' || l.company || ' ' || COALESCE(l.phone, '') || ' ' || "
-    "COALESCE(l.external_id, '')), '[[:punct:][:space:][:cntrl:]]+', ' ', 'g'))"
-)
 NEWEST = "l.created_at DESC, l.id DESC"
 SCORE = "l.score DESC, l.id DESC"
+# The leads a list shows (leads.selectors.visibility): neither merged nor erased.
+LIVE = "l.merged_into_id IS NULL AND l.erased_at IS NULL"
 
 
 @dataclass
 class Case:
     """One list the page shows: its query string, and the same list by hand (WHERE
-    beyond `merged_into_id IS NULL`, its parameters, ORDER BY)."""
+    beyond LIVE, its parameters, ORDER BY; for a search, its whole text-search query and
+    what the GIN index is asked, as leads.selectors.search makes them)."""
 
     key: str
     work: str
@@ -104,6 +104,12 @@ class Case:
     order: str = NEWEST
     later_page: bool = False  # the page after the first (its position is counted too)
     keyset: tuple[str, str] = ("created_at", "id")  # `order`'s columns, for a later page
+    search: str = ""
+    indexed: str = ""
+
+
+def _search(key: str, work: str, query: str, whole: str, indexed: str = "") -> Case:
+    return Case(key, work, query, search=whole, indexed=indexed or whole)
 
 
 CASES = [
@@ -120,17 +126,16 @@ CASES = [
     Case("sort-score-stage", "stage = mql, sorted by score", "stage=mql&sort=score",
          "AND l.stage = 'mql'", order=SCORE),
     Case("sort-score-low", "sorted by lowest score", "sort=-score", order="l.score, l.id"),
-    Case("search-surname", "search 'surname1234' (a last-name prefix)", "search=surname1234",
-         f"AND {DOCUMENT} @@ to_tsquery('simple', 'surname1234:*')"),
-    Case("search-name", "search 'ada' (a first name)", "search=ada",
-         f"AND {DOCUMENT} @@ to_tsquery('simple', 'ada:*')"),
-    Case("search-email", "search 'person123456@company3456.com' (an email)",
-         "search=person123456%40company3456.com",
-         f"AND {DOCUMENT} @@ to_tsquery('simple', 'person123456 <-> company3456 <-> com:*')"),
-    Case("search-phone", "search '+1415555' (a phone's start)", "search=%2B1415555",
-         f"AND {DOCUMENT} @@ to_tsquery('simple', '1415555:*')"),
-    Case("search-words", "search 'company 42' (two words)", "search=company+42",
-         f"AND {DOCUMENT} @@ to_tsquery('simple', 'company:* & 42:*')"),
+    _search("search-surname", "search 'surname1234' (a last-name prefix)",
+            "search=surname1234", "surname1234:*"),
+    _search("search-name", "search 'ada' (a first name)", "search=ada", "ada:*"),
+    _search("search-email", "search 'person123456@company3456.com' (an email)",
+            "search=person123456%40company3456.com",
+            "person123456 <-> company3456 <-> com:*", "person123456 & company3456"),
+    _search("search-phone", "search '+1415555' (a phone's start)", "search=%2B1415555",
+            "1415555:*"),
+    _search("search-words", "search 'company 42' (two words)", "search=company+42",
+            "company:* & 42:*"),
 ]  # fmt: skip
 
 
@@ -166,53 +171,105 @@ def _second_page(user, query: str) -> tuple[str, object]:
 
 
 def _by_hand(case: Case, after=None):
-    """The same by hand: the page's rows with their joins, the count (stopping past
-    EXACT_UP_TO, then the planner's estimate), and for a later page the rows before it."""
-    base = f"FROM leads_lead l WHERE l.merged_into_id IS NULL {case.where}"
+    """The same by hand, the same way: the page's rows with their joins; the count
+    (the planner's estimate past ESTIMATE_TRUSTED_ABOVE, else a sample's when surely
+    past EXACT_UP_TO, else counted, stopping past it); for a later page the rows before
+    it; a search tested lead by lead in the list's order when a sample finds it common,
+    else its ids read from the GIN index first."""
     keyset, keyset_params = "", []
     columns = ", ".join(f"l.{column}" for column in case.keyset)
     if after is not None:  # descending: the rows after the first page's last one
         keyset = f"AND ({columns}) < (%s, %s)"
         keyset_params = [getattr(after, column) for column in case.keyset]
-    page = (  # with what a row shows, as the page selects it: both campaigns, the owner
-        "SELECT l.*, c.*, latest.*, u.* FROM leads_lead l "
-        "LEFT JOIN leads_campaign c ON c.id = l.campaign_id "
-        "LEFT JOIN leads_campaign latest ON latest.id = l.latest_campaign_id "
-        "LEFT JOIN auth_user u ON u.id = l.owner_id "
-        f"WHERE l.merged_into_id IS NULL {case.where} {keyset} ORDER BY {case.order} LIMIT 51"
-    )
+    matches = "AND ts_match_vq(l.search_words, %s::tsquery)" if case.search else ""
+    where = f"{LIVE} {case.where} {matches}"
+    params = [*case.params, *([case.search] if case.search else [])]
 
-    def count(where: str, params: list) -> int:
-        with connection.cursor() as cursor:
+    def page(cursor, where: str, params: list) -> list:
+        cursor.execute(  # with what a row shows, as the page selects it
+            "SELECT l.*, c.*, latest.*, u.* FROM leads_lead l "
+            "LEFT JOIN leads_campaign c ON c.id = l.campaign_id "
+            "LEFT JOIN leads_campaign latest ON latest.id = l.latest_campaign_id "
+            "LEFT JOIN auth_user u ON u.id = l.owner_id "
+            f"WHERE {where} {keyset} ORDER BY {case.order} LIMIT 51",
+            [*params, *keyset_params],
+        )
+        return cursor.fetchall()
+
+    def table_rows(cursor) -> float:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'leads_lead'")
+        return cursor.fetchone()[0]
+
+    def sampled(cursor, where: str, params: list) -> tuple[int | None, float]:
+        rows = table_rows(cursor)
+        if rows < SAMPLE_FROM:
+            return None, 0.0
+        percent = min(100.0, 100.0 * SAMPLE_ROWS / rows)
+        cursor.execute(
+            f"SELECT count(*) FROM leads_lead l TABLESAMPLE SYSTEM ({percent:.6f}) "
+            f"REPEATABLE (0) WHERE {where}",
+            params,
+        )
+        hits, scale = cursor.fetchone()[0], 100.0 / percent
+        return round(hits * scale), max(0.0, hits - 4 * math.sqrt(hits)) * scale
+
+    def planned(cursor, where: str, params: list) -> int:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT l.id FROM leads_lead l WHERE {where}",
+                       params)  # fmt: skip
+        return cursor.fetchone()[0][0]["Plan"]["Plan Rows"]  # psycopg2 reads the JSON
+
+    def count(cursor, where: str, params: list) -> int:
+        estimate = None
+        if table_rows(cursor) >= SAMPLE_FROM:
+            estimate = planned(cursor, where, params)
+            if estimate > ESTIMATE_TRUSTED_ABOVE:
+                return estimate
+            estimate, lower = sampled(cursor, where, params)
+            if lower > EXACT_UP_TO:
+                return estimate
+        cursor.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM leads_lead l WHERE {where} LIMIT %s) s",
+            [*params, EXACT_UP_TO + 1],
+        )
+        found = cursor.fetchone()[0]
+        if found <= EXACT_UP_TO:
+            return found
+        return max(estimate or planned(cursor, where, params), EXACT_UP_TO + 1)
+
+    def searched(cursor) -> tuple[list, int]:
+        estimate, lower = sampled(cursor, where, params)
+        if lower <= EXACT_UP_TO:
+            cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute(
-                f"SELECT count(*) FROM (SELECT 1 {base} {where} LIMIT %s) s",
-                [*case.params, *params, EXACT_UP_TO + 1],
+                f"SELECT l.id FROM leads_lead l WHERE {where} "
+                "AND l.search_words @@ %s::tsquery LIMIT %s",
+                [*params, case.indexed, EXACT_UP_TO + 1],
             )
-            found = cursor.fetchone()[0]
-            if found <= EXACT_UP_TO:
-                return found
-            cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT l.id {base} {where}",
-                           [*case.params, *params])  # fmt: skip
-            (plan,) = cursor.fetchone()  # psycopg2 reads the JSON
-            return plan[0]["Plan"]["Plan Rows"]
+            ids = [row[0] for row in cursor.fetchall()]
+            cursor.execute("RESET work_mem")
+            if len(ids) <= EXACT_UP_TO:
+                return page(cursor, f"{LIVE} AND l.id = ANY(%s)", [ids]), len(ids)
+        estimate = estimate or planned(cursor, where, params)
+        return page(cursor, where, params), max(estimate, EXACT_UP_TO + 1)
 
     def run():
-        with connection.cursor() as cursor:
-            cursor.execute(page, [*case.params, *keyset_params])
-            rows = cursor.fetchall()
-        total = count("", [])
-        if after is not None:
-            count(f"AND ({columns}) >= (%s, %s)", keyset_params)
-        return rows, total
+        with transaction.atomic(), connection.cursor() as cursor:
+            if case.search:
+                return searched(cursor)
+            rows, total = page(cursor, where, params), count(cursor, where, params)
+            if after is not None:
+                count(cursor, f"{where} AND ({columns}) >= (%s, %s)", [*params, *keyset_params])
+            return rows, total
 
     return run
 
 
 def _match_count(case: Case) -> int:
+    matches = "AND l.search_words @@ %s::tsquery" if case.search else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*) FROM leads_lead l WHERE l.merged_into_id IS NULL {case.where}",
-            list(case.params),
+            f"SELECT count(*) FROM leads_lead l WHERE {LIVE} {case.where} {matches}",
+            [*case.params, *([case.search] if case.search else [])],
         )
         return cursor.fetchone()[0]
 

@@ -6,14 +6,13 @@ from datetime import UTC
 
 import django_filters
 from django import forms
-from django.contrib.postgres.search import SearchQueryField
 from django.core.exceptions import ValidationError
-from django.db.models import BooleanField, Case, CharField, Func, Q, TextField, Value, When
+from django.db.models import Case, CharField, Q, Value, When
 from django.db.models.functions import Coalesce, Concat, Lower
 from django_filters.fields import IsoDateTimeField
 
 from leads.models import CustomField, FieldChange, Lead, Source, Stage
-from leads.models.leads import PREDICTIVE_SORT_KEY, SEARCH_SPLIT, search_document
+from leads.models.leads import PREDICTIVE_SORT_KEY
 from leads.selectors import search
 
 CUSTOM_PREFIX = "custom."
@@ -199,47 +198,11 @@ class LeadFilter(django_filters.FilterSet):
         or external id that starts with it: "ada lov" finds Ada Lovelace, "acme" finds
         ada@acme.io, "sf-00" finds SF-0042, "+1415" finds +14155550100. A word inside
         another (e.g. "velace") does not match; punctuation splits words."""
-        found = search_matches(queryset, value)
+        found = search.search(queryset, value)
         if found is None:
             return queryset
-        ids, self.matches = search.found_by_index(found)
-        return found if ids is None else queryset.filter(pk__in=ids)
-
-
-def search_matches(queryset, value: str):
-    """The leads of `queryset` the search `value` finds, by the very expression the GIN
-    index lead_search_idx holds (the one PostgreSQL uses it for); None when no word of
-    `value` has a letter or a digit."""
-    query = search_query(value)
-    if query is None:
-        return None
-    return queryset.filter(
-        Func(search_document(), query, template="%(expressions)s", arg_joiner=" @@ ",
-             output_field=BooleanField())
-    )  # fmt: skip
-
-
-def search_query(value: str) -> Func | None:
-    """The text-search query of a search: every word (with a letter or a digit) matches,
-    each as its parts split as search_document splits a lead's fields, one after the
-    other (<->), the last one a prefix (:*); None when no word has a letter or digit.
-    PostgreSQL splits them, so a search and the documents it looks in split alike."""
-    words = [word for word in value.split() if any(c.isalnum() for c in word)]
-    if not words:
-        return None
-    return Func(*(_word_query(word) for word in words), template="(%(expressions)s)",
-                arg_joiner=" && ", output_field=SearchQueryField())  # fmt: skip
-
-
-def _word_query(word: str) -> Func:
-    def replace(text, pattern: str, by: str) -> Func:
-        return Func(text, Value(pattern), Value(by), Value("g"), function="regexp_replace",
-                    output_field=TextField())  # fmt: skip
-
-    parts = Func(replace(Value(word), SEARCH_SPLIT, " "), function="btrim",
-                 output_field=TextField())  # fmt: skip
-    in_a_row = Concat(replace(parts, " ", " <-> "), Value(":*"), output_field=TextField())
-    return Func(Value("simple"), in_a_row, function="to_tsquery", output_field=SearchQueryField())
+        queryset, self.matches = found
+        return queryset
 
 
 class IdFilter(django_filters.NumberFilter):

@@ -4,6 +4,8 @@ estimate ("about 1.2M"), so a page of a million leads never counts them all."""
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from leads.models import Lead
 from leads.selectors import counts
@@ -71,3 +73,25 @@ def test_counting_stops_past_the_limit_and_asks_the_planner(marketer, monkeypatc
     assert not exact and total >= 4
     total, exact = counts.count_leads(Lead.objects.filter(email__startswith="nobody"))
     assert (total, exact) == (0, True)
+
+
+@pytest.mark.django_db
+def test_an_estimate_that_is_surely_past_the_limit_is_not_counted(monkeypatch):
+    """The planner's estimate when it is large; else a sample's when even its lower bound
+    is past the limit; counted only when neither is sure."""
+    for i in range(30):
+        make_lead(source="webinar" if i < 28 else "referral")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE leads_lead")
+    monkeypatch.setattr(counts, "EXACT_UP_TO", 3)
+    monkeypatch.setattr(counts, "SAMPLE_FROM", 0)  # these few pages are the whole sample
+    monkeypatch.setattr(counts, "ESTIMATE_TRUSTED_ABOVE", 25)
+    with CaptureQueriesContext(connection) as queries:
+        assert counts.count_leads(Lead.objects.all()) == (30, False)  # the planner's
+    assert [q["sql"].split()[0] for q in queries] == ["SELECT", "EXPLAIN"]  # not counted
+    monkeypatch.setattr(counts, "ESTIMATE_TRUSTED_ABOVE", 1000)
+    with CaptureQueriesContext(connection) as queries:
+        assert counts.count_leads(Lead.objects.filter(source="webinar")) == (28, False)
+    assert not any("LIMIT" in query["sql"] for query in queries)  # not counted
+    # 2 found: the sample is not sure they are past 3, so they are counted.
+    assert counts.count_leads(Lead.objects.filter(source="referral")) == (2, True)

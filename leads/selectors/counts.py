@@ -1,17 +1,34 @@
 """How many leads a list holds and where its page starts, without counting a million
-rows for every page: exact up to EXACT_UP_TO, past that PostgreSQL's own estimate of the
-filtered query ("about 12,300", "about 1.2M").
+rows for every page: exact up to EXACT_UP_TO, past that an estimate ("about 12,300",
+"about 1.2M").
+
+Estimating first: PostgreSQL's estimate of the filtered query when it is large (it is
+close for the whole list and a stage, source or score range; counting 10,001 leads of a
+filter no index covers reads ten times as many), else a sample of the table's pages
+(`sampled_rows`: the planner misjudges correlated filters and any word prefix), and only
+when neither is sure the list is past EXACT_UP_TO, the count itself. A count shown as
+exact is always counted.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 EXACT_UP_TO = 10_000
+# Past this, PostgreSQL's estimate is taken as it is (an error of five times would be
+# needed for such a list to hold EXACT_UP_TO or fewer).
+ESTIMATE_TRUSTED_ABOVE = 50_000
+# A sampled estimate reads about this many rows (TABLESAMPLE SYSTEM: whole pages, the
+# same ones every time, so the figure stays put between page views) ...
+SAMPLE_ROWS = 10_000
+# Only a table of at least this many rows is sampled; a smaller one is counted.
+SAMPLE_FROM = 100_000
 
 
 @dataclass(frozen=True)
@@ -52,15 +69,63 @@ def about(count: int, *, exact: bool) -> str:
 
 def count_leads(queryset: QuerySet) -> tuple[int, bool]:
     """(count, exact): exact when there are at most EXACT_UP_TO (it stops counting
-    there), else the planner's estimate for the query (never below that)."""
+    there), else an estimate (never below that). In a table of SAMPLE_FROM rows or more
+    an estimate comes first: the planner's when it is past ESTIMATE_TRUSTED_ABOVE, else
+    a sample's when even its lower bound is past EXACT_UP_TO; only otherwise counted."""
+    if queryset.query.is_empty():  # none(): there is no statement to ask about
+        return 0, True
+    estimate = None
+    if table_rows(queryset) >= SAMPLE_FROM:
+        planned = planned_rows(queryset)
+        if planned > ESTIMATE_TRUSTED_ABOVE:
+            return planned, False
+        estimate, lower = sampled_rows(queryset)
+        if lower > EXACT_UP_TO:
+            return max(estimate, EXACT_UP_TO + 1), False
     found = queryset.order_by().values("pk")[: EXACT_UP_TO + 1].count()
     if found <= EXACT_UP_TO:
         return found, True
-    return max(planned_rows(queryset), EXACT_UP_TO + 1), False
+    if estimate is None:
+        estimate = planned_rows(queryset)
+    return max(estimate, EXACT_UP_TO + 1), False
+
+
+def table_rows(queryset: QuerySet) -> float:
+    """How many rows the table of `queryset` holds, as last analysed (-1: never)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+            [queryset.model._meta.db_table],
+        )
+        return cursor.fetchone()[0]
+
+
+def sampled_rows(queryset: QuerySet) -> tuple[int, int]:
+    """(estimate, lower bound) of how many rows `queryset` has, from the rows of about
+    SAMPLE_ROWS of its table's rows (whole pages, the same each time) that it keeps; the
+    bound four standard deviations below (a page holds leads made together, often alike)."""
+    if queryset.query.is_empty():
+        return 0, 0
+    table = queryset.model._meta.db_table
+    percent = min(100.0, 100.0 * SAMPLE_ROWS / max(table_rows(queryset), 1))
+    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    # The query's own table (values("pk"): nothing is selected before its FROM).
+    table_sql = f"FROM {connection.ops.quote_name(table)}"
+    sampled = sql.replace(
+        table_sql, f"{table_sql} TABLESAMPLE SYSTEM ({percent:.6f}) REPEATABLE (0)", 1
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({sampled}) sample", params)  # noqa: S608
+        (hits,) = cursor.fetchone()
+    scale = 100.0 / percent
+    lower = max(0.0, hits - 4 * math.sqrt(hits)) * scale
+    return round(hits * scale), round(lower)
 
 
 def planned_rows(queryset: QuerySet) -> int:
     """PostgreSQL's estimate of how many rows `queryset` has (EXPLAIN: it reads none)."""
+    if queryset.query.is_empty():
+        return 0
     plan = json.loads(queryset.order_by().values("pk").explain(format="json"))
     return int(plan[0]["Plan"]["Plan Rows"])
 

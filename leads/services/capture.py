@@ -82,8 +82,9 @@ def _state_consent(lead: Lead, status: str | None, *, method: str, by, now) -> N
         set_consent(lead, status=status, method=method, by=by, now=now)
 
 
-# Every column but the id, in the model's order (a new Lead field needs no change here).
-_INSERTED = [f for f in Lead._meta.concrete_fields if not f.primary_key]
+# Every column but the id and those PostgreSQL computes, in the model's order (a new Lead
+# field needs no change here).
+_INSERTED = [f for f in Lead._meta.concrete_fields if not (f.primary_key or f.generated)]
 # Each column's value where the capture gives none: its default as prepared for the
 # database once (preparing ~30 unchanging defaults took a fifteenth of a capture's CPU)
 # or _COMPUTED for a default made at each insert (a callable, a timestamp).

@@ -367,9 +367,11 @@ def _aggregate(
 def _lead_insert(provided: dict[str, tuple[str, list]]) -> tuple[str, str, list]:
     """Column list, SELECT list and parameters for inserting leads: the `provided`
     (sql, params) per column, every other column from its model default (so a new
-    Lead field needs no change here)."""
+    Lead field needs no change here); PostgreSQL computes the generated ones."""
     columns, expressions, params = [], [], []
     for field in Lead._meta.concrete_fields:
+        if field.generated:
+            continue
         columns.append(field.column)
         if field.column in provided:
             sql, values = provided[field.column]
