@@ -140,3 +140,38 @@ def test_a_period_reads_whole_months_from_month_rows_and_the_rest_from_days():
     whole = Filters(start=date(2026, 11, 1), end=date(2026, 11, 30))
     assert whole.spans() == [("m", date(2026, 11, 1), date(2026, 11, 1))]
     assert whole.spans(months=False) == [("d", whole.start, whole.end)]
+
+
+def test_an_email_the_cap_holds_back_after_the_rollup_counted_it_is_counted_next_run(
+    settings, rep_ann
+):
+    """A deferral changes the outbox row and writes none a watermark sees: the next run
+    finds it by state."""
+    from leads.services import log_touch
+    from nurturing.models import Send
+    from nurturing.services import dispatch as dispatching
+    from nurturing.services import enrolment, sending
+    from tests import nurturing_helpers as nh
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.NURTURE_CAP, settings.NURTURE_TOUCH_PAUSE_DAYS = 1, 0
+    nh.track(("email", {"template": nh.template().pk}))
+    lead = nh.lead()
+    log_touch(lead_id=lead.pk, kind="call", body="Intro", by=rep_ann,
+              now=nh.NOW - timedelta(days=1), occurred_at=nh.NOW - timedelta(days=1))  # fmt: skip
+    enrolment.enrol_by_rules(now=nh.NOW)
+    dispatching.dispatch(now=nh.NOW, on_queued=lambda ids: None)  # queued, not yet tried
+    rollup.run(now=nh.NOW)
+    assert _nurture("sends") == 1 and _nurture("capped") == 0
+
+    sending.send_batch(send_ids=list(Send.objects.values_list("pk", flat=True)), now=nh.NOW)
+    assert Send.objects.get().capped  # held back by the call of yesterday
+    assert rollup.run(now=nh.NOW + timedelta(minutes=1)).leads == 1
+    assert _nurture("capped") == 1
+    assert rollup.run(now=nh.NOW + timedelta(minutes=2)).leads == 0  # once
+
+
+def _nurture(count):
+    from dashboards.models import NurtureDay
+
+    return sum(NurtureDay.objects.filter(grain="d").values_list(count, flat=True))

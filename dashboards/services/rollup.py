@@ -113,6 +113,7 @@ def run(*, now: datetime) -> Result:
         if full:
             leads = rebuild(c)
         else:
+            _capped_since(c)
             c.execute("SELECT count(*) FROM dash_dirty")
             leads = c.fetchone()[0]
             if leads:
@@ -124,6 +125,23 @@ def run(*, now: datetime) -> Result:
             [json.dumps(new_marks), json.dumps(new_missing), now, now, leads],
         )
     return Result(leads=leads, full=full)
+
+
+def _capped_since(c) -> None:
+    """Collect the leads whose emails the frequency cap held back since their facts were
+    made: a deferral changes its outbox row (`capped`) and writes no row a watermark
+    sees. Reconciled by state over the queued rows (the outbox's live part, indexed)."""
+    c.execute(
+        """
+        INSERT INTO dash_dirty (lead_id)
+        SELECT q.lead_id FROM (SELECT DISTINCT lead_id FROM nurturing_send
+                               WHERE status = 'queued' AND capped) q
+        WHERE (SELECT count(*) FROM nurturing_send s WHERE s.lead_id = q.lead_id AND s.capped)
+            <> (SELECT coalesce(sum(f.capped), 0) FROM dashboards_nurturefact f
+                WHERE f.lead_id = q.lead_id)
+        ON CONFLICT DO NOTHING
+        """
+    )
 
 
 def _read(c, table: str, columns: tuple[str, ...], mark: int | None, gaps: list,
