@@ -6,7 +6,8 @@ two months".
   entered that stage during the period and at least N days before now, and has had no
   sales touch (a call, email or meeting: `last_sales_touch_at`) since it entered it.
   Merged-away leads are left out. Source, campaign and team filter the visit's
-  dimensions, as on the funnel.
+  dimensions, as on the funnel. The rollup job keeps these leads in AgingLead (with
+  their batch and owner), so the page reads an index, not the visits and the timeline.
 - The intake batch is the import that created the lead, else its campaign, else the web
   form it first came by (its first form submission), else its channel.
 """
@@ -51,21 +52,16 @@ def options(params) -> Options:
 
 
 def _condition(f: Filters, o: Options, now: datetime) -> tuple[str, list]:
-    where, params = f.where("v")
+    where, params = f.where("a")
+    low, high = f.bounds()  # the period's days as instants too: an index range, oldest first
     return (
-        f"""v.seconds IS NULL AND v.stage IN ('mql', 'sal') AND l.stage = v.stage
-            AND v.entered_day BETWEEN %s AND %s AND v.entered_at <= %s
-            AND (l.last_sales_touch_at IS NULL OR l.last_sales_touch_at < v.entered_at)
-            AND l.merged_into_id IS NULL AND {where}""",
-        [f.start, f.end, now - timedelta(days=o.days), *params],
+        f"a.entered_day BETWEEN %s AND %s AND a.entered_at >= %s AND a.entered_at < %s "
+        f"AND a.entered_at <= %s AND {where}",
+        [f.start, f.end, low, high, now - timedelta(days=o.days), *params],
     )
 
 
-_FROM = "dashboards_visit v JOIN leads_lead l ON l.id = v.lead_id"
-_FORM = """LEFT JOIN LATERAL (
-    SELECT a.data->>'form' AS slug FROM leads_activity a
-    WHERE a.lead_id = l.id AND a.kind = 'form_submit' ORDER BY a.occurred_at, a.id LIMIT 1
-) form ON TRUE"""
+_FROM = "dashboards_aginglead a"
 
 
 def untouched(f: Filters, o: Options, *, now: datetime) -> tuple[list[dict], int]:
@@ -76,10 +72,12 @@ def untouched(f: Filters, o: Options, *, now: datetime) -> tuple[list[dict], int
         count = c.fetchone()[0]
         c.execute(
             f"""
-            SELECT l.id, l.first_name, l.last_name, l.email, l.company, v.stage, v.entered_at,
+            SELECT l.id, l.first_name, l.last_name, l.email, l.company, a.stage, a.entered_at,
                    l.last_sales_touch_at, u.username, u.first_name, u.last_name, l.source
-            FROM {_FROM} LEFT JOIN auth_user u ON u.id = l.owner_id
-            WHERE {cond} ORDER BY v.entered_at, v.lead_id LIMIT %s OFFSET %s
+            FROM (SELECT a.lead_id, a.stage, a.entered_at FROM {_FROM} WHERE {cond}
+                  ORDER BY a.entered_at, a.lead_id LIMIT %s OFFSET %s) a
+            JOIN leads_lead l ON l.id = a.lead_id LEFT JOIN auth_user u ON u.id = l.owner_id
+            ORDER BY a.entered_at, a.lead_id
             """,  # noqa: S608
             [*params, PER_PAGE, (o.page - 1) * PER_PAGE],
         )
@@ -122,17 +120,11 @@ def by_batch(f: Filters, o: Options, *, now: datetime) -> list[dict]:
     with cursor() as c:
         c.execute(
             f"""
-            SELECT kind, key, count(*), count(*) FILTER (WHERE stage = 'mql'),
+            SELECT batch_kind, batch_key, count(*), count(*) FILTER (WHERE stage = 'mql'),
                    count(*) FILTER (WHERE stage = 'sal'), min(entered_at),
                    count(DISTINCT owner_id)
-            FROM (
-              SELECT CASE WHEN l.import_job_id IS NOT NULL THEN 'import'
-                          WHEN l.campaign_id IS NOT NULL THEN 'campaign'
-                          WHEN form.slug IS NOT NULL THEN 'form' ELSE 'source' END AS kind,
-                     coalesce(l.import_job_id::text, l.campaign_id::text, form.slug, l.source)
-                       AS key, v.stage, v.entered_at, l.owner_id
-              FROM {_FROM} {_FORM} WHERE {cond}
-            ) t GROUP BY 1, 2 ORDER BY 6, 1, 2 LIMIT %s
+            FROM {_FROM} WHERE {cond}
+            GROUP BY 1, 2 ORDER BY 6, 1, 2 LIMIT %s
             """,  # noqa: S608
             [*params, BATCH_ROWS],
         )

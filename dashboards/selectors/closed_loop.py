@@ -4,11 +4,12 @@ model's view.
 
 - Rejections: the handoffs sales rejected during the period, by the reason code given
   and the lead's source channel or campaign; the team filter is the team the handoff
-  went to.
+  went to (read from RejectionDay, kept by the rollup job).
 - Recycled: leads moved back into Nurturing (from MQL, SAL, SQL, lost or disqualified)
   during the period, counted once each from their first such move in it; "later
   reached" counts those whose stage history, after that move, reaches SQL (or further),
-  opportunity (or further) and won. Source, campaign and team filter the visit's
+  opportunity (or further) and won (the visit's `reached_later`: the furthest stage its
+  lead entered after it began). Source, campaign and team filter the visit's
   dimensions, as on the funnel.
 """
 
@@ -16,34 +17,32 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from dashboards.models import FUNNEL
 from dashboards.selectors.filters import Filters, cursor, db_alias
 from dashboards.tables import INT, RATE, TEXT, Column, Page, Table, chart, describe, ratio
 from handoff.models import Handoff
 from leads.models import Campaign, Source
 
 NO_MODEL = "No predictive model is active yet."
+LATER = ("sql", "opportunity", "won")  # "later reached" counts this stage or further
 REASONS = list(Handoff.Reason.values)
 LABELS = dict(Handoff.Reason.choices)
 
 
 def rejected(f: Filters, by: str) -> dict:
-    """(value of the SQL `by`) → reason → handoffs rejected in the period."""
-    low, high = f.bounds()
-    where, params = f.handoff_where()
+    """(value of the RejectionDay column `by`: source or campaign_id) → reason →
+    handoffs rejected in the period."""
+    where, params = f.where()
+    days, spans = f.period_rows()
     with cursor() as c:
         c.execute(
-            f"""
-            SELECT {by}, h.reject_reason, count(*)
-            FROM handoff_handoff h JOIN leads_lead l ON l.id = h.lead_id
-            WHERE h.status = 'rejected' AND h.closed_at >= %s AND h.closed_at < %s
-              AND {where}
-            GROUP BY 1, 2
-            """,  # noqa: S608
-            [low, high, *params],
+            f"SELECT {by}, reason, sum(handoffs) FROM dashboards_rejectionday "  # noqa: S608
+            f"WHERE {days} AND {where} GROUP BY 1, 2 HAVING sum(handoffs) <> 0",
+            [*spans, *params],
         )
         found: dict = defaultdict(dict)
         for key, reason, n in c.fetchall():
-            found[key][reason] = n
+            found[key][reason] = int(n)
     return found
 
 
@@ -60,12 +59,12 @@ def _reason_rows(found: dict, labels: dict) -> list[dict]:
 
 
 def rejections_by_source(f: Filters) -> list[dict]:
-    found = rejected(f, "l.source")
+    found = rejected(f, "source")
     return _reason_rows(found, {s: Source(s).label for s in found if s in Source.values})
 
 
 def rejections_by_campaign(f: Filters) -> list[dict]:
-    found = rejected(f, "coalesce(l.campaign_id, 0)")
+    found = rejected(f, "campaign_id")
     labels = {
         c.pk: f"{c.name} ({c.code})"
         for c in Campaign.objects.using(db_alias()).filter(pk__in=list(found))
@@ -81,24 +80,18 @@ def recycled(f: Filters) -> list[dict]:
         c.execute(
             f"""
             WITH recycled AS (
-              SELECT v.lead_id, min(v.source) AS source, min(v.entered_at) AS at
+              SELECT DISTINCT ON (v.lead_id) v.source, v.reached_later
               FROM dashboards_visit v
               WHERE v.stage = 'nurturing' AND v.backward AND v.entered_day BETWEEN %s AND %s
                 AND {where}
-              GROUP BY v.lead_id
+              ORDER BY v.lead_id, v.entered_at
             )
-            SELECT r.source, count(*), count(*) FILTER (WHERE x.sql),
-                   count(*) FILTER (WHERE x.opportunity), count(*) FILTER (WHERE x.won)
-            FROM recycled r
-            CROSS JOIN LATERAL (
-              SELECT coalesce(bool_or(w.stage IN ('sql', 'opportunity', 'won')), false) AS sql,
-                     coalesce(bool_or(w.stage IN ('opportunity', 'won')), false) AS opportunity,
-                     coalesce(bool_or(w.stage = 'won'), false) AS won
-              FROM dashboards_visit w WHERE w.lead_id = r.lead_id AND w.entered_at > r.at
-            ) x
-            GROUP BY 1
+            SELECT source, count(*), count(*) FILTER (WHERE reached_later >= %s),
+                   count(*) FILTER (WHERE reached_later >= %s),
+                   count(*) FILTER (WHERE reached_later >= %s)
+            FROM recycled GROUP BY 1
             """,  # noqa: S608
-            [f.start, f.end, *params],
+            [f.start, f.end, *params, *(FUNNEL.index(s) + 1 for s in LATER)],
         )
         found = c.fetchall()
     rows = [

@@ -18,6 +18,7 @@ from leads.exceptions import LeadFlowError
 from leads.models import Campaign, Source, Team
 
 COHORT, PERIOD = "cohort", "period"
+DAY, MONTH = "d", "m"  # the rollups' grains: a row per day, and per calendar month
 MODES = {
     COHORT: "Cohort: the leads created in the period, and how far they got",
     PERIOD: "Period: every entry into each stage during the period",
@@ -88,6 +89,29 @@ class Filters:
         high = datetime.combine(self.end + timedelta(days=1), datetime.min.time(), tzinfo=tz)
         return low, high
 
+    def spans(self, *, months: bool = True) -> list[tuple[str, date, date]]:
+        """The period as rollup rows to read: (grain, first day, last day) — the whole
+        calendar months inside it as month rows (grain "m", day = the 1st), the days
+        before and after them as day rows (grain "d")."""
+        first = self.start if self.start.day == 1 else _next_month(self.start)
+        after = _next_month(self.end)  # the 1st after the end's month
+        last = after if after - timedelta(days=1) == self.end else self.end.replace(day=1)
+        if not months or first >= last:  # no whole month inside
+            return [(DAY, self.start, self.end)]
+        # [first, last) are whole months (last: the 1st after the last whole month).
+        spans = [(DAY, self.start, first - timedelta(days=1)),
+                 (MONTH, first, (last - timedelta(days=1)).replace(day=1)),
+                 (DAY, last, self.end)]  # fmt: skip
+        return [(g, a, b) for g, a, b in spans if a <= b]
+
+    def period_rows(self, alias: str = "", *, months: bool = True) -> tuple[str, list]:
+        """SQL choosing a rollup's rows of the period (its `grain` and `day` columns):
+        month rows for the whole months in it, day rows for the rest."""
+        p = f"{alias}." if alias else ""
+        spans = self.spans(months=months)
+        sql = " OR ".join(f"({p}grain = %s AND {p}day BETWEEN %s AND %s)" for _ in spans)
+        return f"({sql})", [v for span in spans for v in span]
+
     def team_ids(self) -> list[int] | None:
         """The team ids to count: the chosen team, else the reader's teams (None: all)."""
         if self.team_id is not None:
@@ -141,6 +165,10 @@ class Filters:
         if f.team_id is not None:
             out["team"] = str(f.team_id)
         return out
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
 def presets(now: datetime) -> list[tuple[str, date, date]]:

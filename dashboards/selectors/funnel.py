@@ -8,20 +8,24 @@ biggest leak.
   apart); `converted` counts the entries whose next move went further on.
 A conversion counts a lead that skipped the next stage too (new → MQL directly is a
 conversion of New). Drop-off is entered minus converted. Time in stage is over the visits
-that have ended.
+that have ended: its median and p90 come from the visits' duration buckets
+(dashboards.buckets, within 5 % of the exact figure); how many visits it is over is exact.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from dashboards.models import EXITS, FUNNEL
+from dashboards import buckets
+from dashboards.models import EXITS, FUNNEL, TimeDay
 from dashboards.selectors.filters import COHORT, Filters, cursor, freshness
 from leads.models import Stage
 
-WAITED = timedelta(days=1)  # the leak sentence counts the visits longer than this
+# The leak sentence counts the visits longer than a day: a bucket edge, so exactly.
+WAITED = timedelta(seconds=buckets.MORE_THAN_A_DAY - 1)
 MIN_FOR_LEAK = 10  # a step compared with fewer entries in either period says nothing
 
 
@@ -88,19 +92,20 @@ class Funnel:
 
 def _counts(f: Filters) -> dict[str, dict[str, int]]:
     where, params = f.where()
+    days, spans = f.period_rows()
     with cursor() as c:
         if f.mode == COHORT:
             c.execute(
                 f"SELECT stage, sum(leads), sum(onward) FROM dashboards_cohortday "  # noqa: S608
-                f"WHERE day BETWEEN %s AND %s AND {where} GROUP BY stage",
-                [f.start, f.end, *params],
+                f"WHERE {days} AND {where} GROUP BY stage",
+                [*spans, *params],
             )
             return {s: {"entered": int(n), "converted": int(o)} for s, n, o in c.fetchall()}
         c.execute(
             f"SELECT stage, sum(entries), sum(forward), sum(reentries), sum(backward), "  # noqa: S608
             f"sum(waiting) FROM dashboards_stageday "
-            f"WHERE day BETWEEN %s AND %s AND {where} GROUP BY stage",
-            [f.start, f.end, *params],
+            f"WHERE {days} AND {where} GROUP BY stage",
+            [*spans, *params],
         )
         return {
             s: {"entered": int(e), "converted": int(fw), "reentries": int(r),
@@ -110,39 +115,47 @@ def _counts(f: Filters) -> dict[str, dict[str, int]]:
 
 
 def _times(f: Filters) -> dict[str, tuple[int | None, int | None, int]]:
-    """Median and p90 seconds in each stage over the ended visits, and how many."""
-    where, params = f.where("v")
-    day = "created_day" if f.mode == COHORT else "entered_day"
+    """Median and p90 seconds in each stage over the ended visits (from their duration
+    buckets: within buckets.PRECISION of the exact figure), and how many (exact)."""
+    where, params = f.where()
+    days, spans = f.period_rows()
+    counted_by = TimeDay.CREATED if f.mode == COHORT else TimeDay.ENTERED
     with cursor() as c:
         c.execute(
-            f"""
-            SELECT stage, percentile_disc(0.5) WITHIN GROUP (ORDER BY secs),
-                   percentile_disc(0.9) WITHIN GROUP (ORDER BY secs), count(*)
-            FROM (SELECT v.stage, v.seconds AS secs FROM dashboards_visit v
-                  WHERE v.stage = ANY(%s) AND v.{day} BETWEEN %s AND %s
-                    AND v.seconds IS NOT NULL AND {where}) t
-            GROUP BY stage
-            """,  # noqa: S608
-            [[*FUNNEL, *EXITS], f.start, f.end, *params],
-        )
-        return {s: (m, p, n) for s, m, p, n in c.fetchall()}
+            f"SELECT stage, bucket, sum(visits) FROM dashboards_timeday "  # noqa: S608
+            f"WHERE counted_by = %s AND {days} AND {where} GROUP BY 1, 2",
+            [counted_by, *spans, *params],
+        )  # every stage (no `stage = ANY(…)`: one index range, not one per stage)
+        found: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for stage, number, n in c.fetchall():
+            if stage in FUNNEL or stage in EXITS:
+                found[stage].append((number, int(n)))
+    return {
+        stage: (buckets.percentile(counts, 0.5), buckets.percentile(counts, 0.9),
+                sum(n for _, n in counts))
+        for stage, counts in found.items()
+    }  # fmt: skip
 
 
-def waited_longer(f: Filters, stage: str, *, longer_than: timedelta, as_of: datetime) -> int:
+def waited_longer(f: Filters, stage: str, *, as_of: datetime) -> int:
     """The visits of `stage` in the selection that lasted (or, still going as of `as_of`,
-    have lasted) longer than `longer_than`."""
-    where, params = f.where("v")
+    have lasted) longer than a day (WAITED): the ended ones from their duration buckets
+    (a day is a bucket edge, so the count is exact), the open ones from the visits."""
+    where, params = f.where()
+    days, spans = f.period_rows()
+    vwhere, vparams = f.where("v")
+    counted_by = TimeDay.CREATED if f.mode == COHORT else TimeDay.ENTERED
     day = "created_day" if f.mode == COHORT else "entered_day"
     with cursor() as c:
         c.execute(
-            f"SELECT (SELECT count(*) FROM dashboards_visit v WHERE v.stage = %s "  # noqa: S608
-            f"  AND v.{day} BETWEEN %s AND %s AND {where} AND v.seconds IS NOT NULL "
-            f"  AND v.seconds > %s) "
+            f"SELECT coalesce((SELECT sum(visits) FROM dashboards_timeday "  # noqa: S608
+            f"  WHERE counted_by = %s AND stage = %s AND {days} AND {where} "
+            f"  AND bucket >= %s), 0) "
             f"+ (SELECT count(*) FROM dashboards_visit v WHERE v.stage = %s "
-            f"  AND v.{day} BETWEEN %s AND %s AND {where} AND v.seconds IS NULL "
+            f"  AND v.{day} BETWEEN %s AND %s AND {vwhere} AND v.seconds IS NULL "
             f"  AND v.entered_at < %s)",
-            [stage, f.start, f.end, *params, int(longer_than.total_seconds()),
-             stage, f.start, f.end, *params, as_of - longer_than],
+            [counted_by, stage, *spans, *params, buckets.bucket(buckets.MORE_THAN_A_DAY),
+             stage, f.start, f.end, *vparams, as_of - WAITED],
         )  # fmt: skip
         return c.fetchone()[0]
 
@@ -196,7 +209,7 @@ def _leak(result: Funnel) -> tuple[str, str]:
         _, worst = max(falls, key=lambda pair: (pair[0], -FUNNEL.index(pair[1].stage)))
         nxt = label(FUNNEL[FUNNEL.index(worst.stage) + 1])
         as_of = result.as_of or result.filters.bounds()[1]
-        waited = waited_longer(result.filters, worst.stage, longer_than=WAITED, as_of=as_of)
+        waited = waited_longer(result.filters, worst.stage, as_of=as_of)
         return (
             f"{worst.label} → {nxt} fell from {percent(worst.previous_conversion)} to "
             f"{percent(worst.conversion_to_next)}: {_leads_in(worst.stage, waited)} waited "

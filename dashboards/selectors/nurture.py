@@ -10,21 +10,18 @@ as MQL.
   it had none).
 - Source and campaign are the lead's, the team its team as on the funnel (the team of its
   latest handoff).
+- Read from NurtureDay (per day, track and step), kept by the rollup job from a
+  NurtureFact per email and per enrolment left as MQL.
 """
 
 from __future__ import annotations
 
+from dashboards.models import NURTURE_COUNTS
 from dashboards.selectors.filters import Filters, cursor, db_alias
 from dashboards.tables import RATE, TEXT, Column, Page, Table, chart, describe, ratio
 from nurturing.models import Step, Track
 
 COUNTS = ("sent", "opened", "clicked", "unsubscribed", "bounced", "capped")
-_SENDS = """
-    count(*) FILTER (WHERE s.status = 'sent'), count(*) FILTER (WHERE s.opened_at IS NOT NULL),
-    count(*) FILTER (WHERE s.clicked_at IS NOT NULL),
-    count(*) FILTER (WHERE s.unsubscribed_at IS NOT NULL),
-    count(*) FILTER (WHERE s.bounced_at IS NOT NULL), count(*) FILTER (WHERE s.capped)
-"""
 COLUMNS = [
     Column("sent", "Sent"),
     Column("opened", "Opened"),
@@ -44,30 +41,29 @@ NOTE = (
 )
 
 
-# The step an enrolment left at: the step of the last email it was sent (an ended
-# enrolment no longer points at a step).
-LAST_STEP = """(SELECT ls.step_id FROM nurturing_send ls WHERE ls.enrolment_id = e.id
-                 ORDER BY ls.created_at DESC, ls.id DESC LIMIT 1)"""
-BEFORE_ANY = -1  # left before any email of the track
+BEFORE_ANY = -1  # left before any email of the track (NurtureFact.step_id)
+DELETED = 0  # a step since deleted
 
 
-def _counts(f: Filters, by: str, by_enrolment: str) -> tuple[dict, dict]:
-    low, high = f.bounds()
-    where, params = f.lead_where("l")
+def _counts(f: Filters, by: str) -> tuple[dict, dict]:
+    """(value of the NurtureDay column `by`) → the email counts, and → left as MQL."""
+    where, params = f.where()
+    days, spans = f.period_rows()
     with cursor() as c:
         c.execute(
-            f"SELECT {by}, {_SENDS} FROM nurturing_send s JOIN leads_lead l ON l.id = s.lead_id "  # noqa: S608
-            f"WHERE s.created_at >= %s AND s.created_at < %s AND {where} GROUP BY 1",
-            [low, high, *params],
+            f"SELECT {by}, {', '.join(f'sum({n})' for n in NURTURE_COUNTS)} "  # noqa: S608
+            f"FROM dashboards_nurtureday WHERE {days} AND {where} GROUP BY 1 "
+            f"HAVING sum(sends) <> 0 OR sum(mql) <> 0",
+            [*spans, *params],
         )
-        sends = {key: dict(zip(COUNTS, values, strict=True)) for key, *values in c.fetchall()}
-        c.execute(
-            f"SELECT {by_enrolment}, count(*) FROM nurturing_enrolment e "  # noqa: S608
-            f"JOIN leads_lead l ON l.id = e.lead_id WHERE e.exit_reason = 'mql' "
-            f"AND e.exited_at >= %s AND e.exited_at < %s AND {where} GROUP BY 1",
-            [low, high, *params],
-        )
-        mql = dict(c.fetchall())
+        sends, mql = {}, {}
+        for key, *values in c.fetchall():
+            got = dict(zip(NURTURE_COUNTS, (int(v) for v in values), strict=True))
+            key = None if key == DELETED else key
+            if got["sends"]:
+                sends[key] = {n: got[n] for n in COUNTS}
+            if got["mql"]:
+                mql[key] = got["mql"]
     return sends, mql
 
 
@@ -80,7 +76,7 @@ def _row(counts: dict | None, mql: int) -> dict:
 
 
 def by_track(f: Filters) -> list[dict]:
-    sends, mql = _counts(f, "s.track_id", "e.track_id")
+    sends, mql = _counts(f, "track_id")
     names = dict(
         Track.objects.using(db_alias()).filter(pk__in=[*sends, *mql]).values_list("id", "name")
     )
@@ -92,7 +88,7 @@ def by_track(f: Filters) -> list[dict]:
 
 
 def by_step(f: Filters) -> list[dict]:
-    sends, mql = _counts(f, "s.step_id", f"coalesce({LAST_STEP}, {BEFORE_ANY})")
+    sends, mql = _counts(f, "step_id")
     steps = {
         s.pk: s
         for s in Step.objects.using(db_alias())

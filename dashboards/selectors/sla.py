@@ -9,7 +9,10 @@ and who misses the deadlines.
 - Time to accept runs from the handoff to its acceptance, time to first contact from the
   acceptance to the first logged call, email or meeting — both in the team's business
   hours (its calendar), written on the handoff when each happens
-  (`accept_business_seconds`, `contact_business_seconds`); the medians are over those.
+  (`accept_business_seconds`, `contact_business_seconds`); the medians are over those,
+  read from their duration buckets (dashboards.buckets: within 5 %).
+- Everything is read from the handoff rollups (HandoffDay, HandoffTimeDay, BlameDay: per
+  day the handoff was made), kept by the rollup job.
 - Breaches are deadlines missed (accept or contact), escalations pending handoffs given
   to another rep after the grace period. By rep, a breach counts against the rep who
   held the handoff when it was missed and an escalation against the rep it was taken
@@ -20,28 +23,20 @@ and who misses the deadlines.
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from dashboards.selectors.filters import Filters, cursor, db_alias, zone
+from dashboards import buckets
+from dashboards.models import HandoffTimeDay
+from dashboards.selectors.filters import Filters, cursor, db_alias
 from dashboards.tables import RATE, SECONDS, TEXT, Column, Page, Table, chart, describe, ratio
-from handoff.services.sla import BREACHED, ESCALATED
 from leads.models import Team
 
 QUEUE = "Team queue"
-_FIGURES = """
-    count(*) AS handoffs,
-    count(*) FILTER (WHERE h.accepted_at IS NOT NULL) AS accepted,
-    count(*) FILTER (WHERE h.accepted_at IS NOT NULL AND h.accept_breached_at IS NULL
-                     AND h.escalations = 0) AS accepted_in_sla,
-    count(*) FILTER (WHERE h.contacted_at IS NOT NULL) AS contacted,
-    count(*) FILTER (WHERE h.contacted_at IS NOT NULL AND h.contact_breached_at IS NULL)
-      AS contacted_in_sla,
-    percentile_disc(0.5) WITHIN GROUP (ORDER BY h.accept_business_seconds) AS accept_median,
-    percentile_disc(0.5) WITHIN GROUP (ORDER BY h.contact_business_seconds) AS contact_median,
-    coalesce(sum(h.breaches), 0) AS breaches,
-    coalesce(sum(h.escalations), 0) AS escalations
-"""
+_SUMS = ("handoffs", "accepted", "accepted_in_sla", "contacted", "contacted_in_sla", "breaches",
+         "escalations")  # fmt: skip
 _NAMES = (
     "handoffs",
     "accepted",
@@ -67,7 +62,7 @@ NOTE = (
     "Handoffs made in the period. Accepted within SLA: accepted before the accept deadline "
     "with no breach or escalation (share of handoffs made); contacted within SLA: first "
     "contact before its deadline (share of accepted handoffs). Times are business hours "
-    "of the team's calendar."
+    "of the team's calendar; the medians are read from duration buckets, within 5 %."
 )
 NOTE_REPS = (
     "A breach counts against the rep who held the handoff when the deadline passed, an "
@@ -83,52 +78,65 @@ def _figures(row: dict) -> dict:
     return row
 
 
-def _grouped(f: Filters, group: str | None) -> list[tuple]:
-    low, high = f.bounds()
-    where, params = f.handoff_where()
-    select = f"{group} AS key, " if group else ""
-    grouping = "GROUP BY 1" if group else ""
+def _grouped(f: Filters, group: str | None, *, months: bool = True) -> list[tuple]:
+    """The figures (in _NAMES' order) per value of `group` (a HandoffDay column or
+    expression; None: one row for all), from the handoff rollups; the medians from the
+    duration buckets."""
+    where, params = f.where()
+    days, spans = f.period_rows(months=months)
+    key = group or "NULL::int"
+    keep = "GROUP BY 1 HAVING sum(handoffs) <> 0" if group else ""  # else: one row
     with cursor() as c:
         c.execute(
-            f"SELECT {select}{_FIGURES} FROM handoff_handoff h "  # noqa: S608
-            f"JOIN leads_lead l ON l.id = h.lead_id "
-            f"WHERE h.created_at >= %s AND h.created_at < %s AND {where} {grouping}",
-            [low, high, *params],
+            f"SELECT {key}, {', '.join(f'coalesce(sum({n}), 0)' for n in _SUMS)} "  # noqa: S608
+            f"FROM dashboards_handoffday WHERE {days} AND {where} {keep}",
+            [*spans, *params],
         )
-        return c.fetchall()
+        sums = {k: dict(zip(_SUMS, (int(v) for v in values), strict=True))
+                for k, *values in c.fetchall()}  # fmt: skip
+        c.execute(
+            f"SELECT {key}, what, bucket, sum(handoffs) FROM dashboards_handofftimeday "  # noqa: S608
+            f"WHERE {days} AND {where} GROUP BY 1, 2, 3",
+            [*spans, *params],
+        )
+        times: dict = defaultdict(list)
+        for k, what, number, n in c.fetchall():
+            times[k, what].append((number, int(n)))
+    return [
+        (k, *(row[n] for n in _NAMES[:5]),
+         buckets.percentile(times[k, HandoffTimeDay.ACCEPT], 0.5),
+         buckets.percentile(times[k, HandoffTimeDay.CONTACT], 0.5),
+         row["breaches"], row["escalations"])
+        for k, row in sums.items()
+    ]  # fmt: skip
 
 
-def _as_rows(found: list[tuple], keyed: bool) -> list[dict]:
+def _as_rows(found: list[tuple]) -> list[dict]:
     rows = []
     for values in found:
-        key, values = (values[0], values[1:]) if keyed else (None, values)
+        key, values = values[0], values[1:]
         rows.append(_figures({"key": key, **dict(zip(_NAMES, values, strict=True))}))
     return rows
 
 
 def _blame(f: Filters) -> dict[str | None, dict[str, int]]:
     """username (None: the queue) → breaches and escalations, from the timeline entries
-    of the selected handoffs."""
-    low, high = f.bounds()
-    where, params = f.handoff_where()
+    of the selected handoffs (summed per day in BlameDay)."""
+    where, params = f.where()
+    days, spans = f.period_rows()
     with cursor() as c:
         c.execute(
-            f"""
-            SELECT CASE WHEN a.kind = %s THEN a.data->>'rep' ELSE a.data->>'from' END,
-                   count(*) FILTER (WHERE a.kind = %s), count(*) FILTER (WHERE a.kind = %s)
-            FROM handoff_handoff h JOIN leads_lead l ON l.id = h.lead_id
-            JOIN leads_activity a ON a.lead_id = h.lead_id AND a.kind IN (%s, %s)
-                 AND a.data->>'handoff' = h.id::text
-            WHERE h.created_at >= %s AND h.created_at < %s AND {where}
-            GROUP BY 1
-            """,  # noqa: S608
-            [BREACHED, BREACHED, ESCALATED, BREACHED, ESCALATED, low, high, *params],
+            f"SELECT username, sum(breaches), sum(escalations) FROM dashboards_blameday "  # noqa: S608
+            f"WHERE {days} AND {where} GROUP BY 1 "
+            f"HAVING sum(breaches) <> 0 OR sum(escalations) <> 0",
+            [*spans, *params],
         )
-        return {name: {"breaches": b, "escalations": e} for name, b, e in c.fetchall()}
+        return {name or None: {"breaches": int(b), "escalations": int(e)}
+                for name, b, e in c.fetchall()}  # fmt: skip
 
 
 def by_rep(f: Filters) -> list[dict]:
-    held = _as_rows(_grouped(f, "h.rep_id"), keyed=True)
+    held = _as_rows(_grouped(f, "rep_id"))
     blame = _blame(f)
     ids = [r["key"] for r in held if r["key"]]
     names = [n for n in blame if n]
@@ -169,7 +177,7 @@ def by_rep(f: Filters) -> list[dict]:
 
 
 def by_team(f: Filters) -> list[dict]:
-    rows = _as_rows(_grouped(f, "h.team_id"), keyed=True)
+    rows = _as_rows(_grouped(f, "team_id"))
     names = dict(
         Team.objects.using(db_alias())
         .filter(pk__in=[r["key"] for r in rows])
@@ -181,16 +189,16 @@ def by_team(f: Filters) -> list[dict]:
 
 
 def by_week(f: Filters) -> list[dict]:
-    week = f"date_trunc('week', h.created_at AT TIME ZONE '{zone().key}')::date"
-    rows = _as_rows(_grouped(f, week), keyed=True)
+    week = "date_trunc('week', day)::date"  # days are the installation's (filters.zone)
+    rows = _as_rows(_grouped(f, week, months=False))  # weeks: from the day rows
     for row in rows:
         row["label"] = row["key"].isoformat()
     return sorted(rows, key=lambda r: r["key"])
 
 
 def total(f: Filters) -> dict:
-    found = _grouped(f, None)
-    row = _as_rows(found, keyed=False)[0]
+    row = _as_rows(_grouped(f, None))[0]
+    row["key"] = None
     row["label"] = "All handoffs"
     return row
 

@@ -85,18 +85,21 @@ class Funnel:
 
 def _cohort(f: Filters, by: str, *, lifetime: bool = False) -> dict:
     """(key of `by`) → Funnel, from CohortDay: the period's cohort under the filters, or
-    (`lifetime`) every cohort of all time, unfiltered (what costs are divided by)."""
+    (`lifetime`, from CohortEver) every cohort of all time, unfiltered (what costs are
+    divided by)."""
     where, params = ("TRUE", []) if lifetime else f.where()
-    days = "TRUE" if lifetime else "day BETWEEN %s AND %s"
+    table = "dashboards_cohortever" if lifetime else "dashboards_cohortday"
+    days, spans = ("TRUE", []) if lifetime else f.period_rows()
     with cursor() as c:
         c.execute(
-            f"SELECT {by}, stage, sum(leads), sum(amount) FROM dashboards_cohortday "  # noqa: S608
-            f"WHERE {days} AND {where} AND stage = ANY(%s) GROUP BY 1, 2",
-            [*([] if lifetime else [f.start, f.end]), *params, list(STAGES)],
-        )
+            f"SELECT {by}, stage, sum(leads), sum(amount) FROM {table} "  # noqa: S608
+            f"WHERE {days} AND {where} GROUP BY 1, 2",
+            [*spans, *params],
+        )  # every stage (no `stage = ANY(…)`: one index range, not one per stage)
         found: dict = defaultdict(Funnel)
         for key, stage, n, amount in c.fetchall():
-            found[key].add(stage, int(n), amount)
+            if stage in STAGES:
+                found[key].add(stage, int(n), amount)
     return found
 
 
@@ -158,20 +161,16 @@ def by_campaign(f: Filters) -> list[dict]:
 def rejections(f: Filters) -> list[dict]:
     """Per campaign: the handoffs rejected in the period by reason, beside the handoffs
     made in the period (the share is rejected over made)."""
-    low, high = f.bounds()
-    where, params = f.handoff_where()
-    by = rejected(f, "coalesce(l.campaign_id, 0)")
+    where, params = f.where()
+    days, spans = f.period_rows()
+    by = rejected(f, "campaign_id")
     with cursor() as c:
         c.execute(
-            f"""
-            SELECT coalesce(l.campaign_id, 0), count(*)
-            FROM handoff_handoff h JOIN leads_lead l ON l.id = h.lead_id
-            WHERE h.created_at >= %s AND h.created_at < %s AND {where}
-            GROUP BY 1
-            """,  # noqa: S608
-            [low, high, *params],
+            f"SELECT campaign_id, sum(handoffs) FROM dashboards_handoffday "  # noqa: S608
+            f"WHERE {days} AND {where} GROUP BY 1",
+            [*spans, *params],
         )
-        made = dict(c.fetchall())
+        made = {k: int(n) for k, n in c.fetchall()}
     campaigns = _campaigns([k for k in by if k])
     rows = []
     for cid, reasons in by.items():
