@@ -69,5 +69,6 @@ urlpatterns = [
 ]
 
 # Pages in the app's layout; JSON under /api/ (leads.views.http_errors).
+handler400 = "leads.views.http_errors.bad_request"
 handler403 = "leads.views.http_errors.permission_denied"
 handler404 = "leads.views.http_errors.page_not_found"

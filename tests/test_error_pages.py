@@ -37,3 +37,16 @@ def test_api_errors_stay_json(client, api_as, rep_ann, rep_bob):
     forbidden = api.post("/api/v1/custom-fields/", {"name": "x", "label": "X", "type": "text"})
     assert forbidden.status_code == 403 and "detail" in forbidden.json()
     assert client.get("/api/v1/nothing-here/").json() == {"detail": "Not found."}
+
+
+@pytest.mark.django_db
+def test_a_form_body_that_cannot_be_read_is_a_400_in_json_under_the_api(client, rep_ann):
+    """Multipart without a boundary: Django cannot parse it (found by schemathesis on
+    POST /api/v1/leads/{id}/erase/, answered with Django's HTML page)."""
+    client.force_login(rep_ann)
+    bad = {"data": b"--x\r\n", "content_type": "multipart/form-data"}  # no boundary
+    api = client.post("/api/v1/leads/1/erase/", **bad)
+    assert api.status_code == 400 and api["Content-Type"] == "application/json"
+    assert "could not be read" in api.json()["detail"]
+    page = client.post("/leads/new/", **bad)
+    assert page.status_code == 400 and "could not be read" in page.content.decode()
