@@ -1,7 +1,7 @@
 """The project's 400, 403 and 404 answers (leadflow/urls.py `handler400` ... `handler404`):
-pages in the app's layout, with its navigation; JSON under /api/ (a URL no route
-matches too, e.g. `/api/v1/leads/1.5/`), where clients read `detail` as from every
-other API error (leadflow.middleware.error_response)."""
+403 and 404 pages in the app's layout, with its navigation, a 400 one line saying why;
+JSON under /api/ (a URL no route matches too, e.g. `/api/v1/leads/1.5/`), where clients
+read `detail` as from every other API error (leadflow.middleware.error_response)."""
 
 from __future__ import annotations
 
