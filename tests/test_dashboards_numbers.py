@@ -371,7 +371,19 @@ def test_every_pages_numbers_equal_an_independent_count(plan, world, manager, ma
         rows, count = aging.untouched(f, aging.Options(), now=NOW)
         assert [r["id"] for r in rows] == expected_aging(f, team_of)
         assert count == len(rows)
-        assert sum(r["leads"] for r in aging.by_batch(f, aging.Options(), now=NOW)) == count
+        batches = aging.by_batch(f, aging.Options(), now=NOW)
+        assert sum(r["leads"] for r in batches) == count
+        assert sum(r["mql"] for r in batches) == sum(r["stage"] == "MQL" for r in rows)
+        assert sum(r["sal"] + r["mql"] for r in batches) == count
+        # Owners per batch (these leads come by campaign or source, not imports or forms).
+        waiting = Lead.objects.filter(pk__in=[r["id"] for r in rows])
+        owners: dict = {}
+        for lead in waiting:
+            batch = lead.campaign.name if lead.campaign_id else Source(lead.source).label
+            owners.setdefault(batch, set()).add(lead.owner_id)
+        assert sorted(r["owners"] for r in batches) == sorted(
+            len(o - {None}) for o in owners.values()
+        )
 
         # Closed loop.
         rejected, recycled = expected_closed_loop(f, team_of)

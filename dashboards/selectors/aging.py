@@ -118,12 +118,19 @@ def by_batch(f: Filters, o: Options, *, now: datetime) -> list[dict]:
     """The untouched leads grouped by intake batch, the batch with the oldest first."""
     cond, params = _condition(f, o, now)
     with cursor() as c:
+        # Per owner first, then per batch: the owners counted as groups, not by the sort
+        # count(DISTINCT owner_id) needs (half the time at 1M leads).
         c.execute(
             f"""
-            SELECT batch_kind, batch_key, count(*), count(*) FILTER (WHERE stage = 'mql'),
-                   count(*) FILTER (WHERE stage = 'sal'), min(entered_at),
-                   count(DISTINCT owner_id)
-            FROM {_FROM} WHERE {cond}
+            SELECT batch_kind, batch_key, sum(n)::int, sum(mql)::int, sum(sal)::int,
+                   min(oldest), count(owner_id)
+            FROM (
+              SELECT batch_kind, batch_key, owner_id, count(*) AS n,
+                     count(*) FILTER (WHERE stage = 'mql') AS mql,
+                     count(*) FILTER (WHERE stage = 'sal') AS sal, min(entered_at) AS oldest
+              FROM {_FROM} WHERE {cond}
+              GROUP BY 1, 2, 3
+            ) per_owner
             GROUP BY 1, 2 ORDER BY 6, 1, 2 LIMIT %s
             """,  # noqa: S608
             [*params, BATCH_ROWS],
