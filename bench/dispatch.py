@@ -5,12 +5,16 @@ and the dispatcher's claim of due enrolments among a million.
     make bench BENCH_ARGS="dispatch"            (20,000 emails, 1,000,000 enrolments)
     python -m bench dispatch --rows 2000        (smoke: 100 emails, 2,000 enrolments)
 
-Sending is inline, as `manage.py tick` does it (`ticks.dispatch(now, inline=True)`: the
-dispatcher's batches of `dispatch.BATCH` enrolments, sent in `ticks.SEND_BATCH` rows per
-SMTP connection, every row checked, rendered, sent and recorded one by one): the work of
-one worker, without the broker. The server (aiosmtpd, bench/_smtp_sink.py) runs in a
-process of its own and counts messages by Message-ID; the baseline renders nothing and
-checks nothing: the same rendered messages, one `sendmail` after another.
+Two ways, each beside its own baseline: through the Celery worker with the default
+settings (`make run`'s, from leadflow/Procfile: prefork, its concurrency), the tick
+dispatching and the worker's processes sending the tasks its batches enqueue, timed
+until no row is queued; and inline, as `manage.py tick` does it (`ticks.dispatch(now,
+inline=True)`: the dispatcher's batches of `dispatch.BATCH` enrolments, sent in
+`ticks.SEND_BATCH` rows per SMTP connection, every row checked, rendered, sent and
+recorded one by one), the work of one process without the broker. The server
+(aiosmtpd, bench/_smtp_sink.py) runs in a process of its own and counts messages by
+Message-ID; the baseline renders nothing and checks nothing: the same rendered
+messages, one `sendmail` after another.
 
 Targets (issue 11): at least 500 emails/s and at least half smtplib's rate, 0 duplicates;
 the due-step claim under 50 ms per batch with a million enrolments.
@@ -18,15 +22,22 @@ the due-step claim under 50 ms per batch with a million enrolments.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import smtplib
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.test import override_settings
 
 from bench._results import TARGET_ROWS, Row, explained, judged, option, side_by_side
 from bench._smtp_sink import Sink
+from leadflow.env import database_url
 from leads.models import Lead
 from nurturing.models import Send
 from nurturing.services import dispatch, enrolment, sending, templates, ticks, tracks
@@ -60,25 +71,137 @@ def _leads(count: int, *, tag: str) -> None:
         )
 
 
-def _track() -> int:
+def _track(now: datetime) -> int:
     template = templates.save_template(
-        name="Welcome",
+        name=f"Welcome {now:%Y-%m-%d}",
         subject='Welcome, {{ first_name|default:"there" }}',
         html='<html><body><p>Hi {{ first_name|default:"there" }}, here is <a '
         'href="https://example.com/guide">the guide</a> and <a '
         'href="https://example.com/webinar">the recording</a>.</p></body></html>',
         text='Hi {{ first_name|default:"there" }}, the guide: https://example.com/guide',
     )
-    track = tracks.create_track(name="Webinar follow-up", now=NOW)
-    tracks.add_step(track_id=track.pk, kind="email", data={"template": template.pk}, now=NOW)
-    tracks.add_step(track_id=track.pk, kind="wait", data={"amount": 7, "unit": "days"}, now=NOW)
-    tracks.set_active(track_id=track.pk, active=True, now=NOW)
+    track = tracks.create_track(name=f"Webinar follow-up {now:%Y-%m-%d}", now=now)
+    tracks.add_step(track_id=track.pk, kind="email", data={"template": template.pk}, now=now)
+    tracks.add_step(track_id=track.pk, kind="wait", data={"amount": 7, "unit": "days"}, now=now)
+    tracks.set_active(track_id=track.pk, active=True, now=now)
     return track.pk
 
 
-def _enrol(track_id: int, tag: str) -> int:
+def _enrol(track_id: int, tag: str, now: datetime) -> int:
     leads = Lead.objects.filter(email__startswith=tag, enrolments__isnull=True)
-    return enrolment.enrol_leads(leads=leads, track_id=track_id, now=NOW, by=None)
+    return enrolment.enrol_leads(leads=leads, track_id=track_id, now=now, by=None)
+
+
+def _smtplib_of(sink: Sink, sends, emails: int) -> float:
+    """smtplib sending the messages of `sends`, rendered beforehand, on one connection."""
+    rendered = []
+    for send in sends.select_related("lead", "lead__owner", "template").order_by("pk"):
+        message = sending.build_message(send)
+        rendered.append(
+            (message.from_email, message.to, message.message().as_bytes(linesep="\r\n"))
+        )
+    sink.reset()
+    theirs = _smtplib(sink, rendered)
+    if sum(sink.counts().values()) != emails:
+        raise SystemExit("smtplib's messages did not all arrive")
+    return theirs
+
+
+def _monday_morning_ahead() -> datetime:
+    """10:00 UTC on a Monday at least a week ahead of the clock: the worker's tasks act
+    at the later of their tick's instant and the clock (nurturing.tasks.send_emails), so
+    this is the instant they act at, inside business hours whatever the day of the run."""
+    day = (datetime.now(UTC) + timedelta(days=7)).date()
+    day += timedelta(days=(7 - day.weekday()) % 7)
+    return datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
+
+
+@contextlib.contextmanager
+def _worker(sink: Sink):
+    """The Celery worker as `make run` starts it (leadflow/Procfile: prefork, concurrency
+    2), on the bench database and Redis, sending to the sink; stopped after."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": settings.REDIS_URL,
+        "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}",
+    }
+    celery = [sys.executable, "-m", "celery", "-A", "leadflow"]
+    subprocess.run([*celery, "purge", "-f"], env=env, capture_output=True, check=False)  # noqa: S603
+    procfile = (Path(__file__).resolve().parent.parent / "leadflow" / "Procfile").read_text()
+    [line] = [line for line in procfile.splitlines() if line.startswith("worker:")]
+    concurrency = line.split("--concurrency", 1)[1].split()[0]
+    proc = subprocess.Popen(  # noqa: S603
+        [*celery, "worker", "--loglevel", "warning", "--concurrency", concurrency], env=env
+    )
+    try:
+        from leadflow.celery import app
+
+        deadline = time.monotonic() + 120
+        while not app.control.ping(timeout=0.5):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("the Celery worker did not start")
+        yield int(concurrency)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _through_workers(sink: Sink, rows: int, emails: int) -> list[Row]:
+    """The same due emails, dispatched by the tick and sent by the real worker: the
+    dispatcher's batches enqueue their send tasks on commit, the worker's processes send
+    them as they come (the time until none is queued)."""
+    ahead = _monday_morning_ahead()
+    track_id = _track(ahead)
+    _leads(emails, tag="worker")
+    if _enrol(track_id, "worker", ahead) != emails:
+        raise SystemExit("not every lead was enrolled")
+    queued = Send.objects.filter(status="queued", lead__email__startswith="worker")
+    with _worker(sink) as processes:
+        started = time.perf_counter()
+        ticks.dispatch(ahead)
+        left, moved = queued.count(), time.perf_counter()
+        while left:
+            time.sleep(0.05)
+            now_left = queued.count()
+            if now_left < left:
+                left, moved = now_left, time.perf_counter()
+            elif time.perf_counter() - moved > 120:
+                raise SystemExit(f"the worker sent nothing for 2 minutes ({left} queued)")
+        ours = time.perf_counter() - started
+    sends = Send.objects.filter(lead__email__startswith="worker")
+    counts = sink.counts()
+    sent = set(sends.filter(status="sent").values_list("message_id", flat=True))
+    if len(sent) != emails or set(counts) != sent:
+        raise SystemExit(f"the worker sent {len(sent)}, the server saw {len(counts)} messages")
+    duplicates = sum(counts.values()) - len(counts)
+    theirs = _smtplib_of(sink, sends, emails)
+    work = (
+        f"{emails:,} due email steps dispatched by the tick and sent by the Celery worker "
+        f"as `make run` starts it ({processes} processes, {ticks.SEND_BATCH} per task and "
+        f"SMTP connection) into a local SMTP server: {emails / ours:,.0f} emails/s, "
+        f"{duplicates} duplicates, vs smtplib sending the same rendered messages on one "
+        f"connection: {emails / theirs:,.0f} emails/s"
+    )
+    return [_send_row("send_worker", work, rows, emails, ours, theirs, duplicates)]
+
+
+def _send_row(key, work, rows, emails, ours, theirs, duplicates, explain="") -> Row:
+    met = emails / ours >= RATE_TARGET and theirs / ours >= RATIO_TARGET and duplicates == 0
+    return Row(
+        key=key,
+        work=work,
+        leadflow=ours,
+        baseline=theirs,
+        target=f"≥ {RATE_TARGET} emails/s, ≥ {RATIO_TARGET}× smtplib's rate "
+        f"(time ≤ {1 / RATIO_TARGET:g}× smtplib's), 0 duplicates",
+        met=judged(met, rows),
+        explain=explain,
+    )
 
 
 def _smtplib(sink: Sink, messages: list[tuple[str, list[str], bytes]]) -> float:
@@ -92,6 +215,11 @@ def _smtplib(sink: Sink, messages: list[tuple[str, list[str], bytes]]) -> float:
 def _sending_rows(rows: int) -> list[Row]:
     emails = max(100, EMAILS_AT_TARGET * rows // TARGET_ROWS)
     sink = Sink.start()
+    try:
+        worker = _through_workers(sink, rows, emails)
+    finally:
+        sink.stop()
+    sink = Sink.start()
     smtp = override_settings(
         EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
         EMAIL_HOST="127.0.0.1",
@@ -103,39 +231,31 @@ def _sending_rows(rows: int) -> list[Row]:
     )
     try:
         with smtp:
-            return _send_into(sink, rows, emails)
+            return worker + _send_into(sink, rows, emails)
     finally:
         sink.stop()
 
 
 def _send_into(sink: Sink, rows: int, emails: int) -> list[Row]:
-    track_id = _track()
+    track_id = _track(NOW)
     _leads(emails, tag="reader")
-    if _enrol(track_id, "reader") != emails:
+    if _enrol(track_id, "reader", NOW) != emails:
         raise SystemExit("not every lead was enrolled")
     started = time.perf_counter()
     result = ticks.dispatch(NOW, inline=True)
     ours = time.perf_counter() - started
     counts = sink.counts()
-    sent = set(Send.objects.filter(status="sent").values_list("message_id", flat=True))
+    sends = Send.objects.filter(lead__email__startswith="reader")
+    sent = set(sends.filter(status="sent").values_list("message_id", flat=True))
     if result.get("sent") != emails or len(sent) != emails or set(counts) != sent:
         raise SystemExit(f"dispatch sent {result}, the server saw {len(counts)} messages")
     duplicates = sum(counts.values()) - len(counts)
 
-    rendered = []
-    for send in Send.objects.select_related("lead", "lead__owner", "template").order_by("pk"):
-        message = sending.build_message(send)
-        rendered.append(
-            (message.from_email, message.to, message.message().as_bytes(linesep="\r\n"))
-        )
-    sink.reset()
-    theirs = _smtplib(sink, rendered)
-    if sum(sink.counts().values()) != emails:
-        raise SystemExit("smtplib's messages did not all arrive")
+    theirs = _smtplib_of(sink, sends, emails)
 
     # The plan of the slowest statement: a small dispatch more, under EXPLAIN.
     _leads(200, tag="explained")
-    _enrol(track_id, "explained")
+    _enrol(track_id, "explained", NOW)
     work = (
         f"{emails:,} due email steps dispatched and sent inline (batches of "
         f"{dispatch.BATCH} claimed, {ticks.SEND_BATCH} per SMTP connection, each checked, "
@@ -144,20 +264,7 @@ def _send_into(sink: Sink, rows: int, emails: int) -> list[Row]:
         f"messages on one connection: {emails / theirs:,.0f} emails/s"
     )
     plan = explained(work, lambda: ticks.dispatch(NOW, inline=True))
-    ratio = theirs / ours  # of smtplib's rate
-    met = emails / ours >= RATE_TARGET and ratio >= RATIO_TARGET and duplicates == 0
-    return [
-        Row(
-            key="send",
-            work=work,
-            leadflow=ours,
-            baseline=theirs,
-            target=f"≥ {RATE_TARGET} emails/s, ≥ {RATIO_TARGET}× smtplib's rate "
-            f"(time ≤ {1 / RATIO_TARGET:g}× smtplib's), 0 duplicates",
-            met=judged(met, rows),
-            explain=plan,
-        )
-    ]
+    return [_send_row("send", work, rows, emails, ours, theirs, duplicates, plan)]
 
 
 def _enrolments(count: int, step_id: int, track_id: int) -> int:

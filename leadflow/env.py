@@ -88,3 +88,10 @@ def email_settings(url: str) -> dict[str, object]:
         "EMAIL_USE_TLS": use_tls,
         "EMAIL_TIMEOUT": 10,
     }
+
+
+def database_url(db: dict) -> str:
+    """The URL of a connection's settings (`connection.settings_dict`), for a process of
+    its own pointed at the same database (a Celery worker started by a test or a bench)."""
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

@@ -252,6 +252,9 @@ class Send(models.Model):
     bounced_at = models.DateTimeField(null=True, blank=True)
     complained_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # Its "email sent" entry is on the lead's timeline: written for a send batch's sent
+    # rows at the end of the batch, and by the sweep for those a killed worker left.
+    on_timeline = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -270,6 +273,12 @@ class Send(models.Model):
                 fields=["lead", "sent_at"], condition=Q(status="sent"), name="send_lead_sent_idx"
             ),
             models.Index(fields=["track", "step", "status"], name="send_track_step_idx"),
+            # The sweep: sent rows whose timeline entry a killed worker did not write.
+            models.Index(
+                fields=["sent_at", "id"],
+                condition=Q(status="sent", on_timeline=False),
+                name="send_untimelined_idx",
+            ),
         ]
 
     def __str__(self) -> str:

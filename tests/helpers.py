@@ -24,9 +24,9 @@ def database_url() -> str:
     """The test database's URL, for processes of their own (a Celery worker)."""
     from django.db import connection
 
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    from leadflow.env import database_url as url_of
+
+    return url_of(connection.settings_dict)
 
 
 @contextmanager

@@ -268,6 +268,31 @@ def test_a_dead_workers_lease_runs_out_and_the_sweep_sends_the_row_again(email_t
     assert sending.send_batch(send_ids=[send.pk], now=later).sent == 1
 
 
+def test_a_send_whose_batch_died_before_its_end_gets_its_timeline_entry_from_the_sweep(
+    email_track, settings, monkeypatch
+):
+    """A batch writes its sent rows' timeline entries at its end; a worker killed before
+    that leaves sent rows without one, which the tick's sweep writes, once."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    lead = _lead()
+    enrolment.enrol_by_rules(now=NOW)
+    dispatch.dispatch(now=NOW)
+    send = Send.objects.get()
+    with monkeypatch.context() as patched:  # the worker dies right after the send
+        patched.setattr(sending, "put_on_timeline", lambda sends, now: None)
+        assert sending.send_batch(send_ids=[send.pk], now=NOW).sent == 1
+    send.refresh_from_db()
+    assert (send.status, send.on_timeline) == (Send.Status.SENT, False)
+    assert not Activity.objects.filter(lead=lead, kind=sending.SENT).exists()
+    later = NOW + timedelta(minutes=1)
+    assert _tick(later) == {"due": 0, "timeline": 1}
+    [entry] = Activity.objects.filter(lead=lead, kind=sending.SENT)
+    assert entry.occurred_at == NOW and entry.data["message_id"] == send.message_id
+    assert entry.data["subject"] == send.subject != ""
+    assert _tick(later) == {"due": 0}  # once
+    assert Activity.objects.filter(lead=lead, kind=sending.SENT).count() == 1
+
+
 class _Mailer(locmem.EmailBackend):
     """A locmem connection that runs `before(message)` as each message leaves."""
 

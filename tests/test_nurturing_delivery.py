@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from leads.models import ConsentStatus, Lead
+from leads.models import Activity, ConsentStatus, Lead
 from nurturing.models import Send
 from nurturing.services import enrolment, sending, templates, ticks, tracks
 from nurturing.tasks import send_emails
@@ -195,6 +195,10 @@ def test_every_due_email_is_delivered_through_two_worker_kills_and_a_421_stretch
     assert set(received) == sent  # none lost, nothing else
     duplicates = {message_id: n - 1 for message_id, n in received.items() if n > 1}
     assert sum(duplicates.values()) <= len(KILL_AT), duplicates  # one in flight per kill
+    # Every sent row is on its lead's timeline once, killed batches' rows by the sweep.
+    beat()
+    assert not Send.objects.filter(status=Send.Status.SENT, on_timeline=False).exists()
+    assert Activity.objects.filter(kind=sending.SENT).count() == len(sent)
     skipped = Send.objects.filter(lead_id__in=withdrawn)
     assert {s.status for s in skipped} == {Send.Status.SKIPPED}
     assert all("consent" in s.skip_reason for s in skipped)

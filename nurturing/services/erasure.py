@@ -80,6 +80,8 @@ def erase_person(person: Person, *, now: datetime) -> None:
         send.last_error = scrub(send.last_error, person, pattern=pattern)
         send.skip_reason = scrub(send.skip_reason, person, pattern=pattern)
         send.save(update_fields=["to_email", "subject", "last_error", "skip_reason"])
+    # No late "email sent" entry for them: what their timeline had is erased with it.
+    Send.objects.filter(lead_id__in=ids, on_timeline=False).update(on_timeline=True)
     Suppression.objects.filter(email__in=person.emails).delete()
     SoftBounce.objects.filter(email__in=person.emails).delete()
 

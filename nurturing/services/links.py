@@ -29,9 +29,17 @@ class Click:
     url: str
 
 
+@functools.lru_cache(maxsize=16)
+def _signer(salt: str, key: str) -> signing.Signer:
+    """One signer per salt and key (an email signs four links, a batch hundreds)."""
+    return signing.Signer(key=key, salt=salt)
+
+
 def _sign(value, salt: str) -> str:
     # No timestamp: the same email always carries the same links (retries included).
-    return signing.Signer(salt=salt).sign_object(value, compress=True)
+    # Uncompressed: zlib makes these short values no shorter (compressed tokens of older
+    # emails still read: the format says which).
+    return _signer(salt, settings.SECRET_KEY).sign_object(value)
 
 
 def _read(token: str, salt: str):

@@ -9,7 +9,8 @@
   handed to the send task on commit.
 - `nurturing.sends`: queued rows that are due and held by no worker — deferred rows now
   due, rows a lost doorbell left, rows whose worker died (lease run out) — are handed
-  out again. With `inline` (`manage.py tick`), both jobs send themselves.
+  out again; sent rows whose timeline entry a killed worker did not write get it. With
+  `inline` (`manage.py tick`), both jobs send themselves.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def dispatch(now: datetime, *, inline: bool = False) -> dict:
 
 
 def sends(now: datetime, *, inline: bool = False) -> dict:
+    recorded = {"timeline": n} if (n := sending.timeline_left(now=now)) else {}
     due = sending.due_for_sending(now=now)
     if not due:
-        return {"due": 0}
-    return {"due": len(due), **_hand_out(due, now=now, inline=inline)}
+        return {"due": 0, **recorded}
+    return {"due": len(due), **recorded, **_hand_out(due, now=now, inline=inline)}
