@@ -162,6 +162,9 @@ def clean_budget(raw: Any) -> Decimal | None:
         raise ValueError("A budget cannot be negative.")
     if value.as_tuple().exponent < -BUDGET_PLACES:  # type: ignore[operator]
         raise ValueError(f"A budget has at most {BUDGET_PLACES} decimal places.")
+    # Before quantizing: 1e30 has more digits than the decimal context holds.
+    if value.adjusted() >= BUDGET_DIGITS - BUDGET_PLACES:
+        raise ValueError(f"{raw!r} is too large for a budget.")
     value = value.quantize(Decimal(1).scaleb(-BUDGET_PLACES))
     if len(value.as_tuple().digits) > BUDGET_DIGITS:
         raise ValueError(f"{raw!r} is too large for a budget.")

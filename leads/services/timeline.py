@@ -182,6 +182,26 @@ def _insert(cursor, entries: list[Entry], *, now: datetime) -> list[int | None]:
     return [i if i in inserted else None for i in ids]
 
 
+def captured_entries_sql(source: str, *, lead_id: str = "id") -> str:
+    """The statement that records new leads' `captured` entry for every row of `source`
+    (a table or a CTE): a capture inserts its lead and writes the entry beside it in one
+    statement, through this. The entry counts as activity (`COUNTS_AS_ACTIVITY`), so
+    the lead is inserted with `last_activity_at` = its `occurred_at` and `updated_at` =
+    `now` (what recording it afterwards would have moved them to). Check the entry with
+    `check_entry` first. Its parameters: occurred_at, user_id, data (JSON), now."""
+    # `source` and `lead_id` are SQL of the caller's own statement, never input.
+    return (
+        f"INSERT INTO leads_activity ({_COLUMNS}) SELECT {lead_id}, "
+        f"'{Activity.Kind.CAPTURED}', %s, %s, NULL, %s::jsonb, %s FROM {source}"
+    )
+
+
+def check_entry(entry: Entry, *, now: datetime) -> Entry:
+    """The entry as `record_activities` would record it (LeadFlowError for a kind it does
+    not know or an implausible date)."""
+    return _check(entry, now, events_only=False)
+
+
 def _move_activity_dates(cursor, activities: list[Activity], *, now: datetime) -> None:
     """Move each lead's last activity and last sales touch forward to its new entries."""
     latest: dict[int, list] = {}
