@@ -43,3 +43,25 @@ def fetch(model: type[models.Model], sql: str, params: list) -> list[models.Mode
     with connection.cursor() as cursor:
         cursor.execute(sql.format(columns=columns), params)
         return [make(row) for row in cursor.fetchall()]
+
+
+def fetch_together(*queries: tuple[type[models.Model], str, list]) -> list[list[models.Model]]:
+    """`fetch` for several models in one statement (one round trip, not one a model):
+    each query is (model, the rest of its SELECT after `FROM <its table> t`, params),
+    the instances of each in a list, in the queries' order. A UNION ALL whose branches
+    each fill their own model's columns and leave the others' NULL."""
+    widths = [len(model._meta.concrete_fields) for model, _, _ in queries]
+    branches, params = [], []
+    for n, (model, rest, query_params) in enumerate(queries):
+        before, after = sum(widths[:n]), sum(widths[n + 1 :])
+        columns = ", ".join(["NULL"] * before + [reader(model, "t")[0]] + ["NULL"] * after)
+        # The callers' own SQL and the models' tables; values travel as parameters.
+        branches.append(f"(SELECT {n}, {columns} FROM {model._meta.db_table} t {rest})")  # noqa: S608
+        params.extend(query_params)
+    found: list[list[models.Model]] = [[] for _ in queries]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(branches), params)
+        for n, *values in cursor.fetchall():
+            start = sum(widths[:n])
+            found[n].append(reader(queries[n][0], "t")[1](values[start : start + widths[n]]))
+    return found

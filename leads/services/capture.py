@@ -20,7 +20,7 @@ from leads.services.audit import record_field_changes
 from leads.services.edits import consent_source, set_consent
 from leads.services.identity import FILLABLE_FIELDS
 from leads.services.stages import check_initial, first_stages_sql
-from leads.services.timeline import Entry, captured_entries_sql, check_entry, record_activity
+from leads.services.timeline import Entry, captured_entries_sql, check_entry
 
 
 @dataclass(frozen=True)
@@ -176,16 +176,25 @@ def _fill(lead: Lead, data, *, by, channel, now) -> None:
     if campaign is not None and lead.latest_campaign_id != campaign.pk:
         changes["latest_campaign"] = (lead.latest_campaign_id, campaign)
         lead.latest_campaign = campaign
-    fields = {name.split(".")[0] for name in changes}
+    entry = check_entry(
+        Entry(lead.pk, Activity.Kind.CAPTURED, now, user_id=getattr(by, "pk", None),
+              data={"channel": channel, "created": False, "filled": sorted(changes)}),
+        now=now,
+    )  # fmt: skip
+    # The captured entry's dates (timeline.captured_entries_sql) in the fill's UPDATE.
+    lead.last_activity_at = max(filter(None, [lead.last_activity_at, entry.occurred_at]))
+    lead.updated_at = now
+    fields = {name.split(".")[0] for name in changes} | {"last_activity_at", "updated_at"}
     # No savepoint: a taken identity ends the capture (its transaction rolls back).
     try:
-        lead.save(update_fields=[*fields, "updated_at"])
+        Lead.objects.filter(pk=lead.pk).update(**{name: getattr(lead, name) for name in fields})
     except IntegrityError:
         raise IdentityConflict(
             "This lead's phone, email or external id already belongs to another lead."
         ) from None
     record_field_changes(lead, changes, by=by, channel=channel, now=now)
-    record_activity(lead_id=lead.pk, kind=Activity.Kind.CAPTURED, occurred_at=now, by=by,
-                    data={"channel": channel, "created": False, "filled": sorted(changes)},
-                    now=now)  # fmt: skip
-    lead.last_activity_at = max(filter(None, [lead.last_activity_at, now]))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            captured_entries_sql("(SELECT %s::bigint AS id) lead"),
+            [entry.occurred_at, entry.user_id, json.dumps(entry.data), now, lead.pk],
+        )

@@ -183,12 +183,14 @@ def _insert(cursor, entries: list[Entry], *, now: datetime) -> list[int | None]:
 
 
 def captured_entries_sql(source: str, *, lead_id: str = "id") -> str:
-    """The statement that records new leads' `captured` entry for every row of `source`
-    (a table or a CTE): a capture inserts its lead and writes the entry beside it in one
-    statement, through this. The entry counts as activity (`COUNTS_AS_ACTIVITY`), so
-    the lead is inserted with `last_activity_at` = its `occurred_at` and `updated_at` =
-    `now` (what recording it afterwards would have moved them to). Check the entry with
-    `check_entry` first. Its parameters: occurred_at, user_id, data (JSON), now."""
+    """The statement that records a capture's `captured` entry for every lead of
+    `source` (a table, a CTE or a subquery with the leads' `lead_id`): a capture writes
+    the entry beside the lead's INSERT (one statement) or after its fill's UPDATE. The
+    entry counts as activity (`COUNTS_AS_ACTIVITY`) and is no sales touch, so that
+    INSERT or UPDATE writes what recording it would move the lead's dates to:
+    `last_activity_at` = the later of the lead's and the entry's `occurred_at`,
+    `updated_at` = `now`. Check the entry with `check_entry` first. Its parameters:
+    occurred_at, user_id, data (JSON), now, then those of `source`."""
     # `source` and `lead_id` are SQL of the caller's own statement, never input.
     return (
         f"INSERT INTO leads_activity ({_COLUMNS}) SELECT {lead_id}, "
