@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from leads import hooks
 from leads.exceptions import IdentityConflict
 from leads.models import Activity, ConsentStatus, Lead, Stage
+from leads.rows import execute_prepared
 from leads.services import erased, identity
 from leads.services.audit import record_field_changes
 from leads.services.edits import consent_source, set_consent
@@ -143,7 +144,8 @@ def _create(data, *, by, channel, now, created_at) -> Lead | None:
     values[_UPDATED_AT] = _DEFAULTS[_UPDATED_AT][0].get_db_prep_save(now, connection)
     with connection.cursor() as cursor:
         email = data.get("email")
-        cursor.execute(
+        execute_prepared(
+            cursor,
             _INSERT,
             [*values, stage, when, by_id, channel,
              entry.occurred_at, by_id, json.dumps(entry.data), now,

@@ -45,7 +45,7 @@ from django.db.models import Q
 from leads.exceptions import IdentityConflict, LeadFlowError
 from leads.models import ConsentStatus, Lead, Source
 from leads.normalise import company_domain
-from leads.rows import reader
+from leads.rows import execute_prepared, reader
 from leads.values import parse_decimal
 
 # The match's SQL is built from the spec's constants; values travel as parameters.
@@ -268,7 +268,8 @@ def find_lead(values: Mapping[str, Any], *, lock: bool = True) -> Lead | None:
         return None
     columns, make = reader(Lead, "l")
     with connection.cursor() as cursor:
-        cursor.execute(
+        execute_prepared(
+            cursor,
             f"SELECT {columns}, m.step, ARRAY(SELECT ARRAY[a.kind, a.value] FROM "
             "leads_leadalias a WHERE a.lead_id = l.id) AS held FROM (SELECT * FROM "
             f"({' UNION ALL '.join(branches)}) c ORDER BY step LIMIT 1) m "
