@@ -105,8 +105,9 @@ def seconds(value: float | None) -> str:
     return f"{value:,.1f} s"
 
 
-# EXPLAIN runs these; other statements (SET, COPY, DDL, locks) are run as they are.
-_EXPLAINABLE = re.compile(r"^\s*(\(|SELECT|WITH|INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+# EXPLAIN runs these (EXECUTE: a statement leads.rows.execute_prepared prepared); other
+# statements (SET, COPY, DDL, locks) are run as they are.
+_EXPLAINABLE = re.compile(r"^\s*(\(|SELECT|WITH|INSERT|UPDATE|DELETE|EXECUTE)\b", re.IGNORECASE)
 _EXECUTION = re.compile(r"Execution Time: ([\d.]+) ms")
 
 

@@ -9,6 +9,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from leads.rows import execute_prepared
+
 
 class TokenWithRolesAuthentication(TokenAuthentication):
     """DRF's token authentication, reading the user's role groups in the same query
@@ -21,7 +23,8 @@ class TokenWithRolesAuthentication(TokenAuthentication):
         fields = [f.attname for f in user_model._meta.concrete_fields]
         groups = user_model.groups.through._meta
         with connection.cursor() as cursor:
-            cursor.execute(
+            execute_prepared(  # parsed and planned once per connection, as every call runs it
+                cursor,
                 f"SELECT t.created, {', '.join(f'u.{name}' for name in fields)}, "  # noqa: S608
                 "ARRAY(SELECT g.name FROM auth_group g JOIN "
                 f"{groups.db_table} ug ON ug.group_id = g.id WHERE ug.user_id = u.id) "

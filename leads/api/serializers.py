@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import copy
+import re
 from functools import cached_property
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import (
+    EmailValidator,
+    MaxLengthValidator,
+    ProhibitNullCharactersValidator,
+)
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.fields import empty
+from rest_framework.fields import SkipField, empty, get_error_detail
+from rest_framework.utils import html
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from leads.custom_fields import clean_values
 from leads.models import EVENT_TYPES, Campaign, ConsentStatus, CustomField, Lead, Source, Stage
@@ -59,6 +68,57 @@ class CampaignCodeField(serializers.SlugRelatedField):
         if known is not None and isinstance(data, str) and data in known:
             return known[data]
         return super().to_internal_value(data)
+
+
+# --- reading a field the short way ---------------------------------------------------
+#
+# DRF reads every field of every item through its generic path: the value's emptiness,
+# the conversion, then each validator in turn (a thousand items of a batch: two thirds
+# of its CPU). For the values that path would accept unchanged — text within its length
+# with no NUL or unpaired surrogate, a valid email, a known choice, a field left out —
+# `_read_quickly` gives what it would give; any other value (empty, too long, of another
+# type, invalid) goes through the field's own `run_validation`, so every error is the
+# one DRF raises, word for word.
+
+_SLOW = object()  # "read this value through the field's own path"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_TEXT_CHECKS = (MaxLengthValidator, ProhibitNullCharactersValidator,
+                ProhibitSurrogateCharactersValidator, EmailValidator)  # fmt: skip
+
+
+def _kind(field) -> str:
+    """How `_read_quickly` reads the field: "text", "choice", or "" (DRF's own path)."""
+    if type(field) in (serializers.CharField, serializers.EmailField) and all(
+        isinstance(v, _TEXT_CHECKS) for v in field.validators
+    ):
+        return "text"
+    if type(field) is serializers.ChoiceField and not field.validators:
+        return "choice"
+    return ""
+
+
+def _read_quickly(field, kind: str, value):
+    """The field's internal value for `value` as `field.run_validation` gives it, or
+    _SLOW when only that path can tell (an error, an empty value, another type)."""
+    if kind == "text" and type(value) is str:
+        text = value.strip() if field.trim_whitespace else value
+        if (
+            not text
+            or (field.max_length is not None and len(text) > field.max_length)
+            or "\x00" in text
+            or (not text.isascii() and _SURROGATE.search(text))
+        ):
+            return _SLOW
+        for validator in field.validators:
+            if isinstance(validator, EmailValidator):
+                try:
+                    validator(text)
+                except DjangoValidationError:
+                    return _SLOW
+        return text
+    if kind == "choice" and type(value) is str and value:
+        return field.choice_strings_to_values.get(value, _SLOW)
+    return _SLOW
 
 
 class LeadSerializer(serializers.ModelSerializer):
@@ -177,6 +237,53 @@ class LeadSerializer(serializers.ModelSerializer):
     def _read_only_defaults(self):
         return super()._read_only_defaults() if self._defaulted_read_only else {}
 
+    @cached_property
+    def _readings(self) -> list[tuple]:
+        """Per writable field: the field, how `_read_quickly` reads it, its
+        `validate_<name>` method, where its value goes, whether leaving it out skips it
+        (not required, no default)."""
+        return [
+            (
+                field,
+                _kind(field),
+                getattr(self, "validate_" + field.field_name, None),
+                field.source_attrs,
+                not field.required and field.default is empty,
+            )
+            for field in self._writable_fields
+        ]
+
+    def _read_fields(self, data: dict) -> dict:
+        """`Serializer.to_internal_value`'s loop over the writable fields (same values,
+        same errors in the same order), reading the plain values the short way."""
+        ret: dict = {}
+        errors: dict = {}
+        form = html.is_html_input(data)  # a form's values are read as DRF reads them
+        for field, kind, validate_method, source_attrs, skipped in self._readings:
+            primitive = field.get_value(data) if form else data.get(field.field_name, empty)
+            try:
+                if primitive is empty and skipped:
+                    continue
+                value = _read_quickly(field, kind, primitive)
+                if value is _SLOW:
+                    value = field.run_validation(primitive)
+                if validate_method is not None:
+                    value = validate_method(value)
+            except serializers.ValidationError as exc:
+                errors[field.field_name] = exc.detail
+            except DjangoValidationError as exc:
+                errors[field.field_name] = get_error_detail(exc)
+            except SkipField:
+                pass
+            else:
+                if len(source_attrs) == 1:
+                    ret[source_attrs[0]] = value
+                else:
+                    serializers.set_value(ret, source_attrs, value)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return ret
+
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
@@ -184,7 +291,7 @@ class LeadSerializer(serializers.ModelSerializer):
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         self._raw = data  # the item being read (one serializer reads a whole batch)
-        return super().to_internal_value(data)
+        return self._read_fields(data)
 
     def validate_email(self, value):
         return normalise_email(value)

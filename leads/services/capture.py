@@ -5,6 +5,7 @@ capture spec (`identity`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,12 +15,13 @@ from django.db import IntegrityError, connection, transaction
 from leads import hooks
 from leads.exceptions import IdentityConflict
 from leads.models import Activity, ConsentStatus, Lead, Stage
+from leads.rows import execute_prepared
 from leads.services import erased, identity
 from leads.services.audit import record_field_changes
 from leads.services.edits import consent_source, set_consent
 from leads.services.identity import FILLABLE_FIELDS
 from leads.services.stages import check_initial, first_stages_sql
-from leads.services.timeline import record_activity
+from leads.services.timeline import Entry, captured_entries_sql, check_entry
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ _INSERTED = [f for f in Lead._meta.concrete_fields if not (f.primary_key or f.ge
 # database once (preparing ~30 unchanging defaults took a fifteenth of a capture's CPU)
 # or _COMPUTED for a default made at each insert (a callable, a timestamp).
 _COMPUTED = object()
-_ALWAYS_GIVEN = frozenset({"latest_campaign", "stage", "created_at"})
+_ALWAYS_GIVEN = frozenset({"latest_campaign", "stage", "created_at", "last_activity_at"})
 _DEFAULTS = [
     (
         f,
@@ -99,17 +101,20 @@ _DEFAULTS = [
     )
     for f in _INSERTED
 ]
-# The lead and its first stage change in one statement; no row when a unique identity
-# is taken (ON CONFLICT DO NOTHING: no error to recover from, so no savepoint). It also
-# says whether the email is one of an erased person (its hash, or NULL for none).
+_UPDATED_AT = next(i for i, (f, _) in enumerate(_DEFAULTS) if f.name == "updated_at")
+# The lead, its first stage change and its `captured` entry in one statement; no row
+# when a unique identity is taken (ON CONFLICT DO NOTHING: no error to recover from, so
+# no savepoint). It also says whether the email is one of an erased person (its hash,
+# or NULL for none).
 _INSERT = (  # noqa: S608 - column names from the model
     "WITH lead AS (INSERT INTO leads_lead ({columns}) VALUES ({values}) "
-    "ON CONFLICT DO NOTHING RETURNING id), stage AS ({first_stage}) SELECT id, EXISTS "
-    "(SELECT 1 FROM leads_erasedemail WHERE email_hash = %s) FROM lead"
+    "ON CONFLICT DO NOTHING RETURNING id), stage AS ({first_stage}), entry AS ({entry}) "
+    "SELECT id, EXISTS (SELECT 1 FROM leads_erasedemail WHERE email_hash = %s) FROM lead"
 ).format(
     columns=", ".join(connection.ops.quote_name(f.column) for f in _INSERTED),
     values=", ".join(["%s"] * len(_INSERTED)),
     first_stage=first_stages_sql("lead"),
+    entry=captured_entries_sql("lead"),
 )
 
 
@@ -119,7 +124,14 @@ def _create(data, *, by, channel, now, created_at) -> Lead | None:
     stage = data.pop("stage", None) or Stage.NEW
     check_initial(stage)
     when = created_at or now
-    lead = Lead(**data, latest_campaign=data.get("campaign"), stage=stage, created_at=when)
+    by_id = getattr(by, "pk", None)
+    entry = check_entry(
+        Entry(0, Activity.Kind.CAPTURED, when, data={"channel": channel, "created": True},
+              user_id=by_id),
+        now=now,
+    )  # fmt: skip
+    lead = Lead(**data, latest_campaign=data.get("campaign"), stage=stage, created_at=when,
+                last_activity_at=when)  # fmt: skip
     given = data.keys() | _ALWAYS_GIVEN
     values = [
         constant
@@ -127,11 +139,16 @@ def _create(data, *, by, channel, now, created_at) -> Lead | None:
         else f.get_db_prep_save(f.pre_save(lead, add=True), connection)
         for f, constant in _DEFAULTS
     ]
+    # As the captured entry leaves it (timeline.captured_entries_sql), not the clock.
+    lead.updated_at = now
+    values[_UPDATED_AT] = _DEFAULTS[_UPDATED_AT][0].get_db_prep_save(now, connection)
     with connection.cursor() as cursor:
         email = data.get("email")
-        cursor.execute(
+        execute_prepared(
+            cursor,
             _INSERT,
-            [*values, stage, when, getattr(by, "pk", None), channel,
+            [*values, stage, when, by_id, channel,
+             entry.occurred_at, by_id, json.dumps(entry.data), now,
              erased.email_hash(email) if email else None],
         )  # fmt: skip
         row = cursor.fetchone()
@@ -139,9 +156,6 @@ def _create(data, *, by, channel, now, created_at) -> Lead | None:
         return None
     lead.pk, lead._returning = row
     lead._state.adding, lead._state.db = False, connection.alias
-    record_activity(lead_id=lead.pk, kind=Activity.Kind.CAPTURED, occurred_at=when, by=by,
-                    data={"channel": channel, "created": True}, now=now)  # fmt: skip
-    lead.last_activity_at = when
     return lead
 
 
@@ -164,16 +178,25 @@ def _fill(lead: Lead, data, *, by, channel, now) -> None:
     if campaign is not None and lead.latest_campaign_id != campaign.pk:
         changes["latest_campaign"] = (lead.latest_campaign_id, campaign)
         lead.latest_campaign = campaign
-    fields = {name.split(".")[0] for name in changes}
+    entry = check_entry(
+        Entry(lead.pk, Activity.Kind.CAPTURED, now, user_id=getattr(by, "pk", None),
+              data={"channel": channel, "created": False, "filled": sorted(changes)}),
+        now=now,
+    )  # fmt: skip
+    # The captured entry's dates (timeline.captured_entries_sql) in the fill's UPDATE.
+    lead.last_activity_at = max(filter(None, [lead.last_activity_at, entry.occurred_at]))
+    lead.updated_at = now
+    fields = {name.split(".")[0] for name in changes} | {"last_activity_at", "updated_at"}
     # No savepoint: a taken identity ends the capture (its transaction rolls back).
     try:
-        lead.save(update_fields=[*fields, "updated_at"])
+        Lead.objects.filter(pk=lead.pk).update(**{name: getattr(lead, name) for name in fields})
     except IntegrityError:
         raise IdentityConflict(
             "This lead's phone, email or external id already belongs to another lead."
         ) from None
     record_field_changes(lead, changes, by=by, channel=channel, now=now)
-    record_activity(lead_id=lead.pk, kind=Activity.Kind.CAPTURED, occurred_at=now, by=by,
-                    data={"channel": channel, "created": False, "filled": sorted(changes)},
-                    now=now)  # fmt: skip
-    lead.last_activity_at = max(filter(None, [lead.last_activity_at, now]))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            captured_entries_sql("(SELECT %s::bigint AS id) lead"),
+            [entry.occurred_at, entry.user_id, json.dumps(entry.data), now, lead.pk],
+        )

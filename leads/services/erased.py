@@ -8,9 +8,11 @@ import hmac
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.db import connection
 
 from leads.models import ErasedEmail, Erasure
 from leads.normalise import normalise_email
+from leads.rows import reader
 
 # How the consent of an erased person who came back by themselves starts (`capture_lead`).
 RETURNING_CONSENT_METHOD = "came back after an erasure: needs fresh consent"
@@ -29,8 +31,17 @@ def erasures_of(emails: Iterable[str | None]) -> dict[str, Erasure]:
     by_hash = {email_hash(e): normalise_email(e) for e in emails if e}
     if not by_hash:
         return {}
-    found = ErasedEmail.objects.filter(email_hash__in=by_hash).select_related("erasure")
-    return {by_hash[row.email_hash]: row.erasure for row in found}
+    # The hashes as one array parameter (a batch's thousand as an IN list cost the ORM
+    # a tenth of the batch's CPU), the erasures read with them.
+    columns, make = reader(Erasure, "r")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT e.email_hash, {columns} FROM {ErasedEmail._meta.db_table} e "  # noqa: S608
+            f"JOIN {Erasure._meta.db_table} r ON r.id = e.erasure_id "
+            "WHERE e.email_hash = ANY(%s)",
+            [list(by_hash)],
+        )
+        return {by_hash[row[0]]: make(row[1:]) for row in cursor.fetchall()}
 
 
 def erasure_of(email: str | None) -> Erasure | None:

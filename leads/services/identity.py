@@ -45,7 +45,7 @@ from django.db.models import Q
 from leads.exceptions import IdentityConflict, LeadFlowError
 from leads.models import ConsentStatus, Lead, Source
 from leads.normalise import company_domain
-from leads.rows import reader
+from leads.rows import execute_prepared, reader
 from leads.values import parse_decimal
 
 # The match's SQL is built from the spec's constants; values travel as parameters.
@@ -162,6 +162,9 @@ def clean_budget(raw: Any) -> Decimal | None:
         raise ValueError("A budget cannot be negative.")
     if value.as_tuple().exponent < -BUDGET_PLACES:  # type: ignore[operator]
         raise ValueError(f"A budget has at most {BUDGET_PLACES} decimal places.")
+    # Before quantizing: 1e30 has more digits than the decimal context holds.
+    if value.adjusted() >= BUDGET_DIGITS - BUDGET_PLACES:
+        raise ValueError(f"{raw!r} is too large for a budget.")
     value = value.quantize(Decimal(1).scaleb(-BUDGET_PLACES))
     if len(value.as_tuple().digits) > BUDGET_DIGITS:
         raise ValueError(f"{raw!r} is too large for a budget.")
@@ -265,7 +268,8 @@ def find_lead(values: Mapping[str, Any], *, lock: bool = True) -> Lead | None:
         return None
     columns, make = reader(Lead, "l")
     with connection.cursor() as cursor:
-        cursor.execute(
+        execute_prepared(
+            cursor,
             f"SELECT {columns}, m.step, ARRAY(SELECT ARRAY[a.kind, a.value] FROM "
             "leads_leadalias a WHERE a.lead_id = l.id) AS held FROM (SELECT * FROM "
             f"({' UNION ALL '.join(branches)}) c ORDER BY step LIMIT 1) m "

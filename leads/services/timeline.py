@@ -182,6 +182,28 @@ def _insert(cursor, entries: list[Entry], *, now: datetime) -> list[int | None]:
     return [i if i in inserted else None for i in ids]
 
 
+def captured_entries_sql(source: str, *, lead_id: str = "id") -> str:
+    """The statement that records a capture's `captured` entry for every lead of
+    `source` (a table, a CTE or a subquery with the leads' `lead_id`): a capture writes
+    the entry beside the lead's INSERT (one statement) or after its fill's UPDATE. The
+    entry counts as activity (`COUNTS_AS_ACTIVITY`) and is no sales touch, so that
+    INSERT or UPDATE writes what recording it would move the lead's dates to:
+    `last_activity_at` = the later of the lead's and the entry's `occurred_at`,
+    `updated_at` = `now`. Check the entry with `check_entry` first. Its parameters:
+    occurred_at, user_id, data (JSON), now, then those of `source`."""
+    # `source` and `lead_id` are SQL of the caller's own statement, never input.
+    return (
+        f"INSERT INTO leads_activity ({_COLUMNS}) SELECT {lead_id}, "
+        f"'{Activity.Kind.CAPTURED}', %s, %s, NULL, %s::jsonb, %s FROM {source}"
+    )
+
+
+def check_entry(entry: Entry, *, now: datetime) -> Entry:
+    """The entry as `record_activities` would record it (LeadFlowError for a kind it does
+    not know or an implausible date)."""
+    return _check(entry, now, events_only=False)
+
+
 def _move_activity_dates(cursor, activities: list[Activity], *, now: datetime) -> None:
     """Move each lead's last activity and last sales touch forward to its new entries."""
     latest: dict[int, list] = {}
