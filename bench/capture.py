@@ -44,6 +44,7 @@ from django.utils import timezone
 from psycopg2.extras import execute_values
 from rest_framework.authtoken.models import Token
 
+from bench._processes import celery_worker, stop
 from bench._results import TARGET_ROWS, Row, explained, judged, option, p95
 from leads.models import Campaign
 from leads.services import define_custom_field
@@ -127,22 +128,12 @@ def serve(*, workers: int, celery: bool = True) -> Iterator[int]:
     )  # fmt: skip
     procs = [web]
     if celery:
-        celery_cmd = [sys.executable, "-m", "celery", "-A", "leadflow"]
-        subprocess.run([*celery_cmd, "purge", "-f"], env=env, capture_output=True, check=False)  # noqa: S603
-        worker = [*celery_cmd, "worker", "-l", "warning", "-c", "1", "--without-gossip"]
-        procs.append(subprocess.Popen(worker, env=env))  # noqa: S603
+        procs.append(celery_worker(env, "-l", "warning", "-c", "1", "--without-gossip"))
     try:
         _wait_for(port)
         yield port
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(procs)
 
 
 def _wait_for(port: int) -> None:

@@ -25,8 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import smtplib
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.test import override_settings
 
+from bench._processes import celery_worker, stop
 from bench._results import TARGET_ROWS, Row, explained, judged, option, side_by_side
 from bench._smtp_sink import Sink
 from leadflow.env import database_url
@@ -126,14 +125,10 @@ def _worker(sink: Sink):
         "REDIS_URL": settings.REDIS_URL,
         "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}",
     }
-    celery = [sys.executable, "-m", "celery", "-A", "leadflow"]
-    subprocess.run([*celery, "purge", "-f"], env=env, capture_output=True, check=False)  # noqa: S603
     procfile = (Path(__file__).resolve().parent.parent / "leadflow" / "Procfile").read_text()
     [line] = [line for line in procfile.splitlines() if line.startswith("worker:")]
     concurrency = line.split("--concurrency", 1)[1].split()[0]
-    proc = subprocess.Popen(  # noqa: S603
-        [*celery, "worker", "--loglevel", "warning", "--concurrency", concurrency], env=env
-    )
+    proc = celery_worker(env, "--loglevel", "warning", "--concurrency", concurrency)
     try:
         from leadflow.celery import app
 
@@ -143,12 +138,7 @@ def _worker(sink: Sink):
                 raise SystemExit("the Celery worker did not start")
         yield int(concurrency)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop([proc], grace=60)
 
 
 def _through_workers(sink: Sink, rows: int, emails: int) -> list[Row]:

@@ -11,6 +11,7 @@ import yaml
 
 from leads.models import FieldChange, Lead
 from leads.services import capture_lead, record_consent, update_lead
+from leads.services.identity import clean_budget
 from tests.helpers import announcements, make_lead
 
 URL = "/api/v1/leads/"
@@ -46,6 +47,18 @@ def test_the_lead_json_carries_bant_with_the_budget_as_a_json_number(marketer, a
     assert (empty["budget"], empty["authority"], empty["need"], empty["timeline"]) == (
         None, None, "", "",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "budget"),
+    [
+        ("0e30", Decimal("0.00")),
+        ("999999999999.99", Decimal("999999999999.99")),
+        ("12.500,50", Decimal("12500.50")),
+    ],
+)
+def test_a_budget_as_large_as_the_column_holds_and_a_zero_of_any_exponent_are_amounts(raw, budget):
+    assert clean_budget(raw) == budget
 
 
 @pytest.mark.django_db

@@ -162,13 +162,11 @@ def clean_budget(raw: Any) -> Decimal | None:
         raise ValueError("A budget cannot be negative.")
     if value.as_tuple().exponent < -BUDGET_PLACES:  # type: ignore[operator]
         raise ValueError(f"A budget has at most {BUDGET_PLACES} decimal places.")
-    # Before quantizing: 1e30 has more digits than the decimal context holds.
-    if value.adjusted() >= BUDGET_DIGITS - BUDGET_PLACES:
+    # Before quantizing (1e30 has more digits than the decimal context holds): at most
+    # BUDGET_DIGITS - BUDGET_PLACES digits before the point, so the quantized value fits.
+    if not value.is_zero() and value.adjusted() >= BUDGET_DIGITS - BUDGET_PLACES:
         raise ValueError(f"{raw!r} is too large for a budget.")
-    value = value.quantize(Decimal(1).scaleb(-BUDGET_PLACES))
-    if len(value.as_tuple().digits) > BUDGET_DIGITS:
-        raise ValueError(f"{raw!r} is too large for a budget.")
-    return value
+    return value.quantize(Decimal(1).scaleb(-BUDGET_PLACES))
 
 
 # Files of a system's zoneinfo folder that name no zone of the IANA database.

@@ -182,18 +182,18 @@ def _insert(cursor, entries: list[Entry], *, now: datetime) -> list[int | None]:
     return [i if i in inserted else None for i in ids]
 
 
-def captured_entries_sql(source: str, *, lead_id: str = "id") -> str:
+def captured_entries_sql(source: str) -> str:
     """The statement that records a capture's `captured` entry for every lead of
-    `source` (a table, a CTE or a subquery with the leads' `lead_id`): a capture writes
+    `source` (a table, a CTE or a subquery with the leads' `id`): a capture writes
     the entry beside the lead's INSERT (one statement) or after its fill's UPDATE. The
     entry counts as activity (`COUNTS_AS_ACTIVITY`) and is no sales touch, so that
     INSERT or UPDATE writes what recording it would move the lead's dates to:
     `last_activity_at` = the later of the lead's and the entry's `occurred_at`,
     `updated_at` = `now`. Check the entry with `check_entry` first. Its parameters:
     occurred_at, user_id, data (JSON), now, then those of `source`."""
-    # `source` and `lead_id` are SQL of the caller's own statement, never input.
+    # `source` is SQL of the caller's own statement, never input.
     return (
-        f"INSERT INTO leads_activity ({_COLUMNS}) SELECT {lead_id}, "
+        f"INSERT INTO leads_activity ({_COLUMNS}) SELECT id, "
         f"'{Activity.Kind.CAPTURED}', %s, %s, NULL, %s::jsonb, %s FROM {source}"
     )
 

@@ -391,11 +391,18 @@ def _still_leased(send: Send, *, lease: datetime) -> bool:
     server), the sweep may have handed the row to another worker that sent it already;
     its lock on the lead is gone by then, so this read sees its record."""
     with connection.cursor() as cursor:  # per row sent: plain SQL, no query to compile
-        cursor.execute(
-            "SELECT 1 FROM nurturing_send WHERE id = %s AND status = %s AND lease_until = %s",
-            [send.pk, Send.Status.QUEUED, lease],
-        )
+        cursor.execute(_LEASED, [send.pk, Send.Status.QUEUED, lease])
         return cursor.fetchone() is not None
+
+
+# Whether a row is still queued with a batch's lease (`_still_leased`, `_mark_sent`).
+_LEASED = "SELECT 1 FROM nurturing_send WHERE id = %s AND status = %s AND lease_until = %s"
+# The sent record, reading the next row's lease in the same statement (`_mark_sent`).
+_MARK_SENT = (
+    "WITH sent AS (UPDATE nurturing_send SET status = %s, sent_at = %s, "  # noqa: S608 - ours
+    "lease_until = NULL, deferred = '', to_email = %s, subject = %s WHERE id = %s "
+    f"RETURNING id) SELECT EXISTS ({_LEASED})"
+)
 
 
 def _mark_sent(
@@ -407,11 +414,7 @@ def _mark_sent(
     trip less per email); None without one."""
     with connection.cursor() as cursor:  # per row sent: plain SQL, no query to compile
         cursor.execute(
-            "WITH sent AS (UPDATE nurturing_send SET status = %s, sent_at = %s, "
-            "lease_until = NULL, deferred = '', to_email = %s, subject = %s WHERE id = %s "
-            "RETURNING id) "
-            "SELECT EXISTS (SELECT 1 FROM nurturing_send "
-            "               WHERE id = %s AND status = %s AND lease_until = %s)",
+            _MARK_SENT,
             [Send.Status.SENT, now, send.lead.email, _subject(send), send.pk,
              following.pk if following else None, Send.Status.QUEUED, lease],
         )  # fmt: skip
