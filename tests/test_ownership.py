@@ -117,3 +117,18 @@ def test_assigning_announces_which_leads_changed_hands_and_notes_each_timeline(
         assign_owner(lead_id=b.pk, owner=rep_ann, by=marketer, now=now)
         assign_owner(lead_id=b.pk, owner=rep_ann, by=marketer, now=now)  # already: no news
     assert announced[1:] == [{"lead_ids": [b.pk], "owner_id": rep_ann.pk, "now": now}]
+
+
+@pytest.mark.django_db
+def test_ids_are_assigned_like_a_queryset_of_them(manager, rep_ann, rep_bob, now):
+    anns, theirs = [make_lead(owner=rep_ann), make_lead(owner=rep_ann)], make_lead(owner=rep_bob)
+    ids = [anns[0].pk, theirs.pk, anns[1].pk]
+    # The manager sees rep_ann's leads, not rep_bob's.
+    assert bulk_assign_owner(lead_ids=ids, owner=manager, by=manager, now=now) == 2
+    assert Lead.objects.get(pk=theirs.pk).owner == rep_bob
+    # The system gives any lead; one already theirs does not change hands again.
+    assert bulk_assign_owner(lead_ids=ids, owner=rep_bob, by=None, now=now) == 2
+    assert set(Lead.objects.values_list("owner__username", flat=True)) == {"rep_bob"}
+    assert Activity.objects.filter(kind="assigned", lead_id=theirs.pk).count() == 1  # set-up's
+    with pytest.raises(ValueError, match="either"):
+        bulk_assign_owner(lead_ids=ids, leads=Lead.objects.all(), owner=rep_bob, by=None, now=now)

@@ -254,7 +254,7 @@ def _route_to_team(team_id: int, leads: list[tuple[int, int | None]], *, now, re
     ids = [lead_id for lead_id, _ in leads]
     set_in_handoff(lead_ids=ids, in_handoff=True)
     for rep, lead_ids in owners.items():
-        bulk_assign_owner(leads=Lead.objects.filter(pk__in=lead_ids), owner=rep, by=None, now=now)
+        bulk_assign_owner(lead_ids=lead_ids, owner=rep, by=None, now=now)
     exit_tracks(lead_ids=ids, reason=Enrolment.Exit.HANDOFF, now=now)
     record_activities(entries, now=now)
 
