@@ -3,10 +3,13 @@ recipient, exits and re-entry, unsubscribes, bounces, opens and clicks."""
 
 from __future__ import annotations
 
+import email.policy
 import threading
 from datetime import timedelta
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from django.core import mail, signing
 from django.core.mail.backends import locmem
 from django.db import IntegrityError, transaction
@@ -141,6 +144,38 @@ def test_an_email_step_writes_one_outbox_row_and_the_email_leaves_with_rfc8058_h
     _tick()
     _tick(NOW + timedelta(minutes=1))
     assert smtp_server.ids()[send.message_id] == 1
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(
+    name=st.sampled_from(["Subject", "To", "List-Unsubscribe", "X-Long-Header-Name"]),
+    value=st.text(st.characters(max_codepoint=0x17F), max_size=90)
+    | st.text(st.sampled_from("ab \t\x0b\x0c\x1c\r\n=?:<>\"@."), max_size=80),
+)
+def test_quick_headers_write_every_header_as_compat32_does(name, value):
+    """The send's header policy takes a short way for plain one-line values only; for
+    any value its bytes, or its error, are compat32's."""
+    quick, plain = (
+        p.clone(linesep="\r\n") for p in (sending.QUICK_HEADERS, email.policy.compat32)
+    )
+    try:
+        expected = plain.fold_binary(name, value)
+    except Exception as exc:  # compat32 refuses what looks like an embedded header
+        with pytest.raises(type(exc)):
+            quick.fold_binary(name, value)
+    else:
+        assert quick.fold_binary(name, value) == expected
+
+
+def test_an_email_is_the_same_bytes_with_the_quick_headers(email_track):
+    lead = _lead(email="zoe@example.com", first_name="Zoë " + "Long" * 15)
+    _tick()
+    send = Send.objects.select_related("lead", "template").get(lead=lead)
+    mime = sending.build_message(send).message()
+    quick = mime.as_bytes(linesep="\r\n")
+    mime.policy = email.policy.compat32
+    assert quick == mime.as_bytes(linesep="\r\n")
+    assert b"=?utf-8?" in quick  # the encoded name went compat32's own way
 
 
 def test_a_wait_step_holds_the_next_step_and_the_track_then_completes(smtp_server):
