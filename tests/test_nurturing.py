@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import hypothesis
 import pytest
-from hypothesis import strategies as st
 from django.core import mail, signing
 from django.core.mail.backends import locmem
 from django.db import IntegrityError, transaction
+from hypothesis import strategies as st
 
 from leads.models import Activity, ConsentStatus, Lead, Stage, StageChange
 from leads.services import log_touch, move_stage, record_consent
@@ -150,14 +150,12 @@ def test_an_email_step_writes_one_outbox_row_and_the_email_leaves_with_rfc8058_h
 @hypothesis.given(
     name=st.sampled_from(["Subject", "To", "List-Unsubscribe", "X-Long-Header-Name"]),
     value=st.text(st.characters(max_codepoint=0x17F), max_size=90)
-    | st.text(st.sampled_from("ab \t\x0b\x0c\x1c\r\n=?:<>\"@."), max_size=80),
+    | st.text(st.sampled_from('ab \t\x0b\x0c\x1c\r\n=?:<>"@.'), max_size=80),
 )
 def test_quick_headers_write_every_header_as_compat32_does(name, value):
     """The send's header policy takes a short way for plain one-line values only; for
     any value its bytes, or its error, are compat32's."""
-    quick, plain = (
-        p.clone(linesep="\r\n") for p in (sending.QUICK_HEADERS, email.policy.compat32)
-    )
+    quick, plain = (p.clone(linesep="\r\n") for p in (sending.QUICK_HEADERS, email.policy.compat32))
     try:
         expected = plain.fold_binary(name, value)
     except Exception as exc:  # compat32 refuses what looks like an embedded header
