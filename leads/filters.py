@@ -7,12 +7,12 @@ from datetime import UTC
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Case, CharField, Q, Value, When
-from django.db.models.functions import Coalesce, Concat, Lower
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 from django_filters.fields import IsoDateTimeField
 
 from leads.models import CustomField, FieldChange, Lead, Source, Stage
-from leads.models.leads import PREDICTIVE_SORT_KEY
+from leads.models.leads import PREDICTIVE_SORT_KEY, TEXT_SORT_KEYS
 from leads.selectors import search
 
 CUSTOM_PREFIX = "custom."
@@ -33,30 +33,13 @@ SORTS = {
 }
 
 
-# Text sorts put blanks last in both directions: each is a single key (keyset pagination
-# pages on the first ordering field). Ascending, a "0" before every value and "1" for a
-# blank; descending (ordered by the key DESC), "1" before every value and "0" for a
-# blank. Either way in any collation.
-def _name():
-    return Concat(Lower("last_name"), Value(" "), Lower("first_name"))
-
-
-_NO_NAME = Q(last_name="", first_name="")
-SORT_KEYS = {
-    "sort_name": lambda: _blanks_last(_name(), _NO_NAME),
-    "sort_name_desc": lambda: _blanks_last(_name(), _NO_NAME, descending=True),
-    "sort_company": lambda: _blanks_last(Lower("company"), Q(company="")),
-    "sort_company_desc": lambda: _blanks_last(Lower("company"), Q(company=""), descending=True),
+# The text sorts' keys (blanks last either way) and the predictive one are the model's:
+# its indexes are on the very expressions the sorts order by.
+SORT_KEYS = TEXT_SORT_KEYS | {
     # The predictive score, the unscored last either way (highest first: lead_predictive_idx).
     "sort_predictive": lambda: PREDICTIVE_SORT_KEY,
     "sort_predictive_low": lambda: Coalesce("predictive_score", Value(101)),
 }
-
-
-def _blanks_last(key, blank: Q, *, descending: bool = False):
-    blank_mark, value_mark = ("0", "1") if descending else ("1", "0")
-    return Case(When(blank, then=Value(blank_mark)), default=Concat(Value(value_mark), key),
-                output_field=CharField())  # fmt: skip
 
 
 def with_sort_key(queryset, sort: str):

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from leads.models import Campaign
 from tests.helpers import make_lead
@@ -199,3 +201,26 @@ def test_blank_names_and_companies_sort_last(api_as, marketer):
     first = client.get(URL, {"sort": "name", "page_size": 1}).json()
     second = client.get(first["next"]).json()
     assert [row["id"] for row in second["results"]] == [zed.pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("sort", "index"),
+    [("name", "lead_sort_name_idx"), ("-name", "lead_sort_name_desc_idx"),
+     ("company", "lead_sort_company_idx"), ("-company", "lead_sort_company_desc_idx")],
+)  # fmt: skip
+def test_sorting_by_name_or_company_reads_its_index_in_order(api_as, marketer, sort, index):
+    """A page sorted by a text column reads the rows in order from the index on the very
+    expression it sorts by, rather than sorting the whole list (2 s at a million leads):
+    the planner, told sorting is dear and scans dearer, picks the index only if its
+    expression is the sort's."""
+    make_lead(first_name="Al", last_name="Abe", company="acme")
+    with CaptureQueriesContext(connection) as queries:
+        assert api_as(marketer).get(URL, {"sort": sort}).status_code == 200
+    [page] = [q["sql"] for q in queries if "ORDER BY" in q["sql"] and "LIMIT" in q["sql"]]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {page}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert index in plan and "Sort" not in plan, plan

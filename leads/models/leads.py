@@ -14,8 +14,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import F, Func, Q, Value
-from django.db.models.functions import Coalesce, Lower
+from django.db.models import Case, F, Func, Q, Value, When
+from django.db.models.functions import Coalesce, Concat, Lower
 from django.utils import timezone
 
 from leads.models.choices import ConsentStatus, Source, Stage
@@ -47,6 +47,30 @@ def search_document() -> Func:
 _NOT_NULL = {"first_name", "last_name", "company"}
 # A lead without a predictive score sorts below every score (0-100).
 PREDICTIVE_SORT_KEY = Coalesce(F("predictive_score"), Value(-1))
+
+
+# Text sorts put blanks last in both directions: each is a single key (keyset pagination
+# pages on the first ordering field). Ascending, a "0" before every value and "1" for a
+# blank; descending (ordered by the key DESC), "1" before every value and "0" for a
+# blank. Either way in any collation. The lead list sorts by these (leads.filters) and
+# each has its index on the same expression (Lead.Meta).
+def _name():
+    return Concat(Lower("last_name"), Value(" "), Lower("first_name"))
+
+
+def _blanks_last(key, blank: Q, *, descending: bool = False):
+    blank_mark, value_mark = ("0", "1") if descending else ("1", "0")
+    return Case(When(blank, then=Value(blank_mark)), default=Concat(Value(value_mark), key),
+                output_field=models.CharField())  # fmt: skip
+
+
+_NO_NAME = Q(last_name="", first_name="")
+TEXT_SORT_KEYS: dict[str, Callable] = {
+    "sort_name": lambda: _blanks_last(_name(), _NO_NAME),
+    "sort_name_desc": lambda: _blanks_last(_name(), _NO_NAME, descending=True),
+    "sort_company": lambda: _blanks_last(Lower("company"), Q(company="")),
+    "sort_company_desc": lambda: _blanks_last(Lower("company"), Q(company=""), descending=True),
+}
 
 
 class Lead(models.Model):
@@ -170,6 +194,13 @@ class Lead(models.Model):
             # Sorting by predictive score, highest first (leads.filters: SORT_KEYS), with
             # the unscored last: the very expression the sort orders by.
             models.Index(PREDICTIVE_SORT_KEY, "id", name="lead_predictive_idx"),
+            # Sorting by name and by company, either way, blanks last (TEXT_SORT_KEYS): a
+            # page reads its rows in order instead of sorting the whole list (2 s at a
+            # million leads), and a search matching many leads walks the list in it.
+            *(
+                models.Index(key(), "id", name=f"lead_{name}_idx")
+                for name, key in TEXT_SORT_KEYS.items()
+            ),
             # Newest-first keyset pagination of lists.
             models.Index(fields=["-created_at", "-id"], name="lead_created_idx"),
             models.Index(fields=["stage", "-created_at"], name="lead_stage_created_idx"),
