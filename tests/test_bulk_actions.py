@@ -3,10 +3,17 @@ and never beyond what the user may see."""
 
 import csv
 import io
+import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from leads.models import Activity, Campaign, FieldChange, Lead, StageChange
+from leads.selectors import leads_visible_to
+from leads.services import bulk_assign_owner
+from leads.services.campaigns import bulk_set_campaign
+from leads.services.stages import move_stages
 from tests.helpers import make_lead
 
 URL = "/leads/bulk/"
@@ -272,3 +279,49 @@ def test_the_owner_dropdown_lists_exactly_whom_the_user_may_assign_to(
     assert '<option value="rep_ann">Ann</option>' in html  # the name the table shows
     client.force_login(rep_ann)
     assert 'aria-label="New owner"' not in client.get("/leads/").content.decode()
+
+
+def _scans_of_leads(sql: str) -> int:
+    """How many times the plan of `sql` reads leads_lead (EXPLAIN: nothing runs)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    return len(re.findall(r"Scan (?:using \S+ )?on leads_lead\b", plan))
+
+
+@pytest.mark.django_db
+def test_each_bulk_statement_reads_the_leads_table_once_when_its_statistics_say_empty(
+    marketer, manager, rep_ann, now
+):
+    """With leads_lead's statistics saying it is empty (an autovacuum after rolled-back
+    rows, a new install's first import), PostgreSQL planned a statement that joined the
+    table with itself (the queryset nested in it) as nested loops reading the whole table
+    for every lead: over 20 s a statement for 1,000 leads. Each statement of a bulk
+    change names its leads by id and reads the table once."""
+    Lead.objects.bulk_create(Lead(email=f"gone{i}@example.com", created_at=now) for i in range(60))
+    Lead.objects.filter(email__startswith="gone").delete()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE leads_lead")  # only deleted rows: "empty", on its pages
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'leads_lead'::regclass")
+        assert cursor.fetchone()[0] == 0
+    Lead.objects.bulk_create(
+        Lead(email=f"bulk{i}@example.com", created_at=now, owner=rep_ann, source="webinar")
+        for i in range(40)
+    )
+    ids = list(Lead.objects.filter(source="webinar").values_list("pk", flat=True))
+    campaign = Campaign.objects.create(code="spring", name="Spring", created_at=now)
+    webinar = leads_visible_to(manager).filter(source="webinar")
+    with CaptureQueriesContext(connection) as queries:
+        assert bulk_assign_owner(leads=webinar, owner=manager, by=manager, now=now) == 40
+        assert bulk_assign_owner(lead_ids=ids, owner=rep_ann, by=manager, now=now) == 40
+        assert bulk_assign_owner(lead_ids=ids, owner=manager, by=None, now=now) == 40
+        chosen = leads_visible_to(marketer).filter(pk__in=ids[:30])
+        assert bulk_set_campaign(leads=chosen, campaign=campaign, by=marketer, now=now) == 30
+        moved = move_stages(leads=webinar, to_stage="disqualified", by=manager, reason="x", now=now)
+        assert moved.count == 40
+    statements = [q["sql"] for q in queries if "leads_lead" in q["sql"]]
+    assert len(statements) >= 5  # at least one a change
+    twice = [(sql[:300], n) for sql in statements if (n := _scans_of_leads(sql)) > 1]
+    assert twice == []
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE leads_lead")  # leave the next tests statistics of rows

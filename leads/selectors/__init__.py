@@ -1,6 +1,7 @@
 """Every read that matters, scoped once by who is asking.
 
-- `visibility`: `leads_visible_to(user)`, the one rule of who sees which lead
+- `visibility`: `leads_visible_to(user)`, the one rule of who sees which lead (and
+  `visible_among(leads, user)`, the same rule on a queryset of leads)
 - `timeline`: a lead's timeline and stage history
 - `duplicates`: likely duplicates to merge
 - `counts`: a list's size and a page's position in it (exact to 10,000, then estimated)
@@ -15,7 +16,12 @@ from leads.selectors.duplicates import (
     duplicate_suggestions,
 )
 from leads.selectors.timeline import TimelineEntry, stage_history, timeline
-from leads.selectors.visibility import lead_list, leads_visible_to, register_grant
+from leads.selectors.visibility import (
+    lead_list,
+    leads_visible_to,
+    register_grant,
+    visible_among,
+)
 
 __all__ = [
     "DUPLICATE_WINDOW",
@@ -32,4 +38,5 @@ __all__ = [
     "register_grant",
     "stage_history",
     "timeline",
+    "visible_among",
 ]

@@ -6,12 +6,13 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from leads.exceptions import LeadFlowError
+from leads.idsets import listed
 from leads.models import Campaign, Source
-from leads.services.bulk import execute_on_targets
+from leads.services.bulk import target_ids
 
 # Which field a broken table constraint is about, so the page can mark it.
 _CONSTRAINT_FIELDS = {"campaign_cost_not_negative": "cost", "campaign_ends_after_start": "ends_on"}
@@ -62,24 +63,41 @@ def create_campaign(
 
 
 def bulk_set_campaign(*, leads, campaign, by, now: datetime) -> int:
-    """Set the latest-touch campaign of every lead (and the first touch where empty), audited."""
-    return execute_on_targets(
-        leads,
-        Q(latest_campaign=campaign),
-        """
-            WITH locked AS (
-                SELECT id, latest_campaign_id FROM leads_lead WHERE id IN ({target}) FOR UPDATE
-            ), audit AS (
-                INSERT INTO leads_fieldchange
-                    (lead_id, field, old_value, new_value, changed_at, changed_by_id, channel)
-                SELECT id, 'latest_campaign', to_jsonb(latest_campaign_id), to_jsonb(%s::bigint),
-                       %s, %s, 'edit'
-                FROM locked
-            )
-            UPDATE leads_lead
-            SET latest_campaign_id = %s, campaign_id = COALESCE(campaign_id, %s), updated_at = %s
-            WHERE id IN (SELECT id FROM locked)
-        """,
-        [],
-        [campaign.pk, now, getattr(by, "pk", None), campaign.pk, campaign.pk, now],
-    )
+    """Set the latest-touch campaign of every lead (and the first touch where empty), audited.
+
+    The leads are locked and read by id first, then changed from those ids: each
+    statement reads `leads_lead` once, whatever its statistics say (leads.services.bulk)."""
+    ids = target_ids(leads, Q(latest_campaign=campaign))
+    if not ids:
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+                SELECT id, latest_campaign_id FROM leads_lead
+                WHERE {listed("id")} AND latest_campaign_id IS DISTINCT FROM %s
+                ORDER BY id FOR UPDATE
+            """,  # noqa: S608 - listed() is this module's SQL; values are parameters
+            [ids, campaign.pk],
+        )
+        locked = cursor.fetchall()
+        if not locked:
+            return 0
+        cursor.execute(
+            f"""
+                WITH audit AS (
+                    INSERT INTO leads_fieldchange
+                        (lead_id, field, old_value, new_value, changed_at, changed_by_id, channel)
+                    SELECT id, 'latest_campaign', to_jsonb(old), to_jsonb(%s::bigint), %s, %s,
+                           'edit'
+                    FROM unnest(%s::bigint[], %s::bigint[]) AS was(id, old)
+                )
+                UPDATE leads_lead
+                SET latest_campaign_id = %s, campaign_id = COALESCE(campaign_id, %s),
+                    updated_at = %s
+                WHERE {listed("id")}
+            """,  # noqa: S608
+            [campaign.pk, now, getattr(by, "pk", None), [row[0] for row in locked],
+             [row[1] for row in locked], campaign.pk, campaign.pk, now,
+             [row[0] for row in locked]],
+        )  # fmt: skip
+        return cursor.rowcount

@@ -20,8 +20,9 @@ from django.db import connection, transaction
 
 from leads import hooks, roles
 from leads.exceptions import InvalidTransition, LeadFlowError
+from leads.idsets import listed
 from leads.models import Lead, Stage, StageChange
-from leads.services.bulk import target_sql
+from leads.services.bulk import target_ids
 
 S = Stage
 
@@ -257,12 +258,16 @@ def move_stages(
     reason: str | None = "",
     mover: Mover | None = None,
 ) -> Moved:
-    """Move many leads to `to_stage` in one statement, each only where `move_stage`
-    would allow it (the rest are counted as refused). The leads are a queryset (`leads`:
-    a selection or a whole filter) or SQL (`select`: text and parameters returning `id`
-    and, when `reason` is None, a per-lead `reason`). Each lead's stage is re-checked
-    under its row lock, so a move that raced another is skipped, never doubled; every
-    move is a StageChange and one `stage_changed` is announced per from-stage."""
+    """Move many leads to `to_stage`, set-based, each only where `move_stage` would
+    allow it (the rest are counted as refused). The leads are a queryset (`leads`: a
+    selection or a whole filter) or SQL (`select`: text and parameters returning `id`
+    and, when `reason` is None, a per-lead `reason`). The leads are read, then locked by
+    id and their stage re-checked under the lock, so a move that raced another is
+    skipped, never doubled; every move is a StageChange and one `stage_changed` is
+    announced per from-stage.
+
+    Each statement names the leads by id (`leads.idsets.listed`) and reads `leads_lead`
+    once, so no plan depends on what the table's statistics say (leads.services.bulk)."""
     if to_stage not in Stage.values:
         raise LeadFlowError(f"{to_stage!r} is not a stage.", field="stage")
     mover = _who(by, mover)
@@ -271,65 +276,75 @@ def move_stages(
     if (leads is None) == (select is None):
         raise ValueError("move_stages takes either `leads` or `select`")
     if leads is not None:
-        compiled = target_sql(leads)
-        if compiled is None:
+        reasons: dict[int, str | None] = dict.fromkeys(target_ids(leads))
+        if not reasons:
             return Moved()
-        # SQL the ORM compiled from the queryset; values travel as parameters.
-        ids_sql = "SELECT id, NULL::text AS reason FROM leads_lead WHERE id IN ({})"
-        select = (ids_sql.format(compiled[0]), list(compiled[1]))
     if not per_lead_reason and not reason and always_needs_reason(to_stage, mover, by):
         raise LeadFlowError(
             f"Say why the leads move to {_label(to_stage)}; nothing was changed.",
             field="stage_reason",
         )
-    text, params = select
     given = reason or ("per lead" if per_lead_reason else "")
     from_stages = movable_from(to_stage, mover, by, given)
-    conditions = ["l.stage = ANY(%s)"]
+    conditions = ["stage = ANY(%s)"]
     if to_stage in NEEDS_OWNER:
-        conditions.append("l.owner_id IS NOT NULL")
+        conditions.append("owner_id IS NOT NULL")
     if mover is Mover.AUTOMATIC:
-        conditions.append("NOT l.in_handoff")
-    # `text` is SQL the ORM compiled or a service assembled, never user text.
-    sql = f"""
-        WITH target AS ({text}),
-        locked AS (
-            SELECT l.id, l.stage, t.reason FROM leads_lead l JOIN target t ON t.id = l.id
-            WHERE l.merged_into_id IS NULL AND l.erased_at IS NULL ORDER BY l.id FOR UPDATE OF l
-        ),
-        moved AS (
-            UPDATE leads_lead l SET stage = %s, updated_at = %s
-            FROM locked k WHERE l.id = k.id AND {" AND ".join(conditions)}
-            RETURNING l.id, k.stage AS from_stage, k.reason
-        ),
-        history AS (
-            INSERT INTO leads_stagechange
-                (lead_id, from_stage, to_stage, changed_at, changed_by_id, reason)
-            SELECT id, from_stage, %s, %s, %s, left(coalesce(%s, reason, ''), 500) FROM moved
-        )
-        SELECT (SELECT count(*) FROM locked), m.from_stage, array_agg(m.id ORDER BY m.id)
-        FROM moved m GROUP BY m.from_stage
-    """  # noqa: S608
-    args = [*params, to_stage, now, from_stages, to_stage, now, getattr(by, "pk", None),
-            None if per_lead_reason else reason]  # fmt: skip
+        conditions.append("NOT in_handoff")
     result = Moved()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, args)
-        rows = cursor.fetchall()
-        asked = rows[0][0] if rows else _count(cursor, text, params)
-        for _, from_stage, ids in rows:
+        if select is not None:
+            # `select` is SQL a service assembled, never user text.
+            cursor.execute(*select)
+            reasons = {}
+            for lead_id, why in cursor.fetchall():
+                reasons.setdefault(lead_id, why)
+        cursor.execute(
+            f"""
+                SELECT id, stage FROM leads_lead
+                WHERE {listed("id")} AND merged_into_id IS NULL AND erased_at IS NULL
+                ORDER BY id FOR UPDATE
+            """,  # noqa: S608 - listed() is SQL of leads.idsets; values are parameters
+            [list(reasons)],
+        )
+        was = dict(cursor.fetchall())
+        moved = _move_locked(cursor, list(was), to_stage, now, conditions, from_stages)
+        history = [(lead_id, was[lead_id], reasons[lead_id]) for lead_id in moved]
+        if history:
+            columns = [list(column) for column in zip(*history, strict=True)]
+            cursor.execute(
+                """
+                    INSERT INTO leads_stagechange
+                        (lead_id, from_stage, to_stage, changed_at, changed_by_id, reason)
+                    SELECT id, from_stage, %s, %s, %s, left(coalesce(%s, reason, ''), 500)
+                    FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS m(id, from_stage, reason)
+                """,
+                [to_stage, now, getattr(by, "pk", None), None if per_lead_reason else reason,
+                 *columns],
+            )  # fmt: skip
+        for from_stage in sorted({stage for _, stage, _ in history}):
+            ids = [lead_id for lead_id, stage, _ in history if stage == from_stage]
             result.from_stages[from_stage] = len(ids)
             result.ids += ids
             hooks.announce(
                 "stage_changed", lead_ids=ids, from_stage=from_stage, to_stage=to_stage, now=now
             )
-        result.refused = asked - result.count
+        result.refused = len(was) - result.count
     return result
 
 
-def _count(cursor, text: str, params: list) -> int:
-    cursor.execute(f"SELECT count(*) FROM ({text}) t", params)  # noqa: S608
-    return cursor.fetchone()[0]
+def _move_locked(cursor, ids, to_stage, now, conditions, from_stages) -> list[int]:
+    """Move the locked leads `ids` that meet `conditions`; the ids moved, in order."""
+    if not ids:
+        return []
+    cursor.execute(
+        f"""
+            UPDATE leads_lead SET stage = %s, updated_at = %s
+            WHERE {listed("id")} AND {" AND ".join(conditions)} RETURNING id
+        """,  # noqa: S608 - conditions are this module's SQL; values are parameters
+        [to_stage, now, ids, from_stages],
+    )
+    return sorted(row[0] for row in cursor.fetchall())
 
 
 def bulk_move_stage(*, leads, to_stage: str, by, reason: str, now: datetime) -> int:

@@ -21,7 +21,7 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from leads.exceptions import LeadFlowError
-from leads.idsets import among
+from leads.idsets import among, listed
 from leads.models import Lead, Stage
 from leads.services.stages import Mover, move_stages
 from leads.services.timeline import Entry, record_activities
@@ -138,7 +138,7 @@ def _after_enrolling(rows: list[tuple[int, int]], *, by, now: datetime) -> None:
     ids = [lead_id for lead_id, _ in rows]
     move_stages(
         select=(
-            f"SELECT id, NULL::text AS reason FROM leads_lead WHERE {among('id')} "
+            f"SELECT id, NULL::text AS reason FROM leads_lead WHERE {listed('id')} "
             "AND stage = 'new'",
             [ids],
         ),
