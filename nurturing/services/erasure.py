@@ -72,14 +72,14 @@ def erase_person(person: Person, *, now: datetime) -> None:
         status=Send.Status.SKIPPED, skip_reason=ERASED_SKIP, lease_until=None
     )
     pattern = person.pattern()
-    for send in Send.objects.filter(lead_id__in=ids).only(
-        "id", "to_email", "subject", "last_error", "skip_reason"
-    ):
+    fields = ["to_email", "subject", "last_error", "skip_reason"]
+    sends = list(Send.objects.filter(lead_id__in=ids).only("id", *fields))
+    for send in sends:  # scrubbed in Python (the person's names and addresses), written at once
         send.to_email = ""
         send.subject = scrub(send.subject, person, pattern=pattern)
         send.last_error = scrub(send.last_error, person, pattern=pattern)
         send.skip_reason = scrub(send.skip_reason, person, pattern=pattern)
-        send.save(update_fields=["to_email", "subject", "last_error", "skip_reason"])
+    Send.objects.bulk_update(sends, fields, batch_size=500)
     # No late "email sent" entry for them: what their timeline had is erased with it.
     Send.objects.filter(lead_id__in=ids, on_timeline=False).update(on_timeline=True)
     Suppression.objects.filter(email__in=person.emails).delete()
